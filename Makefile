@@ -1,0 +1,46 @@
+# Two commands matter: `make demo` and `make test`. Both install what is missing.
+SHELL := /bin/bash
+VENV := .venv
+STAMP := $(VENV)/.installed
+PY := $(VENV)/bin/python
+
+.PHONY: demo test stop venv sysdeps lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,services]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+sysdeps:
+	@scripts/sysdeps.sh
+
+demo: venv sysdeps
+	@scripts/services.sh start demo
+	@scripts/with-env.sh demo tenderhall db upgrade
+	@scripts/platform.sh start demo 8000
+	@scripts/with-env.sh demo tenderhall demo --url http://127.0.0.1:8000
+	@echo "Stop everything with: make stop"
+
+stop:
+	@scripts/platform.sh stop demo
+	@scripts/services.sh stop demo
+
+test: venv sysdeps
+	@scripts/services.sh start test --fresh
+	@set -o pipefail; status=0; \
+	  scripts/with-env.sh test $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	  scripts/services.sh stop test; exit $$status
+
+lint: venv
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy
+
+bench: venv
+	@scripts/services.sh start test
+	@scripts/with-env.sh test $(PY) bench/api.py
+
+clean: stop
+	rm -rf var

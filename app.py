@@ -1,0 +1,93 @@
+"""Tenderhall: the Litestar application and the ``tenderhall`` command.
+
+``create_app(settings)`` builds the whole web application; ``cli`` is the
+one console script (serve, worker, db, audit, demo, and what later stages add).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from arq import ArqRedis
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from core import commands
+from core.auth import provide_principal, provide_user
+from core.db import create_pool, provide_transaction, transaction_middleware
+from core.errors import EXCEPTION_HANDLERS
+from core.identity.routes import AuthController, IdentityController, login_form, logout_form
+from core.logs import configure_logging, request_id_middleware
+from core.ops import PROMETHEUS, MetricsController, healthz
+from core.pages import home, login_page, set_lang
+from core.settings import Settings
+from core.storage import open_store
+from trading.routes import TenderController
+
+ROOT = Path(__file__).resolve().parent
+
+
+async def open_resources(state: State, settings: Settings) -> None:
+    """Connect what requests use: the pool, Redis and the object store."""
+    state.settings = settings
+    state.db_pool = await create_pool(settings.database.url, min_size=settings.database.pool_min,
+                                      max_size=settings.database.pool_max)
+    # Lazy: the app starts (and reports itself unhealthy) while Redis is down.
+    state.redis = ArqRedis.from_url(settings.redis.url, socket_connect_timeout=2)
+    state.store = open_store(settings.storage)
+    await state.store.ensure_buckets()
+
+
+async def close_resources(state: State) -> None:
+    await state.redis.aclose()
+    await state.db_pool.close()
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        await open_resources(app.state, settings)
+        try:
+            yield
+        finally:
+            await close_resources(app.state)
+
+    return Litestar(
+        route_handlers=[
+            home, login_page, set_lang, login_form, logout_form,
+            AuthController, IdentityController, TenderController,
+            healthz, MetricsController,
+            create_static_files_router(path="/static", directories=[ROOT / "static"],
+                                       include_in_schema=False),
+        ],
+        dependencies={
+            "conn": Provide(provide_transaction),
+            "principal": Provide(provide_principal),
+            "user": Provide(provide_user),
+        },
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_id_middleware, PROMETHEUS.middleware, transaction_middleware],
+        template_config=TemplateConfig(directory=ROOT / "templates", engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(
+            title="Tenderhall API", version="0.1.0", path="/schema",
+            description="公共资源电子交易与远程异地评标平台 / Public-resource e-trading "
+                        "and remote bid-evaluation platform",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=settings.web.debug,
+    )
+
+
+cli = commands.cli

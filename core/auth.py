@@ -1,0 +1,200 @@
+"""Who is calling: password sessions for people, API keys for machine clients.
+
+Session tokens and API key secrets are random; the database keeps only an
+HMAC of them under the deployment's session secret, so a copy of the database
+opens no session. Authorization is two steps: a role check here, and an
+object check in each service (an organization sees its own objects only, and
+gets "not found", not the data, for anyone else's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+
+from core.audit import Actor, normalize_ip
+from core.errors import Forbidden, NotAuthenticated, NotFound
+
+ROLES = ("admin", "tenderer", "agency", "bidder", "expert", "site_operator", "supervisor",
+         "insurer")
+SESSION_COOKIE = "th_session"
+API_KEY_PREFIX = "thk"
+
+_hasher = PasswordHasher()
+# A fixed hash to verify against when the login does not exist, so timing does
+# not tell which logins exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: UUID
+    login: str
+    name: str
+    organization_id: UUID | None
+    roles: frozenset[str]
+    via: str  # "session" or "api_key"
+
+    @property
+    def primary_role(self) -> str | None:
+        for role in ROLES:
+            if role in self.roles:
+                return role
+        return None
+
+    def has(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    def require(self, *roles: str) -> Principal:
+        if not self.has(*roles):
+            raise Forbidden({"required_roles": list(roles)})
+        return self
+
+    def owns(self, organization_id: UUID | None) -> bool:
+        return organization_id is not None and organization_id == self.organization_id
+
+    def require_org(self, organization_id: UUID | None, *, admin_ok: bool = True) -> None:
+        """Per-object check: foreign objects look absent, not forbidden."""
+        if self.owns(organization_id) or (admin_ok and "admin" in self.roles):
+            return
+        raise NotFound()
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def check_password(stored: str | None, password: str) -> bool:
+    def work() -> bool:
+        try:
+            return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+        except (VerificationError, InvalidHashError):
+            return False
+    return await asyncio.to_thread(work)
+
+
+def _digest(secret_key: str, token: str) -> bytes:
+    return hmac.new(secret_key.encode(), token.encode(), hashlib.sha256).digest()
+
+
+async def start_session(conn: asyncpg.Connection, *, secret_key: str, user_id: UUID,
+                        days: int, client_ip: str | None, user_agent: str) -> str:
+    token = secrets.token_urlsafe(32)
+    await conn.execute(
+        """INSERT INTO sessions (token_digest, user_id, expires_at, client_ip, user_agent)
+           VALUES ($1, $2, now() + $3::interval, $4::inet, $5)""",
+        _digest(secret_key, token), user_id, timedelta(days=days), normalize_ip(client_ip),
+        user_agent[:300],
+    )
+    return token
+
+
+async def end_session(conn: asyncpg.Connection, *, secret_key: str, token: str) -> None:
+    await conn.execute(
+        "UPDATE sessions SET revoked_at = now() WHERE token_digest = $1 AND revoked_at IS NULL",
+        _digest(secret_key, token))
+
+
+async def create_api_key(conn: asyncpg.Connection, *, secret_key: str, user_id: UUID,
+                         name: str) -> tuple[UUID, str]:
+    """Return (id, the full key). The key is shown once and never stored."""
+    prefix = "".join(secrets.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(12))
+    secret = secrets.token_urlsafe(32)
+    key_id: UUID = await conn.fetchval(
+        """INSERT INTO api_keys (prefix, secret_digest, user_id, name)
+           VALUES ($1, $2, $3, $4) RETURNING id""",
+        prefix, _digest(secret_key, secret), user_id, name)
+    return key_id, f"{API_KEY_PREFIX}_{prefix}_{secret}"
+
+
+_PRINCIPAL_SQL = """
+    SELECT u.id, u.login, u.name, u.organization_id,
+           coalesce(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS roles
+    FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
+    WHERE u.id = $1 AND u.is_active
+    GROUP BY u.id
+"""
+
+
+async def load_principal(conn: asyncpg.Connection, user_id: UUID, via: str) -> Principal | None:
+    row = await conn.fetchrow(_PRINCIPAL_SQL, user_id)
+    if row is None:
+        return None
+    return Principal(row["id"], row["login"], row["name"], row["organization_id"],
+                     frozenset(row["roles"]), via)
+
+
+async def principal_from_session(conn: asyncpg.Connection, secret_key: str,
+                                 token: str) -> Principal | None:
+    user_id = await conn.fetchval(
+        """SELECT user_id FROM sessions WHERE token_digest = $1
+           AND revoked_at IS NULL AND expires_at > now()""",
+        _digest(secret_key, token))
+    return await load_principal(conn, user_id, "session") if user_id else None
+
+
+async def principal_from_api_key(conn: asyncpg.Connection, secret_key: str,
+                                 key: str) -> Principal | None:
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
+        return None
+    row = await conn.fetchrow(
+        "SELECT id, user_id, secret_digest FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
+        parts[1])
+    if row is None or not hmac.compare_digest(bytes(row["secret_digest"]),
+                                              _digest(secret_key, parts[2])):
+        return None
+    await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row["id"])
+    return await load_principal(conn, row["user_id"], "api_key")
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str | None:
+    client = request.client
+    return client.host if client else None
+
+
+async def provide_principal(request: Request[Any, Any, Any], state: State,
+                            conn: NamedDependency[asyncpg.Connection]) -> Principal | None:
+    """Dependency: the caller, or None for an anonymous request."""
+    secret_key: str = state.settings.web.session_secret
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        found = await principal_from_api_key(conn, secret_key, header[7:].strip())
+        if found is None:
+            raise NotAuthenticated({"reason": "invalid_api_key"},
+                                   message="API 密钥无效或已吊销",
+                                   message_en="The API key is invalid or revoked")
+        return found
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        return await principal_from_session(conn, secret_key, token)
+    return None
+
+
+async def provide_user(principal: NamedDependency[Principal | None]) -> Principal:
+    """Dependency: the caller, who must be signed in."""
+    if principal is None:
+        raise NotAuthenticated()
+    return principal
+
+
+def actor_of(request: Request[Any, Any, Any], principal: Principal | None) -> Actor:
+    return Actor(
+        user_id=principal.user_id if principal else None,
+        role=principal.primary_role if principal else None,
+        client_ip=client_ip(request),
+        request_id=request.scope.get("state", {}).get("request_id"),
+    )

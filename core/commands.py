@@ -1,0 +1,119 @@
+"""The ``tenderhall`` console script: one click group, sub-commands per concern."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import click
+
+from core.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _database_url() -> str:
+    """Schema and audit commands need the database only, not the other services."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        raise click.ClickException("environment variable DATABASE_URL is required / "
+                                   "缺少环境变量 DATABASE_URL")
+    return url
+
+
+@click.group()
+def cli() -> None:
+    """Tenderhall: public-resource e-trading and remote bid evaluation."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the web application and API."""
+    import uvicorn
+
+    _settings()  # fail early, with the variable's name, if configuration is missing
+    uvicorn.run("app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False, proxy_headers=False)
+
+
+@cli.command()
+def worker() -> None:
+    """Run the job worker and the outbox relay."""
+    from core.logs import configure_logging
+    from core.worker import run_worker
+
+    settings = _settings()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    asyncio.run(run_worker(settings))
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations (the only way the schema changes)."""
+    from core import migrate
+
+    migrate.upgrade(_database_url(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION ('base' for an empty schema)."""
+    from core import migrate
+
+    migrate.downgrade(_database_url(), revision)
+    click.echo(f"database at {revision}")
+
+
+@cli.group()
+def audit() -> None:
+    """Audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit hash chain; name the first broken link."""
+    from core import audit as audit_log
+    from core.db import connect
+
+    async def run() -> audit_log.VerifyResult:
+        conn = await connect(_database_url())
+        try:
+            return await audit_log.verify(conn)
+        finally:
+            await conn.close()
+
+    result = asyncio.run(run())
+    if result.ok:
+        click.echo(f"audit chain intact: {result.rows} rows / 审计链完整：{result.rows} 条")
+        return
+    click.echo(f"audit chain BROKEN at row {result.broken_id}: {result.reason} "
+               f"({result.rows} rows before it verified) / 审计链在第 {result.broken_id} 条断裂",
+               err=True)
+    sys.exit(1)
+
+
+@cli.command()
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
+              help="The running platform the life cycle is driven through.")
+def demo(url: str) -> None:
+    """Seed the demo data set and run the scripted tender life cycle."""
+    from core.demo import run_demo
+
+    asyncio.run(run_demo(_settings(), url))

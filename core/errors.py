@@ -1,0 +1,201 @@
+"""One error hierarchy and the handlers that turn errors into HTTP responses.
+
+Every error response has the same JSON shape ``{code, message, message_en,
+detail}``: ``code`` is stable and machine-readable, the messages are for
+people (Chinese first). Business rules raise ``DomainError`` subclasses;
+routes never build HTTP errors themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import asyncpg
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+log = structlog.get_logger(__name__)
+
+
+class DomainError(Exception):
+    """Base of every error the platform reports to a client on purpose."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    message: str = "请求无效"
+    message_en: str = "The request is not valid"
+
+    def __init__(
+        self,
+        detail: Any = None,
+        *,
+        message: str | None = None,
+        message_en: str | None = None,
+    ) -> None:
+        super().__init__(message_en or self.message_en)
+        self.detail = detail
+        if message is not None:
+            self.message = message
+        if message_en is not None:
+            self.message_en = message_en
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "message_en": self.message_en,
+            "detail": self.detail,
+        }
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    message = "输入数据无效"
+    message_en = "The input is not valid"
+
+
+class NotAuthenticated(DomainError):
+    status = 401
+    code = "not_authenticated"
+    message = "请先登录"
+    message_en = "Authentication is required"
+
+
+class BadCredentials(DomainError):
+    status = 401
+    code = "bad_credentials"
+    message = "用户名或密码错误"
+    message_en = "Wrong user name or password"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+    message = "无权执行此操作"
+    message_en = "You are not allowed to do this"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    message = "对象不存在或无权查看"
+    message_en = "Not found, or not visible to you"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+    message = "与现有数据冲突"
+    message_en = "Conflicts with existing data"
+
+
+class InvalidCreditCode(InvalidInput):
+    code = "invalid_credit_code"
+    message = "统一社会信用代码无效"
+    message_en = "The unified social credit code is not valid"
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    code = "service_unavailable"
+    message = "服务暂时不可用"
+    message_en = "A service is temporarily unavailable"
+
+
+# Constraint names (from the migrations) mapped to the error a client sees.
+# The database is the last word on uniqueness and checks; this table is the
+# one place that translates its verdicts.
+CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = {
+    "organizations_credit_code_key": (
+        Conflict,
+        "该统一社会信用代码已注册",
+        "An organization with this credit code already exists",
+    ),
+    "users_login_key": (Conflict, "该登录名已被使用", "This login name is taken"),
+    "user_roles_pkey": (Conflict, "该用户已拥有此角色", "The user already has this role"),
+    "tenders_code_key": (Conflict, "项目编号已存在", "A tender with this code already exists"),
+}
+
+
+def from_postgres(exc: asyncpg.PostgresError) -> DomainError | None:
+    """Translate a constraint violation into a domain error, if it is a known one."""
+    name = getattr(exc, "constraint_name", None)
+    if name and name in CONSTRAINT_ERRORS:
+        cls, zh, en = CONSTRAINT_ERRORS[name]
+        return cls({"constraint": name}, message=zh, message_en=en)
+    if isinstance(exc, asyncpg.CheckViolationError | asyncpg.NotNullViolationError):
+        return InvalidInput({"constraint": name})
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return Conflict({"constraint": name})
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        return InvalidInput({"constraint": name}, message="引用的对象不存在",
+                            message_en="A referenced object does not exist")
+    return None
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    headers = {"WWW-Authenticate": "Session"} if exc.status == 401 else None
+    return _json(exc.status, exc.body(), headers)
+
+
+def postgres_error_handler(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[Any]:
+    mapped = from_postgres(exc)
+    if mapped is not None:
+        return domain_error_handler(request, mapped)
+    return internal_error_handler(request, exc)
+
+
+_HTTP_CODES: dict[int, tuple[str, str, str]] = {
+    400: ("malformed_request", "请求格式错误", "The request is malformed"),
+    401: ("not_authenticated", "请先登录", "Authentication is required"),
+    403: ("forbidden", "无权执行此操作", "You are not allowed to do this"),
+    404: ("not_found", "对象不存在或无权查看", "Not found, or not visible to you"),
+    405: ("method_not_allowed", "不支持该请求方法", "Method not allowed"),
+    413: ("payload_too_large", "请求内容过大", "The request body is too large"),
+    415: ("unsupported_media_type", "不支持的内容类型", "Unsupported media type"),
+    429: ("too_many_requests", "请求过于频繁", "Too many requests"),
+}
+
+
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        code, zh, en = "validation_error", "请求数据格式错误", "The request data is malformed"
+        detail: Any = exc.extra
+    else:
+        code, zh, en = _HTTP_CODES.get(status, ("http_error", "请求错误", exc.detail or "HTTP error"))
+        detail = None
+    if status >= 500:
+        code, zh, en = "internal_error", "服务器内部错误", "Internal server error"
+    return _json(status, {"code": code, "message": zh, "message_en": en, "detail": detail},
+                 dict(exc.headers) if exc.headers else None)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("unhandled_error", path=request.url.path, exc_info=exc)
+    return _json(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        {
+            "code": "internal_error",
+            "message": "服务器内部错误",
+            "message_en": "Internal server error",
+            "detail": {"request_id": request.scope.get("state", {}).get("request_id")},
+        },
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    DomainError: domain_error_handler,
+    asyncpg.PostgresError: postgres_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

@@ -1,0 +1,147 @@
+"""Jobs: an outbox in PostgreSQL relayed to arq on Redis.
+
+A change that needs a side effect writes an outbox row in its own
+transaction (``enqueue``), so the job exists exactly when the change does. The
+relay copies pending rows to Redis with the row's ``job_key`` as the arq job
+id; while Redis is down rows simply wait. A row relayed twice is still run
+once: arq refuses a second job with the same id while the first is known, and
+the ``run_once`` guard below records completion in the row itself, so a
+re-delivery after arq has forgotten the id finds the work already done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from arq import ArqRedis, create_pool
+from arq.connections import RedisSettings as ArqRedisSettings
+from redis.exceptions import RedisError
+
+log = structlog.get_logger(__name__)
+
+JobFunc = Callable[..., Awaitable[Any]]
+REGISTRY: dict[str, JobFunc] = {}
+
+
+def job(func: JobFunc) -> JobFunc:
+    """Register an arq job function under its module-qualified name."""
+    REGISTRY[func.__name__] = func
+    return func
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    function: str,
+    job_key: str,
+    *,
+    available_at: datetime | None = None,
+    **args: Any,
+) -> int | None:
+    """Write an outbox row in the caller's transaction; None if job_key is already queued."""
+    if function not in REGISTRY:
+        raise ValueError(f"unknown job function {function!r}")
+    row_id: int | None = await conn.fetchval(
+        """INSERT INTO outbox (job_key, function, args, available_at)
+           VALUES ($1, $2, $3, coalesce($4, now()))
+           ON CONFLICT (job_key) DO NOTHING RETURNING id""",
+        job_key, function, args, available_at,
+    )
+    return row_id
+
+
+def arq_settings(url: str) -> ArqRedisSettings:
+    settings = ArqRedisSettings.from_dsn(url)
+    settings.conn_retries = 0
+    settings.conn_timeout = 2
+    return settings
+
+
+async def connect_redis(url: str) -> ArqRedis:
+    return await create_pool(arq_settings(url))
+
+
+async def relay_once(
+    pool_or_conn: asyncpg.Pool | asyncpg.Connection, redis: ArqRedis, *, queue: str,
+    limit: int = 200,
+) -> int:
+    """Relay due outbox rows to Redis; returns how many were handed over.
+
+    Each row is marked in the same transaction that locked it, after Redis
+    accepted it; if Redis fails the transaction rolls back and the row stays
+    pending. A crash between the two leaves the row pending too, and the next
+    relay's copy is absorbed by the job id.
+    """
+    async def work(conn: asyncpg.Connection) -> int:
+        async with conn.transaction():
+            rows = await conn.fetch(
+                """SELECT id, job_key, function, args FROM outbox
+                   WHERE relayed_at IS NULL AND available_at <= now()
+                   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+                limit,
+            )
+            for row in rows:
+                await redis.enqueue_job(row["function"], row["id"], _job_id=row["job_key"],
+                                        _queue_name=queue)
+                await conn.execute(
+                    "UPDATE outbox SET relayed_at = now(), relay_count = relay_count + 1 "
+                    "WHERE id = $1", row["id"])
+            return len(rows)
+
+    if isinstance(pool_or_conn, asyncpg.Pool):
+        async with pool_or_conn.acquire() as conn:
+            return await work(conn)
+    return await work(pool_or_conn)
+
+
+async def relay_forever(pool: asyncpg.Pool, redis_url: str, *, queue: str,
+                        interval: float = 0.5) -> None:
+    """The relay loop: survives Redis outages, reconnecting with backoff."""
+    redis: ArqRedis | None = None
+    delay = interval
+    while True:
+        try:
+            if redis is None:
+                redis = await connect_redis(redis_url)
+            moved = await relay_once(pool, redis, queue=queue)
+            delay = interval
+            if moved:
+                log.info("outbox_relayed", count=moved)
+                continue
+        except (TimeoutError, RedisError, OSError, ConnectionError) as exc:
+            log.warning("outbox_relay_waiting", error=str(exc), retry_in=delay)
+            if redis is not None:
+                with contextlib.suppress(Exception):
+                    await redis.aclose()
+            redis = None
+            delay = min(delay * 2, 10.0)
+        await asyncio.sleep(delay)
+
+
+async def run_once(ctx: dict[str, Any], outbox_id: int,
+                   body: Callable[[asyncpg.Connection, dict[str, Any]], Awaitable[Any]]) -> Any:
+    """Run a job's body exactly once per outbox row, in one transaction.
+
+    The row is locked for the duration, so two deliveries of the same job
+    cannot run side by side; the one that comes second sees ``done_at`` set.
+    """
+    pool: asyncpg.Pool = ctx["db_pool"]
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT id, args, done_at FROM outbox WHERE id = $1 FOR UPDATE", outbox_id)
+        if row is None:
+            log.warning("job_without_outbox_row", outbox_id=outbox_id)
+            return None
+        if row["done_at"] is not None:
+            log.info("job_already_done", outbox_id=outbox_id)
+            return None
+        result = await body(conn, row["args"])
+        await conn.execute(
+            "UPDATE outbox SET done_at = now(), run_count = run_count + 1, last_error = NULL "
+            "WHERE id = $1", outbox_id)
+        return result

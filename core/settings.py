@@ -1,0 +1,108 @@
+"""Settings from environment variables, grouped by concern.
+
+Secrets have no default in code: a missing secret stops the process at start
+with a message naming the variable, instead of running with a guessable value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class SettingsError(RuntimeError):
+    """A required environment variable is missing or malformed."""
+
+
+def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name, default)
+    if value is None or value == "":
+        raise SettingsError(f"environment variable {name} is required / 缺少环境变量 {name}")
+    return value
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str
+    pool_min: int = 2
+    pool_max: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    url: str
+    queue: str = "tenderhall:queue"
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    secure: bool = False
+    region: str = "us-east-1"
+    bucket_prefix: str = "tenderhall"
+
+    def bucket(self, name: str) -> str:
+        return f"{self.bucket_prefix}-{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    session_secret: str
+    session_days: int = 7
+    secure_cookies: bool = False
+    debug: bool = False
+    public_url: str = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: DatabaseSettings
+    redis: RedisSettings
+    storage: StorageSettings
+    web: WebSettings
+    log_json: bool = True
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            database=DatabaseSettings(
+                url=_get(env, "DATABASE_URL"),
+                pool_min=int(env.get("DATABASE_POOL_MIN", "2")),
+                pool_max=int(env.get("DATABASE_POOL_MAX", "10")),
+            ),
+            redis=RedisSettings(
+                url=_get(env, "REDIS_URL"),
+                queue=env.get("REDIS_QUEUE", "tenderhall:queue"),
+            ),
+            storage=StorageSettings(
+                endpoint=_get(env, "S3_ENDPOINT"),
+                access_key=_get(env, "S3_ACCESS_KEY"),
+                secret_key=_get(env, "S3_SECRET_KEY"),
+                secure=_bool(env.get("S3_SECURE", "false")),
+                region=env.get("S3_REGION", "us-east-1"),
+                bucket_prefix=env.get("S3_BUCKET_PREFIX", "tenderhall"),
+            ),
+            web=WebSettings(
+                session_secret=_get(env, "SESSION_SECRET"),
+                session_days=int(env.get("SESSION_DAYS", "7")),
+                secure_cookies=_bool(env.get("SECURE_COOKIES", "false")),
+                debug=_bool(env.get("DEBUG", "false")),
+                public_url=env.get("PUBLIC_URL", "http://127.0.0.1:8000"),
+            ),
+            log_json=_bool(env.get("LOG_JSON", "true")),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        )

@@ -1,0 +1,227 @@
+"""Object storage behind a small protocol, with the minio SDK as the implementation.
+
+Any S3 endpoint works (MinIO in production; Ceph radosgw locally, for its
+real object lock). The SDK is synchronous, so calls run in worker threads;
+puts and gets move data in fixed-size parts, so memory stays flat whatever
+the object's size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import io
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import urlsplit
+
+from minio import Minio
+from minio.error import S3Error
+
+from core.settings import StorageSettings
+
+PART_SIZE = 5 * 1024 * 1024  # S3 multipart part size: the memory bound of a put
+CHUNK = 256 * 1024
+
+# Buckets the platform uses; each is created at start if missing. The archive
+# bucket gets object lock (it cannot be enabled later on an existing bucket).
+BUCKETS: dict[str, bool] = {"documents": False, "bids": True, "records": False, "archive": True}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+    etag: str
+    version_id: str | None
+
+
+class ObjectStore(Protocol):
+    """What the platform needs from object storage; nothing more."""
+
+    async def ensure_buckets(self) -> None: ...
+    async def put_stream(self, bucket: str, key: str, chunks: AsyncIterator[bytes],
+                         content_type: str = ...) -> StoredObject: ...
+    async def put_bytes(self, bucket: str, key: str, data: bytes,
+                        content_type: str = ...) -> StoredObject: ...
+    def get_stream(self, bucket: str, key: str) -> AsyncIterator[bytes]: ...
+    async def get_bytes(self, bucket: str, key: str) -> bytes: ...
+    async def stat(self, bucket: str, key: str) -> dict[str, Any] | None: ...
+    async def presigned_get(self, bucket: str, key: str, expires: timedelta) -> str: ...
+    async def presigned_put(self, bucket: str, key: str, expires: timedelta) -> str: ...
+    async def ping(self) -> None: ...
+
+
+_ABORT = b"\x00abort"  # identity-compared sentinel; never a real chunk object
+
+
+class _QueueReader(io.RawIOBase):
+    """A blocking file-like reader fed from the event loop, for the SDK's thread.
+
+    It hashes what passes through, so the digest of a streamed object is known
+    without a second read.
+    """
+
+    def __init__(self, queue: asyncio.Queue[bytes | None], loop: asyncio.AbstractEventLoop):
+        self._queue = queue
+        self._loop = loop
+        self._buffer = b""
+        self._eof = False
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        parts: list[bytes] = [self._buffer] if self._buffer else []
+        have = len(self._buffer)
+        while not self._eof and (size < 0 or have < size):
+            item = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop).result()
+            if item is _ABORT:
+                raise OSError("upload aborted by the caller")
+            if item is None:
+                self._eof = True
+            else:
+                parts.append(item)
+                have += len(item)
+        data = b"".join(parts)
+        if size < 0 or len(data) <= size:
+            out, self._buffer = data, b""
+        else:
+            out, self._buffer = data[:size], data[size:]
+        self.size += len(out)
+        self.sha256.update(out)
+        return out
+
+
+class MinioStore:
+    def __init__(self, settings: StorageSettings) -> None:
+        parts = urlsplit(settings.endpoint if "://" in settings.endpoint
+                         else f"http://{settings.endpoint}")
+        self.settings = settings
+        self.client = Minio(
+            parts.netloc, access_key=settings.access_key, secret_key=settings.secret_key,
+            secure=parts.scheme == "https" or settings.secure, region=settings.region,
+        )
+
+    def bucket(self, name: str) -> str:
+        return self.settings.bucket(name)
+
+    async def ensure_buckets(self) -> None:
+        def work() -> None:
+            for name, locked in BUCKETS.items():
+                bucket = self.bucket(name)
+                if not self.client.bucket_exists(bucket):
+                    with contextlib.suppress(S3Error):  # another process created it first
+                        self.client.make_bucket(bucket, object_lock=locked)
+        await asyncio.to_thread(work)
+
+    async def ping(self) -> None:
+        await asyncio.to_thread(self.client.bucket_exists, self.bucket("documents"))
+
+    async def put_stream(self, bucket: str, key: str, chunks: AsyncIterator[bytes],
+                         content_type: str = "application/octet-stream") -> StoredObject:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=4)
+        reader = _QueueReader(queue, loop)
+
+        def work() -> Any:
+            return self.client.put_object(self.bucket(bucket), key, reader,  # type: ignore[arg-type]
+                                          length=-1, part_size=PART_SIZE,
+                                          content_type=content_type,
+                                          # one part in flight: parallel parts queue
+                                          # up unboundedly when the network is slower
+                                          num_parallel_uploads=1)
+
+        task = asyncio.ensure_future(asyncio.to_thread(work))
+
+        async def feed(item: bytes | object) -> None:
+            put = asyncio.ensure_future(queue.put(item))  # type: ignore[arg-type]
+            done, _ = await asyncio.wait({put, task}, return_when=asyncio.FIRST_COMPLETED)
+            if put not in done:  # the upload thread stopped early: surface its error
+                put.cancel()
+                await task
+                raise RuntimeError("object store upload stopped before the end of the stream")
+
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    await feed(chunk)
+            await feed(None)
+            result = await task
+        except BaseException:
+            # Drain and abort: the reader raises, the SDK aborts the multipart
+            # upload, and no truncated object is ever stored.
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(_ABORT)  # type: ignore[arg-type]
+            with contextlib.suppress(BaseException):
+                await task
+            raise
+        return StoredObject(bucket, key, reader.size, reader.sha256.hexdigest(), result.etag,
+                            result.version_id)
+
+    async def put_bytes(self, bucket: str, key: str, data: bytes,
+                        content_type: str = "application/octet-stream") -> StoredObject:
+        def work() -> Any:
+            return self.client.put_object(self.bucket(bucket), key, io.BytesIO(data), len(data),
+                                          content_type=content_type)
+        result = await asyncio.to_thread(work)
+        return StoredObject(bucket, key, len(data), hashlib.sha256(data).hexdigest(),
+                            result.etag, result.version_id)
+
+    async def get_stream(self, bucket: str, key: str) -> AsyncIterator[bytes]:
+        response = await asyncio.to_thread(self.client.get_object, self.bucket(bucket), key)
+        try:
+            iterator: Iterable[bytes] = response.stream(CHUNK)
+            it = iter(iterator)
+            sentinel = object()
+            while True:
+                chunk = await asyncio.to_thread(next, it, sentinel)
+                if chunk is sentinel:
+                    break
+                assert isinstance(chunk, bytes)
+                yield chunk
+        finally:
+            response.close()
+            response.release_conn()
+
+    async def get_bytes(self, bucket: str, key: str) -> bytes:
+        return b"".join([c async for c in self.get_stream(bucket, key)])
+
+    async def stat(self, bucket: str, key: str) -> dict[str, Any] | None:
+        try:
+            st = await asyncio.to_thread(self.client.stat_object, self.bucket(bucket), key)
+        except S3Error as exc:
+            if exc.code in {"NoSuchKey", "NoSuchObject", "NotFound"}:
+                return None
+            raise
+        return {"size": st.size, "etag": st.etag, "version_id": st.version_id,
+                "content_type": st.content_type}
+
+    async def presigned_get(self, bucket: str, key: str, expires: timedelta) -> str:
+        return await asyncio.to_thread(self.client.presigned_get_object, self.bucket(bucket),
+                                       key, expires)
+
+    async def presigned_put(self, bucket: str, key: str, expires: timedelta) -> str:
+        return await asyncio.to_thread(self.client.presigned_put_object, self.bucket(bucket),
+                                       key, expires)
+
+
+def open_store(settings: StorageSettings) -> ObjectStore:
+    return MinioStore(settings)
+
+
+async def iter_file(f: BinaryIO, chunk: int = CHUNK) -> AsyncIterator[bytes]:
+    """Read a local file in chunks without blocking the loop."""
+    while True:
+        data = await asyncio.to_thread(f.read, chunk)
+        if not data:
+            return
+        yield data

@@ -1,0 +1,69 @@
+"""The worker process: arq functions plus the outbox relay.
+
+The relay runs beside the arq worker, not inside it, because it must keep
+going (and keep rows safe) while Redis is down, which is exactly when an arq
+worker cannot run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+from arq.worker import Worker
+from redis.exceptions import RedisError
+
+from core import jobs, notify  # noqa: F401  (registers job functions)
+from core.db import create_pool
+from core.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def build_worker(settings: Settings, *, burst: bool = False, db_pool: Any = None) -> Worker:
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx["settings"] = settings
+        ctx["db_pool"] = db_pool or await create_pool(settings.database.url, min_size=1,
+                                                      max_size=4)
+        ctx["own_pool"] = db_pool is None
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        if ctx.get("own_pool"):
+            await ctx["db_pool"].close()
+
+    return Worker(
+        functions=list(jobs.REGISTRY.values()),  # type: ignore[arg-type]
+        redis_settings=jobs.arq_settings(settings.redis.url),
+        queue_name=settings.redis.queue,
+        on_startup=startup,
+        on_shutdown=shutdown,
+        burst=burst,
+        keep_result=24 * 3600,
+        max_tries=5,
+        handle_signals=False,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Relay forever; run the arq worker, restarting it after a Redis outage."""
+    pool = await create_pool(settings.database.url, min_size=1, max_size=4)
+    relay = asyncio.create_task(
+        jobs.relay_forever(pool, settings.redis.url, queue=settings.redis.queue))
+    try:
+        while True:
+            worker = build_worker(settings, db_pool=pool)
+            try:
+                await worker.async_run()
+            except (RedisError, OSError, ConnectionError) as exc:
+                log.warning("worker_redis_unavailable", error=str(exc))
+            finally:
+                with contextlib.suppress(Exception):
+                    await worker.close()
+            await asyncio.sleep(2)
+    finally:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+        await pool.close()

@@ -1,0 +1,179 @@
+"""Test fixtures on the real services that `make test` starts.
+
+The run gets its own database, created empty and brought to head by the
+Alembic migrations, and its own bucket prefix. Each test runs inside a
+transaction that is rolled back at the end; the app under test shares that
+connection, each request in a savepoint of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
+
+import asyncpg
+import httpx
+import pytest
+from litestar import Litestar
+
+from app import close_resources, create_app, open_resources
+from core import audit, uscc
+from core.db import connect
+from core.identity import service as identity
+from core.migrate import upgrade_async
+from core.settings import Settings
+
+Client = httpx.AsyncClient
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
+SYSTEM = audit.Actor(None, "system", None, "test")
+
+
+def database_url(base: str, name: str) -> str:
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def create_database(base_url: str, name: str) -> str:
+    admin = await asyncpg.connect(database_url(base_url, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return database_url(base_url, name)
+
+
+async def drop_database(base_url: str, name: str) -> None:
+    admin = await asyncpg.connect(database_url(base_url, "postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def settings() -> AsyncIterator[Settings]:
+    base = Settings.from_env()
+    name = f"th_test_{secrets.token_hex(4)}"
+    url = await create_database(base.database.url, name)
+    await upgrade_async(url)
+    yield replace(
+        base,
+        database=replace(base.database, url=url),
+        storage=replace(base.storage, bucket_prefix=f"th-t{secrets.token_hex(3)}"),
+        log_json=True,
+    )
+    await drop_database(base.database.url, name)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Litestar]:
+    """The app with its lifespan run in the tests' own event loop (pool, Redis, S3)."""
+    application = create_app(settings)
+    await open_resources(application.state, settings)
+    yield application
+    await close_resources(application.state)
+
+
+@pytest.fixture(scope="session")
+async def session_client(app: Litestar) -> AsyncIterator[Client]:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def conn(app: Litestar, session_client: Client) -> AsyncIterator[asyncpg.Connection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    pool: asyncpg.Pool = app.state.db_pool
+    async with pool.acquire() as connection:
+        tx = connection.transaction()
+        await tx.start()
+        app.state.shared_connection = connection
+        try:
+            yield connection
+        finally:
+            app.state.shared_connection = None
+            await tx.rollback()
+
+
+@pytest.fixture
+async def client(session_client: Client, conn: asyncpg.Connection) -> Client:
+    session_client.cookies.clear()
+    session_client.headers.pop("authorization", None)
+    return session_client
+
+
+_counter = iter(range(1, 10**6))
+
+
+def credit_code(kind: str = "bidder") -> str:
+    """A fresh, valid credit code (enterprise, Chengdu) for a test organization."""
+    n = next(_counter) * 7919 + secrets.randbelow(10**6)
+    body = f"{n:09d}"[-9:]
+    prefix = "91510100" if kind != "supervision" else "11510100"
+    return uscc.make(prefix + body)
+
+
+class World:
+    """Factories for organizations and people inside the test's transaction."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def org(self, kind: str = "bidder", name: str | None = None) -> UUID:
+        row = await identity.create_organization(
+            self.conn, SYSTEM, credit_code=credit_code(kind), name=name or f"测试{kind}单位",
+            kind=kind, region="四川省成都市")
+        org_id: UUID = row["id"]
+        return org_id
+
+    async def user(self, role: str, org: UUID | None = None, login: str | None = None) -> str:
+        login = login or f"{role.replace('_', '')}{secrets.token_hex(3)}"
+        await identity.create_user(self.conn, SYSTEM, login=login, name=f"{role} 测试",
+                                   roles=[role], password=PASSWORD, organization_id=org)
+        return login
+
+
+@pytest.fixture
+def world(conn: asyncpg.Connection) -> World:
+    return World(conn)
+
+
+async def login(client: Client, login_name: str) -> dict[str, Any]:
+    client.cookies.clear()
+    r = await client.post("/api/auth/login", json={"login": login_name, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+@pytest.fixture
+async def scratch_db(settings: Settings) -> AsyncIterator[str]:
+    """An empty database of its own, for tests that must commit or break things."""
+    name = f"th_scratch_{secrets.token_hex(4)}"
+    base = Settings.from_env().database.url
+    url = await create_database(base, name)
+    yield url
+    await drop_database(base, name)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``tenderhall`` console script in a child process."""
+    return subprocess.run(
+        [sys.executable, "-c", "from app import cli; cli()", *args],
+        cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+
+
+async def committed(url: str) -> asyncpg.Connection:
+    return await connect(url)

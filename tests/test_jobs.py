@@ -1,0 +1,151 @@
+"""Outbox and jobs: nothing is lost while Redis is down, and a job runs once."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+import pytest
+from redis.exceptions import RedisError
+
+from core import audit, jobs
+from core.db import create_pool
+from core.identity import service as identity
+from core.notify import notify
+from core.settings import Settings
+from core.worker import build_worker
+
+
+class RedisServer:
+    """A redis-server of this test's own, so it can be stopped and started again."""
+
+    def __init__(self, workdir: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        exe = shutil.which("redis-server")
+        assert exe, "redis-server is installed by make test"
+        self.proc = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()
+
+
+async def test_job_enqueued_while_redis_is_down_runs_exactly_once(
+        settings: Settings, redis_server: RedisServer) -> None:
+    pool = await create_pool(settings.database.url, min_size=1, max_size=3)
+    login = f"notified-{secrets.token_hex(3)}"
+    queue = f"test:queue:{secrets.token_hex(3)}"
+    job_settings = replace(settings, redis=replace(settings.redis, url=redis_server.url,
+                                                   queue=queue))
+    try:
+        # Redis is down (never started): the change and its job commit together.
+        async with pool.acquire() as conn, conn.transaction():
+            user_id = await identity.create_user(conn, audit.SYSTEM, login=login, name="收件人",
+                                                 roles=["expert"])
+            outbox_id = await notify(conn, key="clarification-1", user_id=user_id,
+                                     subject="澄清文件", subject_en="Clarification")
+        assert outbox_id is not None
+
+        with pytest.raises((RedisError, OSError)):
+            redis = await jobs.connect_redis(redis_server.url)
+            await jobs.relay_once(pool, redis, queue=queue)
+        row = await pool.fetchrow("SELECT relayed_at, done_at FROM outbox WHERE id = $1", outbox_id)
+        assert row["relayed_at"] is None and row["done_at"] is None
+
+        # Redis comes back: the row is relayed, then relayed a second time
+        # (as after a relay crash between enqueue and commit).
+        redis_server.start()
+        redis = await jobs.connect_redis(redis_server.url)
+        try:
+            assert await jobs.relay_once(pool, redis, queue=queue) >= 1
+            await pool.execute("UPDATE outbox SET relayed_at = NULL WHERE id = $1", outbox_id)
+            assert await jobs.relay_once(pool, redis, queue=queue) >= 1
+            assert await pool.fetchval("SELECT relay_count FROM outbox WHERE id = $1",
+                                       outbox_id) == 2
+
+            worker = build_worker(job_settings, burst=True)
+            await worker.main()
+            await worker.close()
+
+            count = await pool.fetchval(
+                "SELECT count(*) FROM notifications WHERE user_id = $1", user_id)
+            assert count == 1
+            row = await pool.fetchrow("SELECT done_at, run_count FROM outbox WHERE id = $1",
+                                      outbox_id)
+            assert row["done_at"] is not None and row["run_count"] == 1
+
+            # Even after Redis forgot the job id, a third delivery does nothing.
+            await redis.flushdb()
+            await pool.execute("UPDATE outbox SET relayed_at = NULL WHERE id = $1", outbox_id)
+            await jobs.relay_once(pool, redis, queue=queue)
+            worker = build_worker(job_settings, burst=True)
+            await worker.main()
+            await worker.close()
+            assert await pool.fetchval(
+                "SELECT count(*) FROM notifications WHERE user_id = $1", user_id) == 1
+            assert await pool.fetchval("SELECT run_count FROM outbox WHERE id = $1",
+                                       outbox_id) == 1
+        finally:
+            await redis.aclose()
+    finally:
+        await pool.execute("DELETE FROM notifications WHERE outbox_id IN "
+                           "(SELECT id FROM outbox WHERE job_key LIKE 'notify:clarification-1:%')")
+        await pool.execute("DELETE FROM outbox WHERE job_key LIKE 'notify:clarification-1:%'")
+        await pool.execute("DELETE FROM users WHERE login = $1", login)
+        await pool.close()
+
+
+async def test_enqueue_is_idempotent_per_key(conn: asyncpg.Connection) -> None:
+    user_id = await identity.create_user(conn, audit.SYSTEM, login="twice-notified", name="两次",
+                                         roles=["expert"])
+    first = await notify(conn, key="k", user_id=user_id, subject="a", subject_en="a")
+    second = await notify(conn, key="k", user_id=user_id, subject="a", subject_en="a")
+    assert first is not None and second is None
+    with pytest.raises(ValueError, match="unknown job"):
+        await jobs.enqueue(conn, "no_such_job", "x")
+
+
+async def test_rolled_back_change_leaves_no_job(conn: asyncpg.Connection) -> None:
+    user_id = await identity.create_user(conn, audit.SYSTEM, login="rolled-back", name="回滚",
+                                         roles=["expert"])
+    with pytest.raises(RuntimeError):
+        async with conn.transaction():
+            await notify(conn, key="gone", user_id=user_id, subject="s", subject_en="s")
+            raise RuntimeError("the change failed")
+    assert await conn.fetchval("SELECT count(*) FROM outbox WHERE job_key LIKE 'notify:gone:%'") == 0

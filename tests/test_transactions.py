@@ -1,0 +1,91 @@
+"""One transaction per request: a failing request leaves no partial write."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from litestar import Litestar, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import FromPath, JSONBody
+
+from core import audit
+from core.db import create_pool, provide_transaction, transaction_middleware
+from core.deps import Conn
+from core.errors import EXCEPTION_HANDLERS, Conflict
+from core.settings import Settings
+from tests.conftest import Client, World, credit_code, login
+
+
+@post("/write-then-fail/{fail:int}")
+async def write_then_fail(conn: Conn, fail: FromPath[int],
+                          data: JSONBody[dict[str, Any]]) -> dict[str, str]:
+    await conn.execute(
+        "INSERT INTO organizations (credit_code, name, kind) VALUES ($1, $2, 'bidder')",
+        data["code"], "半途失败公司")
+    await audit.record(conn, audit.SYSTEM, "organization.create", "organization", data["code"])
+    if fail == 1:
+        raise Conflict({"why": "after the write"})
+    if fail == 2:
+        raise RuntimeError("an unexpected bug after the write")
+    return {"ok": "yes"}
+
+
+RealClient = tuple[Client, asyncpg.Pool]
+
+
+@pytest.fixture
+async def real_pool_client(settings: Settings) -> AsyncIterator[RealClient]:
+    """A small app on the real pool: commits and rollbacks are the real ones."""
+    pool = await create_pool(settings.database.url, min_size=1, max_size=2)
+    app = Litestar([write_then_fail], dependencies={"conn": Provide(provide_transaction)},
+                   middleware=[transaction_middleware],
+                   exception_handlers=EXCEPTION_HANDLERS, state=State({"db_pool": pool}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client, pool
+    await pool.close()
+
+
+async def test_failing_request_rolls_back(real_pool_client: RealClient) -> None:
+    client, pool = real_pool_client
+    audit_before = await pool.fetchval("SELECT count(*) FROM audit_log")
+    for fail, status in ((1, 409), (2, 500)):
+        code = credit_code()
+        r = await client.post(f"/write-then-fail/{fail}", json={"code": code})
+        assert r.status_code == status
+        assert r.json()["code"] in {"conflict", "internal_error"}
+        assert await pool.fetchval("SELECT count(*) FROM organizations WHERE credit_code = $1",
+                                   code) == 0
+    assert await pool.fetchval("SELECT count(*) FROM audit_log") == audit_before
+
+    code = credit_code()
+    r = await client.post("/write-then-fail/0", json={"code": code})
+    assert r.status_code == 201
+    assert await pool.fetchval("SELECT count(*) FROM organizations WHERE credit_code = $1",
+                               code) == 1
+    assert await pool.fetchval("SELECT count(*) FROM audit_log") == audit_before + 1
+    await pool.execute("DELETE FROM organizations WHERE credit_code = $1", code)
+
+
+COUNTS = "SELECT (SELECT count(*) FROM tenders) t, (SELECT count(*) FROM audit_log) a"
+
+
+async def test_rejected_api_request_changes_nothing(client: Client,
+                                                    conn: Conn, world: World) -> None:
+    """Through the real app: a duplicate tender code fails after the user was loaded."""
+    org = await world.org("tenderer")
+    await login(client, await world.user("tenderer", org))
+    code = f"T-{secrets.token_hex(3)}"
+    assert (await client.post("/api/tenders/", json={"code": code, "title": "一"})).status_code == 201
+    counts = await conn.fetchrow(COUNTS)
+    r = await client.post("/api/tenders/", json={"code": code, "title": "二"})
+    assert r.status_code == 409 and r.json()["code"] == "conflict"
+    assert r.json()["message"] == "项目编号已存在"
+    after = await conn.fetchrow(COUNTS)
+    assert after == counts
