@@ -40,6 +40,7 @@ lint: venv
 
 bench: venv
 	@scripts/services.sh start test
+	@scripts/sysdeps.sh wrk
 	@scripts/with-env.sh test $(PY) bench/api.py
 
 clean: stop

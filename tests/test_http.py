@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+from dataclasses import replace
+
 import asyncpg
+import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from app import close_resources, create_app, open_resources
+from core.settings import Settings
 from tests.conftest import Client, World, login
 
 SHAPE = {"code", "message", "message_en", "detail"}
@@ -134,3 +140,23 @@ async def test_public_list_shows_published_only(client: Client, world: World) ->
     assert listing["total"] == 1
     page = await client.get("/")
     assert page.status_code == 200 and "已发布项目" in page.text and "草稿项目" not in page.text
+
+
+async def test_healthz_names_the_service_that_is_down(settings: Settings) -> None:
+    """Redis unreachable: the app still starts, and /healthz says which one is down."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    broken = replace(settings, redis=replace(settings.redis, url=f"redis://127.0.0.1:{dead_port}/0"))
+    app = create_app(broken)
+    await open_resources(app.state, broken)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            r = await http.get("/healthz")
+        assert r.status_code == 503
+        services = r.json()["services"]
+        assert services["redis"]["ok"] is False and "Connection" in services["redis"]["error"]
+        assert services["postgresql"]["ok"] is True and services["s3"]["ok"] is True
+    finally:
+        await close_resources(app.state)

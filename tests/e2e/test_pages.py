@@ -1,0 +1,161 @@
+"""Pages in a real browser: Debian's chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from core import audit
+from core.identity import service as identity
+from core.settings import Settings
+from tests.conftest import PASSWORD, ROOT, committed, credit_code
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "var" / "screenshots"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def live_server(settings: Settings) -> Iterator[str]:
+    """The real app under uvicorn, on the test run's database and buckets."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": settings.database.url,
+           "S3_BUCKET_PREFIX": settings.storage.bucket_prefix, "LOG_JSON": "true"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        raise RuntimeError(err.decode() or "server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+    if proc.stderr:
+        proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+async def published(settings: Settings) -> AsyncIterator[dict[str, str]]:
+    """A published tender and a bidder, committed so the server process sees them."""
+    suffix = secrets.token_hex(3)
+    conn = await committed(settings.database.url)
+    actor = audit.Actor(None, "system", None, "e2e")
+    try:
+        async with conn.transaction():
+            org = await identity.create_organization(
+                conn, actor, credit_code=credit_code("tenderer"), name="雅安市浏览器测试招标人",
+                kind="tenderer", region="四川省雅安市")
+            bidder_org = await identity.create_organization(
+                conn, actor, credit_code=credit_code(), name="浏览器测试投标人", kind="bidder")
+            login = f"e2e-bidder-{suffix}"
+            await identity.create_user(conn, actor, login=login, name="浏览器投标人",
+                                       roles=["bidder"], password=PASSWORD,
+                                       organization_id=bidder_org["id"])
+            code = f"E2E-{suffix}".upper()
+            await conn.execute(
+                """INSERT INTO tenders (code, title, region, owner_org_id, budget, status,
+                                        published_at)
+                   VALUES ($1, '国道 318 线雅安段养护工程', '四川省雅安市', $2, $3, 'published', now())""",
+                code, org["id"], Decimal("12345678.90"))
+        yield {"code": code, "login": login}
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page() -> Iterator[Page]:
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError("Debian chromium is installed by make test (scripts/sysdeps.sh)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+        yield page
+        browser.close()
+
+
+def test_home_lists_published_tenders_in_chinese_and_english(
+        live_server: str, published: dict[str, str], browser_page: Page) -> None:
+    page = browser_page
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(f"{live_server}/?q={published['code']}")
+    table = page.get_by_test_id("tender-list")
+    assert table.is_visible()
+    row = table.locator("tbody tr").first
+    assert published["code"] in row.inner_text()
+    assert "国道 318 线雅安段养护工程" in row.inner_text()
+    assert "12,345,678.90" in row.inner_text()
+    assert "招标中" in row.inner_text()
+    assert page.title() == "天衡公共资源电子交易平台"
+    page.screenshot(path=str(SHOTS / "home-zh.png"), full_page=True)
+
+    page.get_by_test_id("lang-switch").click()
+    page.wait_for_load_state()
+    assert "Published tenders" in page.content()
+    assert "Open for bids" in page.get_by_test_id("tender-list").inner_text()
+    page.screenshot(path=str(SHOTS / "home-en.png"), full_page=True)
+    page.get_by_test_id("lang-switch").click()
+    page.wait_for_load_state()
+    assert "交易公告" in page.content()
+
+
+def test_login_page_refuses_then_accepts(live_server: str, published: dict[str, str],
+                                         browser_page: Page) -> None:
+    page = browser_page
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=login]", published["login"])
+    page.fill("input[name=password]", "wrong password")
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_load_state()
+    assert page.get_by_test_id("login-error").is_visible()
+    assert "用户名或密码错误" in page.get_by_test_id("login-error").inner_text()
+    page.screenshot(path=str(SHOTS / "login-error.png"))
+
+    page.fill("input[name=login]", published["login"])
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_load_state()
+    assert page.url.rstrip("/") == live_server
+    assert "浏览器投标人" in page.get_by_test_id("who").inner_text()
+    page.screenshot(path=str(SHOTS / "signed-in.png"))
+
+    page.get_by_role("button", name="退出").click()
+    page.wait_for_load_state()
+    assert page.get_by_test_id("login-link").is_visible()
+
+
+def test_static_assets_are_served(live_server: str) -> None:
+    r = httpx.get(f"{live_server}/static/site.css")
+    assert r.status_code == 200 and "--brand" in r.text
+    assert httpx.get(f"{live_server}/static/nope.css").status_code == 404
