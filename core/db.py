@@ -30,9 +30,22 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """End whatever a request left open, in one round trip only when needed.
+
+    asyncpg's default reset (unlock advisory locks, close cursors, unlisten,
+    reset settings) costs a round trip on every release. The platform keeps
+    no session state: locks are transaction-scoped and settings are fixed at
+    connect time, so only an unfinished transaction needs undoing.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn=url, min_size=min_size, max_size=max_size, init=_init_connection,
+        reset=_reset_connection,
         server_settings={"timezone": "UTC", "application_name": "tenderhall"},
     )
     assert pool is not None

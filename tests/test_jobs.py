@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,6 +24,7 @@ from core.identity import service as identity
 from core.notify import notify
 from core.settings import Settings
 from core.worker import build_worker
+from tests.conftest import ROOT
 
 
 class RedisServer:
@@ -149,3 +153,44 @@ async def test_rolled_back_change_leaves_no_job(conn: asyncpg.Connection) -> Non
             await notify(conn, key="gone", user_id=user_id, subject="s", subject_en="s")
             raise RuntimeError("the change failed")
     assert await conn.fetchval("SELECT count(*) FROM outbox WHERE job_key LIKE 'notify:gone:%'") == 0
+
+
+async def test_worker_process_waits_out_a_redis_outage(settings: Settings,
+                                                       redis_server: RedisServer) -> None:
+    """The real `tenderhall worker`: started with Redis down, it delivers once Redis is up."""
+    pool = await create_pool(settings.database.url, min_size=1, max_size=2)
+    login = f"worker-e2e-{secrets.token_hex(3)}"
+    env = {**os.environ, "DATABASE_URL": settings.database.url, "REDIS_URL": redis_server.url,
+           "REDIS_QUEUE": f"test:worker:{secrets.token_hex(3)}",
+           "S3_BUCKET_PREFIX": settings.storage.bucket_prefix}
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "from app import cli; cli()", "worker"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            user_id = await identity.create_user(conn, audit.SYSTEM, login=login, name="进程",
+                                                 roles=["expert"])
+            outbox_id = await notify(conn, key="worker-e2e", user_id=user_id,
+                                     subject="开标提醒", subject_en="Opening reminder")
+        await asyncio.sleep(2)  # the worker is up, Redis is not: the row must wait
+        assert worker.poll() is None, "the worker must survive Redis being down"
+        assert await pool.fetchval("SELECT relayed_at FROM outbox WHERE id = $1", outbox_id) is None
+
+        redis_server.start()
+        for _ in range(150):
+            if await pool.fetchval("SELECT done_at FROM outbox WHERE id = $1", outbox_id):
+                break
+            await asyncio.sleep(0.2)
+        row = await pool.fetchrow("SELECT done_at, run_count FROM outbox WHERE id = $1", outbox_id)
+        assert row["done_at"] is not None, "the job did not run within 30 s of Redis coming back"
+        assert row["run_count"] == 1
+        assert await pool.fetchval("SELECT count(*) FROM notifications WHERE user_id = $1",
+                                   user_id) == 1
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)
+        await pool.execute("DELETE FROM notifications WHERE outbox_id IN "
+                           "(SELECT id FROM outbox WHERE job_key LIKE 'notify:worker-e2e:%')")
+        await pool.execute("DELETE FROM outbox WHERE job_key LIKE 'notify:worker-e2e:%'")
+        await pool.execute("DELETE FROM users WHERE login = $1", login)
+        await pool.close()
