@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 
+import asyncpg
 import click
 
 from core.settings import Settings, SettingsError
@@ -107,6 +108,61 @@ def audit_verify() -> None:
                f"({result.rows} rows before it verified) / 审计链在第 {result.broken_id} 条断裂",
                err=True)
     sys.exit(1)
+
+
+@cli.group()
+def users() -> None:
+    """People and their roles."""
+
+
+@users.command("create")
+@click.argument("login")
+@click.option("--name", required=True, help="The person's name as shown in the platform.")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["admin", "tenderer", "agency", "bidder", "expert",
+                                 "site_operator", "supervisor", "insurer"]))
+@click.option("--organization", "credit_code", default=None,
+              help="Unified social credit code of the person's organization.")
+@click.password_option(prompt="Password / 密码", help="Read from the terminal when not given.")
+def users_create(login: str, name: str, roles: tuple[str, ...], credit_code: str | None,
+                 password: str) -> None:
+    """Create a person with a password: how the first administrator comes to exist."""
+    from core import audit
+    from core.db import connect
+    from core.errors import DomainError, from_postgres
+    from core.identity import service
+
+    async def run() -> str:
+        conn = await connect(_database_url())
+        try:
+            async with conn.transaction():
+                org_id = None
+                if credit_code:
+                    org_id = await conn.fetchval(
+                        "SELECT id FROM organizations WHERE credit_code = $1",
+                        credit_code.strip().upper())
+                    if org_id is None:
+                        raise click.ClickException(f"no organization {credit_code}")
+                actor = audit.Actor(None, "system", None, "cli")
+                user_id = await service.create_user(conn, actor, login=login, name=name,
+                                                    roles=list(roles), password=password,
+                                                    organization_id=org_id)
+                return str(user_id)
+        finally:
+            await conn.close()
+
+    if len(password) < 8:
+        raise click.ClickException("the password needs 8 characters or more / 密码至少 8 位")
+    try:
+        user_id = asyncio.run(run())
+    except asyncpg.PostgresError as exc:
+        mapped = from_postgres(exc)
+        if mapped is None:
+            raise
+        raise click.ClickException(f"{mapped.message} / {mapped.message_en}") from None
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message} / {exc.message_en}") from exc
+    click.echo(f"created {login} ({', '.join(roles)}): {user_id}")
 
 
 @cli.command()

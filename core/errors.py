@@ -117,6 +117,11 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = {
         "An organization with this credit code already exists",
     ),
     "users_login_key": (Conflict, "该登录名已被使用", "This login name is taken"),
+    "users_login_format": (
+        InvalidInput,
+        "登录名须为 3-64 位小写字母、数字或 . _ -，以字母或数字开头",
+        "A login is 3-64 lower-case letters, digits or . _ -, starting with a letter or digit",
+    ),
     "user_roles_pkey": (Conflict, "该用户已拥有此角色", "The user already has this role"),
     "tenders_code_key": (Conflict, "项目编号已存在", "A tender with this code already exists"),
 }
@@ -156,9 +161,8 @@ def postgres_error_handler(request: Request[Any, Any, Any], exc: asyncpg.Postgre
 
 _HTTP_CODES: dict[int, tuple[str, str, str]] = {
     400: ("malformed_request", "请求格式错误", "The request is malformed"),
-    401: ("not_authenticated", "请先登录", "Authentication is required"),
-    403: ("forbidden", "无权执行此操作", "You are not allowed to do this"),
-    404: ("not_found", "对象不存在或无权查看", "Not found, or not visible to you"),
+    **{cls.status: (cls.code, cls.message, cls.message_en)
+       for cls in (NotAuthenticated, Forbidden, NotFound)},
     405: ("method_not_allowed", "不支持该请求方法", "Method not allowed"),
     413: ("payload_too_large", "请求内容过大", "The request body is too large"),
     415: ("unsupported_media_type", "不支持的内容类型", "Unsupported media type"),

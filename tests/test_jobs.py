@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -63,6 +64,26 @@ class RedisServer:
             self.proc = None
 
 
+async def committed_notification(pool: asyncpg.Pool, *, login: str,
+                                 key: str) -> tuple[UUID, int]:
+    """A person and a notification job for them, committed together."""
+    async with pool.acquire() as conn, conn.transaction():
+        user_id = await identity.create_user(conn, audit.SYSTEM, login=login, name="收件人",
+                                             roles=["expert"])
+        outbox_id = await notify(conn, key=key, user_id=user_id, subject="澄清文件",
+                                 subject_en="Clarification")
+    assert outbox_id is not None
+    return user_id, outbox_id
+
+
+async def forget(pool: asyncpg.Pool, *, login: str, key: str) -> None:
+    """Remove what a committed job test left (the audit rows stay, as they must)."""
+    await pool.execute("DELETE FROM notifications WHERE outbox_id IN "
+                       "(SELECT id FROM outbox WHERE job_key LIKE $1)", f"notify:{key}:%")
+    await pool.execute("DELETE FROM outbox WHERE job_key LIKE $1", f"notify:{key}:%")
+    await pool.execute("DELETE FROM users WHERE login = $1", login)
+
+
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
@@ -79,12 +100,8 @@ async def test_job_enqueued_while_redis_is_down_runs_exactly_once(
                                                    queue=queue))
     try:
         # Redis is down (never started): the change and its job commit together.
-        async with pool.acquire() as conn, conn.transaction():
-            user_id = await identity.create_user(conn, audit.SYSTEM, login=login, name="收件人",
-                                                 roles=["expert"])
-            outbox_id = await notify(conn, key="clarification-1", user_id=user_id,
-                                     subject="澄清文件", subject_en="Clarification")
-        assert outbox_id is not None
+        user_id, outbox_id = await committed_notification(pool, login=login,
+                                                          key="clarification-1")
 
         with pytest.raises((RedisError, OSError)):
             redis = await jobs.connect_redis(redis_server.url)
@@ -128,10 +145,7 @@ async def test_job_enqueued_while_redis_is_down_runs_exactly_once(
         finally:
             await redis.aclose()
     finally:
-        await pool.execute("DELETE FROM notifications WHERE outbox_id IN "
-                           "(SELECT id FROM outbox WHERE job_key LIKE 'notify:clarification-1:%')")
-        await pool.execute("DELETE FROM outbox WHERE job_key LIKE 'notify:clarification-1:%'")
-        await pool.execute("DELETE FROM users WHERE login = $1", login)
+        await forget(pool, login=login, key="clarification-1")
         await pool.close()
 
 
@@ -167,11 +181,7 @@ async def test_worker_process_waits_out_a_redis_outage(settings: Settings,
         [sys.executable, "-c", "from app import cli; cli()", "worker"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            user_id = await identity.create_user(conn, audit.SYSTEM, login=login, name="进程",
-                                                 roles=["expert"])
-            outbox_id = await notify(conn, key="worker-e2e", user_id=user_id,
-                                     subject="开标提醒", subject_en="Opening reminder")
+        user_id, outbox_id = await committed_notification(pool, login=login, key="worker-e2e")
         await asyncio.sleep(2)  # the worker is up, Redis is not: the row must wait
         assert worker.poll() is None, "the worker must survive Redis being down"
         assert await pool.fetchval("SELECT relayed_at FROM outbox WHERE id = $1", outbox_id) is None
@@ -189,8 +199,5 @@ async def test_worker_process_waits_out_a_redis_outage(settings: Settings,
     finally:
         worker.terminate()
         worker.wait(timeout=10)
-        await pool.execute("DELETE FROM notifications WHERE outbox_id IN "
-                           "(SELECT id FROM outbox WHERE job_key LIKE 'notify:worker-e2e:%')")
-        await pool.execute("DELETE FROM outbox WHERE job_key LIKE 'notify:worker-e2e:%'")
-        await pool.execute("DELETE FROM users WHERE login = $1", login)
+        await forget(pool, login=login, key="worker-e2e")
         await pool.close()

@@ -40,3 +40,25 @@ async def test_constraints_live_in_the_database(conn: asyncpg.Connection) -> Non
             await conn.execute("INSERT INTO organizations (credit_code, name, kind) "
                                "VALUES ('91350100M000100IO3', 'x', 'bidder')")
     assert info.value.constraint_name == "organizations_credit_code_format"
+
+
+async def test_first_administrator_from_the_command_line(scratch_db: str) -> None:
+    await migrate.upgrade_async(scratch_db)
+    env = {"DATABASE_URL": scratch_db}
+    ok = await asyncio.to_thread(run_cli, "users", "create", "root-admin", "--name", "管理员",
+                                 "--role", "admin", "--password", "s3cret-pass", env=env)
+    assert ok.returncode == 0, ok.stderr
+    again = await asyncio.to_thread(run_cli, "users", "create", "root-admin", "--name", "x",
+                                    "--role", "admin", "--password", "s3cret-pass", env=env)
+    assert again.returncode == 1 and "This login name is taken" in again.stderr
+    bad = await asyncio.to_thread(run_cli, "users", "create", "Bad Login", "--name", "x",
+                                  "--role", "admin", "--password", "s3cret-pass", env=env)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "登录名须为" in bad.stderr and "argon2" not in bad.stderr
+    conn = await committed(scratch_db)
+    try:
+        roles = await conn.fetchval("SELECT array_agg(role) FROM user_roles r JOIN users u "
+                                    "ON u.id = r.user_id WHERE u.login = 'root-admin'")
+        assert roles == ["admin"]
+    finally:
+        await conn.close()
