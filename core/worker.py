@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from typing import Any
 
 import structlog
@@ -47,23 +48,42 @@ def build_worker(settings: Settings, *, burst: bool = False, db_pool: Any = None
 
 
 async def run_worker(settings: Settings) -> None:
-    """Relay forever; run the arq worker, restarting it after a Redis outage."""
+    """Relay forever; run the arq worker, restarting it after a Redis outage.
+
+    SIGTERM or SIGINT stops both. A job cut off mid-way rolls back with its
+    transaction (``jobs.run_once``) and runs again on the next delivery.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     pool = await create_pool(settings.database.url, min_size=1, max_size=4)
     relay = asyncio.create_task(
         jobs.relay_forever(pool, settings.redis.url, queue=settings.redis.queue))
+    stopping = asyncio.create_task(stop.wait())
     try:
-        while True:
+        while not stop.is_set():
             worker = build_worker(settings, db_pool=pool)
+            running = asyncio.create_task(worker.async_run())
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not running.done():
+                running.cancel()
             try:
-                await worker.async_run()
+                await running
+            except asyncio.CancelledError:
+                pass
             except (RedisError, OSError, ConnectionError) as exc:
                 log.warning("worker_redis_unavailable", error=str(exc))
-            finally:
-                with contextlib.suppress(Exception):
-                    await worker.close()
-            await asyncio.sleep(2)
+            except Exception:
+                log.exception("worker_failed")
+            with contextlib.suppress(Exception):
+                await worker.close()
+            if not stop.is_set():
+                await asyncio.wait({stopping}, timeout=2)
     finally:
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
+        for task in (relay, stopping):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await pool.close()
+        log.info("worker_stopped")

@@ -201,3 +201,17 @@ async def test_worker_process_waits_out_a_redis_outage(settings: Settings,
         worker.wait(timeout=10)
         await forget(pool, login=login, key="worker-e2e")
         await pool.close()
+
+
+def test_worker_stops_on_sigterm(settings: Settings) -> None:
+    env = {**os.environ, "DATABASE_URL": settings.database.url,
+           "S3_BUCKET_PREFIX": settings.storage.bucket_prefix}
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "from app import cli; cli()", "worker"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    assert worker.poll() is None
+    worker.terminate()
+    _, err = worker.communicate(timeout=15)
+    assert worker.returncode == 0, err[-2000:]
+    assert "worker_stopped" in err
