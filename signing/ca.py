@@ -1,0 +1,250 @@
+"""A development certificate authority: root and issuing CA, role certificates, CRLs.
+
+For the embedded default, the demo and the tests. Production trusts real CAs
+(several, mutual recognition); this one exists so that every path the
+platform takes with a real CA (separate signing and encryption keys, CRLs,
+revocation, key usage per purpose) runs here too. Its keys live as PEM files
+in its own directory: it is a development CA, not an HSM.
+
+Organization mapping: the unified social credit code is written into the
+subject's ``organizationIdentifier`` (2.5.4.97), the attribute that
+``signing.identity`` reads first.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+KeyType = Literal["rsa2048", "rsa3072", "p256"]
+Purpose = Literal["signing", "encryption", "login", "tsa", "platform"]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+KEY_TYPES: tuple[KeyType, ...] = ("rsa2048", "rsa3072", "p256")
+PURPOSES: tuple[Purpose, ...] = ("signing", "encryption", "login", "tsa", "platform")
+
+
+class CAError(RuntimeError):
+    """The CA directory is missing, already initialized, or asked for something it cannot do."""
+
+
+def new_key(key_type: KeyType) -> PrivateKey:
+    if key_type == "rsa2048":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if key_type == "rsa3072":
+        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    if key_type == "p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    raise CAError(f"unknown key type {key_type!r}")
+
+
+def _pem_key(key: PrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _name(cn: str, org: str | None = None, credit_code: str | None = None,
+          country: str = "CN") -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, country)]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    if credit_code:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, credit_code))
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    return x509.Name(attrs)
+
+
+def _key_usage(purpose: Purpose, key: PrivateKey) -> x509.KeyUsage:
+    is_ec = isinstance(key, ec.EllipticCurvePrivateKey)
+    sign = purpose in {"signing", "login", "tsa", "platform"}
+    encrypt = purpose == "encryption"
+    return x509.KeyUsage(
+        digital_signature=sign, content_commitment=purpose in {"signing", "platform"},
+        key_encipherment=encrypt and not is_ec, data_encipherment=False,
+        key_agreement=encrypt and is_ec, key_cert_sign=False, crl_sign=False,
+        encipher_only=False, decipher_only=False)
+
+
+EKU: dict[Purpose, list[x509.ObjectIdentifier]] = {
+    "signing": [ExtendedKeyUsageOID.EMAIL_PROTECTION],
+    "encryption": [ExtendedKeyUsageOID.EMAIL_PROTECTION],
+    "login": [ExtendedKeyUsageOID.CLIENT_AUTH],
+    "tsa": [ExtendedKeyUsageOID.TIME_STAMPING],
+    "platform": [ExtendedKeyUsageOID.EMAIL_PROTECTION],
+}
+
+
+@dataclass(frozen=True)
+class Issued:
+    key: PrivateKey
+    cert: x509.Certificate
+    chain: list[x509.Certificate]  # issuing CA, root
+
+    def pkcs12(self, password: bytes | None, name: str | None = None) -> bytes:
+        enc = (serialization.BestAvailableEncryption(password) if password
+               else serialization.NoEncryption())
+        return pkcs12.serialize_key_and_certificates(
+            (name or self.cert.subject.rfc4514_string()).encode(), self.key, self.cert,
+            self.chain, enc)
+
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def key_pem(self) -> bytes:
+        return _pem_key(self.key)
+
+
+class DevCA:
+    """A root and an issuing CA kept in one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+
+    # -- files ------------------------------------------------------------------
+    def _read(self, name: str) -> bytes:
+        path = self.dir / name
+        if not path.exists():
+            raise CAError(f"{path} is missing: run `tenderhall ca init` first")
+        return path.read_bytes()
+
+    @property
+    def meta(self) -> dict[str, str]:
+        data: dict[str, str] = json.loads(self._read("ca.json"))
+        return data
+
+    @property
+    def root(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self._read("root.crt.pem"))
+
+    @property
+    def issuing(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self._read("issuing.crt.pem"))
+
+    def _issuing_key(self) -> PrivateKey:
+        key = serialization.load_pem_private_key(self._read("issuing.key.pem"), None)
+        assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+        return key
+
+    @property
+    def crl_url(self) -> str:
+        return self.meta["crl_url"]
+
+    def _revoked(self) -> dict[str, dict[str, str]]:
+        path = self.dir / "revoked.json"
+        if not path.exists():
+            return {}
+        data: dict[str, dict[str, str]] = json.loads(path.read_text())
+        return data
+
+    # -- operations -------------------------------------------------------------
+    def init(self, name: str, *, crl_url: str, key_type: KeyType = "p256",
+             now: datetime | None = None) -> None:
+        if (self.dir / "ca.json").exists():
+            raise CAError(f"{self.dir} already holds a CA")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        now = now or datetime.now(UTC)
+        root_key = new_key(key_type)
+        root_name = _name(f"{name} Root CA", name)
+        root = (
+            x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name)
+            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                           critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()),
+                           critical=False)
+            .sign(root_key, hashes.SHA256())
+        )
+        issuing_key = new_key(key_type)
+        issuing = (
+            x509.CertificateBuilder().subject_name(_name(f"{name} Issuing CA", name))
+            .issuer_name(root_name).public_key(issuing_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1825))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                           critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(issuing_key.public_key()),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+                           critical=False)
+            .sign(root_key, hashes.SHA256())
+        )
+        (self.dir / "root.key.pem").write_bytes(_pem_key(root_key))
+        (self.dir / "issuing.key.pem").write_bytes(_pem_key(issuing_key))
+        for path in ("root.key.pem", "issuing.key.pem"):
+            (self.dir / path).chmod(0o600)
+        (self.dir / "root.crt.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
+        (self.dir / "issuing.crt.pem").write_bytes(issuing.public_bytes(serialization.Encoding.PEM))
+        (self.dir / "ca.json").write_text(json.dumps({"name": name, "crl_url": crl_url,
+                                                      "key_type": key_type}))
+        self.write_crl()
+
+    def issue(self, *, cn: str, purpose: Purpose, key_type: KeyType = "p256",
+              org: str | None = None, credit_code: str | None = None, days: int = 730,
+              now: datetime | None = None, not_before: datetime | None = None,
+              key: PrivateKey | None = None) -> Issued:
+        if purpose not in PURPOSES:
+            raise CAError(f"unknown purpose {purpose!r}")
+        now = now or datetime.now(UTC)
+        key = key or new_key(key_type)
+        issuing, issuing_key = self.issuing, self._issuing_key()
+        start = not_before or now - timedelta(minutes=5)
+        builder = (
+            x509.CertificateBuilder().subject_name(_name(cn, org, credit_code))
+            .issuer_name(issuing.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_key_usage(purpose, key), critical=True)
+            .add_extension(x509.ExtendedKeyUsage(EKU[purpose]), critical=purpose == "tsa")
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                issuing_key.public_key()), critical=False)
+            .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(self.crl_url)], relative_name=None,
+                reasons=None, crl_issuer=None)]), critical=False)
+        )
+        cert = builder.sign(issuing_key, hashes.SHA256())
+        return Issued(key, cert, [issuing, self.root])
+
+    def revoke(self, serial: int, *, reason: str = "key_compromise",
+               when: datetime | None = None) -> None:
+        revoked = self._revoked()
+        revoked[str(serial)] = {"reason": reason,
+                                "at": (when or datetime.now(UTC)).isoformat()}
+        (self.dir / "revoked.json").write_text(json.dumps(revoked, indent=1))
+        self.write_crl()
+
+    def write_crl(self, *, now: datetime | None = None, days: int = 7) -> bytes:
+        now = now or datetime.now(UTC)
+        issuing_key = self._issuing_key()
+        builder = (x509.CertificateRevocationListBuilder().issuer_name(self.issuing.subject)
+                   .last_update(now - timedelta(minutes=5)).next_update(now + timedelta(days=days))
+                   .add_extension(x509.CRLNumber(secrets.randbits(63)), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                       issuing_key.public_key()), critical=False))
+        for serial, info in self._revoked().items():
+            entry = (x509.RevokedCertificateBuilder().serial_number(int(serial))
+                     .revocation_date(datetime.fromisoformat(info["at"]))
+                     .add_extension(x509.CRLReason(x509.ReasonFlags[info["reason"]]), critical=False)
+                     .build())
+            builder = builder.add_revoked_certificate(entry)
+        crl = builder.sign(issuing_key, hashes.SHA256())
+        der = crl.public_bytes(serialization.Encoding.DER)
+        (self.dir / "crl.der").write_bytes(der)
+        return der
+
+    def crl_der(self) -> bytes:
+        return self._read("crl.der")

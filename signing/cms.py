@@ -1,0 +1,347 @@
+"""CMS SignedData (RFC 5652): sign, and verify with path validation and revocation.
+
+Signatures are built here with asn1crypto (signed attributes: content type,
+signing time, message digest, signing-certificate-v2) so that detached
+content of any size is hashed as a stream; they verify with ``openssl cms
+-verify``. Verification answers with one specific error per failure, checked
+in this order: malformed input, content mismatch, bad signature, then the
+signer's certificate (unknown issuer, expired or not yet valid, revoked,
+revocation unknown, wrong key usage).
+
+Which moment a certificate must be valid at is the caller's choice: "now" by
+default, or a trusted time (a verified timestamp, the platform's own receipt
+time). The signer's self-reported signing time is returned but never trusted
+for validity, since the signer controls it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from asn1crypto import algos, cms, core, x509
+from asn1crypto import crl as asn1_crl
+from cryptography import x509 as cx509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from pyhanko.sign.validation.generic_cms import validate_sig_integrity
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator import errors as cv_errors
+
+from core.errors import DomainError
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+HASHES = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512,
+          "sha1": hashlib.sha1}
+CHUNK = 1024 * 1024
+
+
+# ----------------------------------------------------------------- errors
+class SignatureError(DomainError):
+    status = 422
+    code = "signature_invalid"
+    message = "签名验证失败"
+    message_en = "The signature does not verify"
+
+
+class MalformedSignature(SignatureError):
+    status = 400
+    code = "signature_malformed"
+    message = "签名数据格式错误，不是有效的 CMS 签名"
+    message_en = "Not a well-formed CMS signature"
+
+
+class ContentMismatch(SignatureError):
+    code = "signature_content_mismatch"
+    message = "签名与文件内容不符（文件已被改动或不是被签名的文件）"
+    message_en = "The signature does not match this content"
+
+
+class BadSignature(SignatureError):
+    code = "signature_bad"
+    message = "签名值无效"
+    message_en = "The signature value is not valid for the signer's key"
+
+
+class UnknownIssuer(SignatureError):
+    code = "certificate_unknown_issuer"
+    message = "签名证书不是由受信任的 CA 签发"
+    message_en = "The signer's certificate does not chain to a trusted CA"
+
+
+class CertificateExpired(SignatureError):
+    code = "certificate_expired"
+    message = "签名证书已过期或尚未生效"
+    message_en = "The signer's certificate is expired or not yet valid"
+
+
+class CertificateRevoked(SignatureError):
+    code = "certificate_revoked"
+    message = "签名证书已被吊销"
+    message_en = "The signer's certificate is revoked"
+
+
+class RevocationUnknown(SignatureError):
+    code = "certificate_revocation_unknown"
+    message = "无法获取签名证书的吊销状态"
+    message_en = "The revocation status of the signer's certificate cannot be established"
+
+
+class WrongKeyUsage(SignatureError):
+    code = "certificate_wrong_key_usage"
+    message = "该证书不能用于此用途（密钥用法不符）"
+    message_en = "The certificate's key usage does not allow this purpose"
+
+
+# ----------------------------------------------------------------- trust
+# Key usage and extended key usage required per purpose. A signing
+# certificate may carry either digital signature or non-repudiation.
+PURPOSE_USAGE: dict[str, tuple[set[str], set[str] | None]] = {
+    "signing": ({"digital_signature"}, None),
+    "login": ({"digital_signature"}, {"client_auth"}),
+    "tsa": ({"digital_signature"}, {"time_stamping"}),
+}
+
+
+@dataclass
+class TrustStore:
+    """Roots, intermediates and CRLs of the CAs the platform accepts (mutual recognition)."""
+
+    roots: list[x509.Certificate] = field(default_factory=list)
+    intermediates: list[x509.Certificate] = field(default_factory=list)
+    crls: list[bytes] = field(default_factory=list)
+    revocation_mode: str = "hard-fail"  # or "soft-fail" / "require"
+    allow_fetching: bool = False
+
+    @staticmethod
+    def load_cert(data: bytes) -> x509.Certificate:
+        if data.lstrip().startswith(b"-----"):
+            data = cx509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+        return x509.Certificate.load(data)
+
+    def context(self, moment: datetime | None, extra: Iterable[x509.Certificate] = ()
+                ) -> ValidationContext:
+        return ValidationContext(
+            trust_roots=self.roots, other_certs=[*self.intermediates, *extra],
+            crls=[asn1_crl.CertificateList.load(c) for c in self.crls],
+            moment=moment, allow_fetching=self.allow_fetching,
+            revocation_mode=self.revocation_mode,
+            # A CRL issued after the moment checked still tells whether the
+            # certificate had been revoked by then: validating at a
+            # timestamp's time uses today's CRL.
+            retroactive_revinfo=True,
+        )
+
+
+# ----------------------------------------------------------------- signing
+def _asn1_cert(cert: cx509.Certificate) -> x509.Certificate:
+    return x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _digest_stream(content: bytes | BinaryIO, algorithm: str) -> tuple[bytes, bytes | None]:
+    """(digest, the bytes if they were given as bytes)."""
+    h = HASHES[algorithm]()
+    if isinstance(content, bytes | bytearray | memoryview):
+        h.update(content)
+        return h.digest(), bytes(content)
+    while chunk := content.read(CHUNK):
+        h.update(chunk)
+    return h.digest(), None
+
+
+def _sign_raw(key: PrivateKey, data: bytes) -> tuple[bytes, algos.SignedDigestAlgorithm]:
+    if isinstance(key, rsa.RSAPrivateKey):
+        sig = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return sig, algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa"})
+    sig = key.sign(data, ec.ECDSA(hashes.SHA256()))
+    return sig, algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"})
+
+
+def sign(content: bytes | BinaryIO, *, cert: cx509.Certificate, key: PrivateKey,
+         chain: Iterable[cx509.Certificate] = (), detached: bool = True,
+         signing_time: datetime | None = None) -> bytes:
+    """CMS SignedData (DER) over ``content``; detached content may be a stream."""
+    if not detached and not isinstance(content, bytes | bytearray):
+        content = content.read()
+    digest, raw = _digest_stream(content, "sha256")
+    signer = _asn1_cert(cert)
+    ess_cert = {"cert_hash": hashlib.sha256(signer.dump()).digest(),
+                "issuer_serial": {"issuer": [x509.GeneralName({"directory_name": signer.issuer})],
+                                  "serial_number": signer.serial_number}}
+    attrs = cms.CMSAttributes([
+        cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+        cms.CMSAttribute({"type": "signing_time",
+                          "values": [cms.Time({"utc_time": signing_time or datetime.now(UTC)})]}),
+        cms.CMSAttribute({"type": "message_digest", "values": [digest]}),
+        cms.CMSAttribute({"type": "signing_certificate_v2",
+                          "values": [{"certs": [ess_cert]}]}),
+    ])
+    signature, sig_alg = _sign_raw(key, attrs.dump())
+    signer_info = cms.SignerInfo({
+        "version": "v1",
+        "sid": cms.SignerIdentifier({"issuer_and_serial_number": {
+            "issuer": signer.issuer, "serial_number": signer.serial_number}}),
+        "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
+        "signed_attrs": attrs,
+        "signature_algorithm": sig_alg,
+        "signature": signature,
+    })
+    signed = cms.SignedData({
+        "version": "v1",
+        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
+        "encap_content_info": {"content_type": "data",
+                               "content": None if detached else raw},
+        "certificates": [signer, *(_asn1_cert(c) for c in chain)],
+        "signer_infos": [signer_info],
+    })
+    der: bytes = cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+    return der
+
+
+# ----------------------------------------------------------------- verifying
+@dataclass(frozen=True)
+class Verified:
+    signer: cx509.Certificate
+    chain: list[cx509.Certificate]
+    signing_time: datetime | None
+    checked_at: datetime
+    content: bytes | None  # encapsulated content, when there was some
+    digest_algorithm: str
+
+    @property
+    def subject(self) -> str:
+        return self.signer.subject.rfc4514_string()
+
+
+def _load(data: bytes) -> cms.ContentInfo:
+    stripped = data.lstrip()
+    if stripped.startswith(b"-----BEGIN"):
+        import base64
+
+        lines = [ln for ln in stripped.splitlines() if ln and not ln.startswith(b"-----")]
+        data = base64.b64decode(b"".join(lines), validate=True)
+    info = cms.ContentInfo.load(data, strict=True)
+    if info["content_type"].native != "signed_data":
+        raise MalformedSignature({"reason": f"content type {info['content_type'].native}"})
+    info.native  # noqa: B018 - parse everything now, so later access cannot fail halfway
+    loaded: cms.ContentInfo = info
+    return loaded
+
+
+def _find_signer(signed: cms.SignedData, signer_info: cms.SignerInfo) -> x509.Certificate:
+    sid = signer_info["sid"]
+    certs = [c.chosen for c in signed["certificates"] or []
+             if isinstance(c.chosen, x509.Certificate)]
+    for cert in certs:
+        if sid.name == "issuer_and_serial_number":
+            if (cert.issuer == sid.chosen["issuer"]
+                    and cert.serial_number == sid.chosen["serial_number"].native):
+                return cert
+        elif cert.key_identifier == sid.chosen.native:
+            return cert
+    raise UnknownIssuer({"reason": "the signer's certificate is not in the signature"},
+                        message="签名中缺少签名者证书",
+                        message_en="The signature does not carry the signer's certificate")
+
+
+_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    signer_info: cms.SignerInfo
+    signer_cert: x509.Certificate
+    others: list[x509.Certificate]
+    embedded: bytes | None
+    algorithm: str
+    content_type: str
+
+
+def _parse(data: bytes) -> _Parsed:
+    try:
+        info = _load(data)
+        signed = info["content"]
+        signer_infos = list(signed["signer_infos"])
+        if len(signer_infos) != 1:
+            raise MalformedSignature({"reason": f"{len(signer_infos)} signers, expected one"})
+        signer_info = signer_infos[0]
+        encap = signed["encap_content_info"]
+        embedded = encap["content"].native if encap["content"] is not core.VOID else None
+        if embedded is not None and not isinstance(embedded, bytes):
+            raise MalformedSignature({"reason": "encapsulated content is not octets"})
+        algorithm = signer_info["digest_algorithm"]["algorithm"].native
+        if algorithm not in HASHES:
+            raise MalformedSignature({"reason": f"digest algorithm {algorithm}"})
+        signer_cert = _find_signer(signed, signer_info)
+        others = [c.chosen for c in signed["certificates"] or []
+                  if isinstance(c.chosen, x509.Certificate) and c.chosen is not signer_cert]
+        return _Parsed(signer_info, signer_cert, others, embedded, algorithm,
+                       encap["content_type"].native)
+    except SignatureError:
+        raise
+    except _PARSE_ERRORS as exc:
+        raise MalformedSignature({"reason": type(exc).__name__}) from None
+
+
+async def validate_certificate(cert: x509.Certificate, others: list[x509.Certificate], *,
+                               trust: TrustStore, purpose: str,
+                               moment: datetime) -> list[x509.Certificate]:
+    """Path, validity at ``moment``, revocation and key usage; returns the path."""
+    key_usage, eku = PURPOSE_USAGE.get(purpose, PURPOSE_USAGE["signing"])
+    validator = CertificateValidator(cert, others, trust.context(moment, others))
+    try:
+        path = await validator.async_validate_usage(  # type: ignore[no-untyped-call]
+            key_usage, extended_key_usage=eku, extended_optional=eku is None)
+    except cv_errors.RevokedError as exc:
+        raise CertificateRevoked({"reason": str(exc)[:300]}) from None
+    except (cv_errors.ExpiredError, cv_errors.NotYetValidError) as exc:
+        raise CertificateExpired({"reason": str(exc)[:300]}) from None
+    except cv_errors.InsufficientRevinfoError as exc:
+        raise RevocationUnknown({"reason": str(exc)[:300]}) from None
+    except cv_errors.InvalidCertificateError as exc:
+        raise WrongKeyUsage({"reason": str(exc)[:300]}) from None
+    except (cv_errors.PathBuildingError, cv_errors.PathValidationError) as exc:
+        raise UnknownIssuer({"reason": str(exc)[:300]}) from None
+    return list(path)
+
+
+async def verify(data: bytes, *, trust: TrustStore, content: bytes | BinaryIO | None = None,
+                 purpose: str = "signing", moment: datetime | None = None) -> Verified:
+    """Verify a CMS signature; raise the specific SignatureError on any failure."""
+    p = _parse(data)
+    if p.embedded is None and content is None:
+        raise MalformedSignature({"reason": "detached signature and no content given"},
+                                 message="这是分离式签名，需要同时提供被签名的文件",
+                                 message_en="Detached signature: the signed content is needed")
+    if p.embedded is not None and content is not None:
+        given = content if isinstance(content, bytes) else content.read()
+        if given != p.embedded:
+            raise ContentMismatch()
+    source: bytes | BinaryIO = p.embedded if p.embedded is not None else content  # type: ignore[assignment]
+    digest, _ = _digest_stream(source, p.algorithm)
+    try:
+        intact, valid = validate_sig_integrity(p.signer_info, p.signer_cert, p.content_type,
+                                               digest)
+    except Exception as exc:  # any failure inside is a signature that does not verify
+        raise BadSignature({"reason": str(exc)[:200]}) from None
+    if not intact:
+        raise ContentMismatch()
+    if not valid:
+        raise BadSignature()
+
+    checked_at = moment or datetime.now(UTC)
+    path = await validate_certificate(p.signer_cert, p.others, trust=trust, purpose=purpose,
+                                      moment=checked_at)
+    signing_time = None
+    for attr in p.signer_info["signed_attrs"] or []:
+        if attr["type"].native == "signing_time":
+            signing_time = attr["values"][0].native
+    return Verified(
+        signer=cx509.load_der_x509_certificate(p.signer_cert.dump()),
+        chain=[cx509.load_der_x509_certificate(c.dump()) for c in path],
+        signing_time=signing_time, checked_at=checked_at, content=p.embedded,
+        digest_algorithm=p.algorithm,
+    )
