@@ -30,6 +30,7 @@ from core.ops import PROMETHEUS, MetricsController, healthz
 from core.pages import home, login_page, set_lang
 from core.settings import Settings
 from core.storage import open_store
+from signing.routes import ca_crl, ca_root
 from trading.routes import TenderController
 
 ROOT = Path(__file__).resolve().parent
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             home, login_page, set_lang, login_form, logout_form,
             AuthController, IdentityController, TenderController,
-            healthz, MetricsController,
+            healthz, MetricsController, ca_crl, ca_root,
             create_static_files_router(path="/static", directories=[ROOT / "static"],
                                        include_in_schema=False),
         ],

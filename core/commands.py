@@ -46,6 +46,12 @@ def serve(host: str, port: int, workers: int) -> None:
                 log_level="warning", access_log=False, proxy_headers=False)
 
 
+def _register() -> None:
+    from signing.commands import ca
+
+    cli.add_command(ca)
+
+
 @cli.command()
 def worker() -> None:
     """Run the job worker and the outbox relay."""
@@ -173,3 +179,6 @@ def demo(url: str) -> None:
     from core.demo import run_demo
 
     asyncio.run(run_demo(_settings(), url))
+
+
+_register()
