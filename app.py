@@ -22,6 +22,7 @@ from litestar.template.config import TemplateConfig
 
 from core import commands
 from core.auth import provide_principal, provide_user
+from core.csrf import csrf_middleware
 from core.db import create_pool, provide_transaction, transaction_middleware
 from core.errors import EXCEPTION_HANDLERS
 from core.identity.routes import AuthController, IdentityController, login_form, logout_form
@@ -79,7 +80,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_id_middleware, PROMETHEUS.middleware, transaction_middleware],
+        middleware=[request_id_middleware, csrf_middleware, PROMETHEUS.middleware,
+                    transaction_middleware],
         template_config=TemplateConfig(directory=ROOT / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
             title="Tenderhall API", version="0.1.0", path="/schema",

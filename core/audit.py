@@ -38,11 +38,11 @@ SYSTEM = Actor(user_id=None, role="system")
 
 
 def normalize_ip(value: str | None) -> str | None:
-    """The address as PostgreSQL's host() prints it back, or None if it is not one."""
+    """A valid address for an ``inet`` column (zone id dropped), or None if it is not one."""
     if not value:
         return None
     try:
-        return str(ip_address(value))
+        return str(ip_address(value.split("%", 1)[0]))
     except ValueError:
         return None
 
@@ -84,14 +84,20 @@ async def record(
     payload: Any = None,
 ) -> int:
     """Append one audit row inside the caller's transaction; returns its id."""
-    client_ip = normalize_ip(actor.client_ip)
     await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK_KEY)
-    prev = await conn.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-    prev_hash = bytes(prev) if prev is not None else GENESIS
+    # The address is hashed as PostgreSQL prints it back (verify reads host()),
+    # so both sides agree on forms like ::ffff:1.2.3.4 whatever Python makes of them.
+    head = await conn.fetchrow(
+        """SELECT (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS prev,
+                  nextval('audit_log_id_seq') AS id, clock_timestamp() AS at,
+                  host($1::inet) AS client_ip""",
+        normalize_ip(actor.client_ip))
+    prev_hash = bytes(head["prev"]) if head["prev"] is not None else GENESIS
+    client_ip = head["client_ip"]
     row: dict[str, Any] = {
-        "id": await conn.fetchval("SELECT nextval('audit_log_id_seq')"),
-        "at": await conn.fetchval("SELECT clock_timestamp()"),
-        "actor_id": actor.user_id,
+        "id": head["id"],
+        "at": head["at"],
+        "actor_id": UUID(str(actor.user_id)) if actor.user_id else None,
         "actor_role": actor.role,
         "action": action,
         "object_type": object_type,

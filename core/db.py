@@ -79,6 +79,10 @@ async def provide_transaction(request: Request[Any, Any, Any], state: State) -> 
     In tests ``state.shared_connection`` holds a connection already inside the
     test's transaction; the request then runs in a savepoint on it.
     """
+    if request.scope["type"] != "http":  # type: ignore[comparison-overlap]
+        # a WebSocket has no response to finish the transaction at; those
+        # handlers take short transactions from the pool themselves
+        raise RuntimeError("conn is for HTTP handlers only")
     scope_state = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
     current: _RequestTransaction | None = scope_state.get(_TX_KEY)
     if current is not None:
@@ -133,7 +137,7 @@ def transaction_middleware(app: ASGIApp) -> ASGIApp:
                 status = message["status"]
                 try:
                     await _finish(scope, commit=status < 400)
-                except asyncpg.PostgresError as exc:
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                     # The commit itself failed (a deferred constraint, a
                     # serialization failure): the client must not get a 2xx.
                     replaced = True
@@ -149,10 +153,16 @@ def transaction_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-async def _send_error(send: Send, exc: asyncpg.PostgresError) -> None:
-    from core.errors import Conflict, from_postgres
+async def _send_error(send: Send, exc: Exception) -> None:
+    from core.errors import Conflict, ServiceUnavailable, from_postgres
 
-    err = from_postgres(exc) or Conflict({"reason": "commit_failed"})
+    if isinstance(exc, asyncpg.PostgresError):
+        err = from_postgres(exc) or Conflict({"reason": "commit_failed"})
+    else:  # the connection went away during COMMIT: the outcome is unknown
+        err = ServiceUnavailable({"reason": "commit_outcome_unknown"},
+                                 message="提交时数据库连接中断，请查询结果后再操作",
+                                 message_en="The database connection broke during commit; "
+                                            "check the outcome before retrying")
     body = json.dumps(err.body(), ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": err.status,
                 "headers": [(b"content-type", b"application/json"),

@@ -100,6 +100,13 @@ class InvalidCreditCode(InvalidInput):
     message_en = "The unified social credit code is not valid"
 
 
+class TryAgain(DomainError):
+    status = 503
+    code = "try_again"
+    message = "系统繁忙，请稍后重试（未保存任何更改）"
+    message_en = "Busy: nothing was changed, please try again"
+
+
 class ServiceUnavailable(DomainError):
     status = 503
     code = "service_unavailable"
@@ -127,19 +134,31 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = {
 }
 
 
+# Error classes without a named constraint of their own, most specific first.
+_PG_CLASSES: list[tuple[type[asyncpg.PostgresError], type[DomainError], str | None, str | None]] = [
+    (asyncpg.ForeignKeyViolationError, InvalidInput, "引用的对象不存在",
+     "A referenced object does not exist"),
+    (asyncpg.CheckViolationError, InvalidInput, None, None),
+    (asyncpg.NotNullViolationError, InvalidInput, None, None),
+    (asyncpg.UniqueViolationError, Conflict, None, None),
+    # NUL bytes in text, values out of a type's range...
+    (asyncpg.DataError, InvalidInput, "输入含有无法保存的字符或数值",
+     "The input holds characters or values that cannot be stored"),
+    # deadlock, serialization failure: nothing was written, trying again may work
+    (asyncpg.TransactionRollbackError, TryAgain, None, None),
+]
+
+
 def from_postgres(exc: asyncpg.PostgresError) -> DomainError | None:
-    """Translate a constraint violation into a domain error, if it is a known one."""
+    """Translate a database refusal into a domain error, if it is a known kind."""
     name = getattr(exc, "constraint_name", None)
     if name and name in CONSTRAINT_ERRORS:
         cls, zh, en = CONSTRAINT_ERRORS[name]
         return cls({"constraint": name}, message=zh, message_en=en)
-    if isinstance(exc, asyncpg.CheckViolationError | asyncpg.NotNullViolationError):
-        return InvalidInput({"constraint": name})
-    if isinstance(exc, asyncpg.UniqueViolationError):
-        return Conflict({"constraint": name})
-    if isinstance(exc, asyncpg.ForeignKeyViolationError):
-        return InvalidInput({"constraint": name}, message="引用的对象不存在",
-                            message_en="A referenced object does not exist")
+    for pg_class, error_class, text, text_en in _PG_CLASSES:
+        if isinstance(exc, pg_class):
+            return error_class({"constraint": name, "reason": pg_class.__name__}, message=text,
+                               message_en=text_en)
     return None
 
 

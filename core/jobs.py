@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -66,27 +66,44 @@ async def connect_redis(url: str) -> ArqRedis:
     return await create_pool(arq_settings(url))
 
 
+# A relayed row not done after this long is relayed again: Redis may have lost
+# it (restarted without persistence). run_once makes the second copy harmless.
+REDELIVER_AFTER = timedelta(minutes=10)
+RETRY_BASE = timedelta(seconds=10)
+RETRY_MAX = timedelta(hours=1)
+
+
+def arq_job_id(job_key: str, delivery: int) -> str:
+    """One arq id per delivery: a retry is not swallowed by arq's memory of a failed try."""
+    return f"{job_key}#{delivery}"
+
+
 async def relay_once(
     pool_or_conn: asyncpg.Pool | asyncpg.Connection, redis: ArqRedis, *, queue: str,
-    limit: int = 200,
+    limit: int = 200, redeliver_after: timedelta = REDELIVER_AFTER,
 ) -> int:
     """Relay due outbox rows to Redis; returns how many were handed over.
 
     Each row is marked in the same transaction that locked it, after Redis
     accepted it; if Redis fails the transaction rolls back and the row stays
-    pending. A crash between the two leaves the row pending too, and the next
-    relay's copy is absorbed by the job id.
+    pending. A crash between the two leaves the row pending with the same
+    delivery number, so the next relay's copy is absorbed by the arq job id.
     """
     async def work(conn: asyncpg.Connection) -> int:
         async with conn.transaction():
+            await conn.execute(
+                """UPDATE outbox SET relayed_at = NULL
+                   WHERE done_at IS NULL AND relayed_at < now() - $1::interval""",
+                redeliver_after)
             rows = await conn.fetch(
-                """SELECT id, job_key, function, args FROM outbox
-                   WHERE relayed_at IS NULL AND available_at <= now()
+                """SELECT id, job_key, function, relay_count FROM outbox
+                   WHERE relayed_at IS NULL AND done_at IS NULL AND available_at <= now()
                    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
                 limit,
             )
             for row in rows:
-                await redis.enqueue_job(row["function"], row["id"], _job_id=row["job_key"],
+                await redis.enqueue_job(row["function"], row["id"],
+                                        _job_id=arq_job_id(row["job_key"], row["relay_count"] + 1),
                                         _queue_name=queue)
                 await conn.execute(
                     "UPDATE outbox SET relayed_at = now(), relay_count = relay_count + 1 "
@@ -101,7 +118,7 @@ async def relay_once(
 
 async def relay_forever(pool: asyncpg.Pool, redis_url: str, *, queue: str,
                         interval: float = 0.5) -> None:
-    """The relay loop: survives Redis outages, reconnecting with backoff."""
+    """The relay loop: survives Redis and PostgreSQL outages, with backoff."""
     redis: ArqRedis | None = None
     delay = interval
     while True:
@@ -120,6 +137,9 @@ async def relay_forever(pool: asyncpg.Pool, redis_url: str, *, queue: str,
                     await redis.aclose()
             redis = None
             delay = min(delay * 2, 10.0)
+        except Exception as exc:  # the database, most likely: keep going, it comes back
+            log.exception("outbox_relay_failed", error=str(exc), retry_in=delay)
+            delay = min(delay * 2, 10.0)
         await asyncio.sleep(delay)
 
 
@@ -129,19 +149,35 @@ async def run_once(ctx: dict[str, Any], outbox_id: int,
 
     The row is locked for the duration, so two deliveries of the same job
     cannot run side by side; the one that comes second sees ``done_at`` set.
+    When the body fails, its writes roll back and the failure is recorded in
+    a transaction of its own, with the row set to be relayed again after a
+    backoff: a failed job is retried, never silently dropped.
     """
     pool: asyncpg.Pool = ctx["db_pool"]
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT id, args, done_at FROM outbox WHERE id = $1 FOR UPDATE", outbox_id)
-        if row is None:
-            log.warning("job_without_outbox_row", outbox_id=outbox_id)
-            return None
-        if row["done_at"] is not None:
-            log.info("job_already_done", outbox_id=outbox_id)
-            return None
-        result = await body(conn, row["args"])
-        await conn.execute(
-            "UPDATE outbox SET done_at = now(), run_count = run_count + 1, last_error = NULL "
-            "WHERE id = $1", outbox_id)
-        return result
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT id, args, done_at FROM outbox WHERE id = $1 FOR UPDATE", outbox_id)
+            if row is None:
+                log.warning("job_without_outbox_row", outbox_id=outbox_id)
+                return None
+            if row["done_at"] is not None:
+                log.info("job_already_done", outbox_id=outbox_id)
+                return None
+            result = await body(conn, row["args"])
+            await conn.execute(
+                "UPDATE outbox SET done_at = now(), run_count = run_count + 1, last_error = NULL "
+                "WHERE id = $1", outbox_id)
+            return result
+    except Exception as exc:
+        # backoff: 10 s, 20 s, 40 s ... capped at an hour
+        failures = await pool.fetchval(
+            """UPDATE outbox SET run_count = run_count + 1, last_error = $2, relayed_at = NULL,
+                      available_at = now() + least($3::interval * power(2, run_count),
+                                                   $4::interval)
+               WHERE id = $1 AND done_at IS NULL
+               RETURNING run_count""",
+            outbox_id, f"{type(exc).__name__}: {exc}"[:2000], RETRY_BASE, RETRY_MAX)
+        log.warning("job_failed_will_retry", outbox_id=outbox_id, failures=failures,
+                    error=str(exc)[:300])
+        raise

@@ -88,3 +88,13 @@ async def test_requests_leave_audit_rows(conn: asyncpg.Connection) -> None:
         "SELECT * FROM audit_log WHERE action = 'user.create' ORDER BY id DESC LIMIT 1")
     assert row["actor_role"] == "system" and row["request_id"] == "test"
     assert len(row["payload_digest"]) == 32
+
+
+@pytest.mark.parametrize("ip", ["::ffff:1.2.3.4", "::1.2.3.4", "fe80::1%eth0", "2001:DB8::1",
+                                "127.0.0.1", "not-an-ip", "", None])
+async def test_any_client_address_verifies(conn: asyncpg.Connection, ip: str | None) -> None:
+    actor = audit.Actor("3F2504E0-4F89-11D3-9A0C-0305E82C3301", "bidder", ip, "req-ip")  # type: ignore[arg-type]
+    row_id = await audit.record(conn, actor, "session.login", "user", "u-ip")
+    assert (await audit.verify(conn)).ok
+    stored = await conn.fetchval("SELECT host(client_ip) FROM audit_log WHERE id = $1", row_id)
+    assert (stored is None) == (ip in (None, "", "not-an-ip"))

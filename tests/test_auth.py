@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from tests.conftest import PASSWORD, Client, World, login
 
@@ -124,3 +125,30 @@ async def test_admin_registers_organization_with_checked_code(client: Client, wo
     r = await client.post("/api/organizations", json={
         "credit_code": "91350100M000100Y43", "name": "重复", "kind": "bidder"})
     assert r.status_code == 409 and r.json()["code"] == "conflict"
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},
+    {"Sec-Fetch-Site": "cross-site"},
+])
+async def test_cross_site_form_posts_are_refused(client: Client, world: World,
+                                                 headers: dict[str, str]) -> None:
+    name = await world.user("bidder", await world.org())
+    r = await client.post("/login", data={"login": name, "password": PASSWORD},
+                          headers=headers)
+    assert r.status_code == 403 and r.json()["code"] == "cross_site_request"
+    assert "th_session" not in client.cookies
+    same = await client.post("/login", data={"login": name, "password": PASSWORD},
+                             headers={"Origin": "http://testserver",
+                                      "Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 303 and "th_session" in client.cookies
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example", "https://evil.example",
+                                    "/%09/evil.example"])
+async def test_login_never_redirects_off_site(client: Client, world: World, target: str) -> None:
+    name = await world.user("bidder", await world.org())
+    r = await client.post("/login", data={"login": name, "password": PASSWORD, "next": target})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/"

@@ -215,3 +215,85 @@ def test_worker_stops_on_sigterm(settings: Settings) -> None:
     _, err = worker.communicate(timeout=15)
     assert worker.returncode == 0, err[-2000:]
     assert "worker_stopped" in err
+
+
+@jobs.job
+async def flaky_test_job(ctx: dict[str, object], outbox_id: int) -> None:
+    """Fails on its first run, as an insurer's gateway might."""
+    async def body(conn: asyncpg.Connection, args: dict[str, object]) -> None:
+        runs = await conn.fetchval("SELECT run_count FROM outbox WHERE id = $1", outbox_id)
+        await conn.execute("INSERT INTO notifications (outbox_id, user_id, subject, subject_en) "
+                           "VALUES ($1, $2, 'x', 'x')", outbox_id, UUID(str(args["user_id"])))
+        if runs == 0:
+            raise RuntimeError("insurer gateway timed out")
+
+    await jobs.run_once(ctx, outbox_id, body)  # type: ignore[arg-type]
+
+
+async def test_failed_job_is_retried_after_a_backoff_not_lost(settings: Settings,
+                                                              redis_server: RedisServer) -> None:
+    pool = await create_pool(settings.database.url, min_size=1, max_size=3)
+    login = f"flaky-{secrets.token_hex(3)}"
+    queue = f"test:flaky:{secrets.token_hex(3)}"
+    job_settings = replace(settings, redis=replace(settings.redis, url=redis_server.url,
+                                                   queue=queue))
+    redis_server.start()
+    redis = await jobs.connect_redis(redis_server.url)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            user_id = await identity.create_user(conn, audit.SYSTEM, login=login, name="重试",
+                                                 roles=["expert"])
+            outbox_id = await jobs.enqueue(conn, "flaky_test_job", f"notify:flaky:{login}",
+                                           user_id=str(user_id))
+        assert await jobs.relay_once(pool, redis, queue=queue) == 1
+        worker = build_worker(job_settings, burst=True)
+        await worker.main()
+        await worker.close()
+        row = await pool.fetchrow("SELECT * FROM outbox WHERE id = $1", outbox_id)
+        assert row["done_at"] is None and row["run_count"] == 1
+        assert "insurer gateway timed out" in row["last_error"]
+        assert row["relayed_at"] is None
+        delay = await pool.fetchval("SELECT available_at - now() FROM outbox WHERE id = $1",
+                                    outbox_id)
+        assert 5 < delay.total_seconds() <= 10
+        # the failed try's writes were rolled back
+        assert await pool.fetchval("SELECT count(*) FROM notifications WHERE outbox_id = $1",
+                                   outbox_id) == 0
+        assert await jobs.relay_once(pool, redis, queue=queue) == 0  # still backing off
+
+        await pool.execute("UPDATE outbox SET available_at = now() WHERE id = $1", outbox_id)
+        assert await jobs.relay_once(pool, redis, queue=queue) == 1
+        worker = build_worker(job_settings, burst=True)
+        await worker.main()
+        await worker.close()
+        row = await pool.fetchrow("SELECT * FROM outbox WHERE id = $1", outbox_id)
+        assert row["done_at"] is not None and row["run_count"] == 2 and row["last_error"] is None
+        assert await pool.fetchval("SELECT count(*) FROM notifications WHERE outbox_id = $1",
+                                   outbox_id) == 1
+    finally:
+        await redis.aclose()
+        await forget(pool, login=login, key="flaky")
+        await pool.close()
+
+
+async def test_relayed_job_lost_by_redis_is_relayed_again(settings: Settings,
+                                                          redis_server: RedisServer) -> None:
+    """Redis restarted without persistence: rows relayed long ago and not done go again."""
+    pool = await create_pool(settings.database.url, min_size=1, max_size=3)
+    login = f"lost-{secrets.token_hex(3)}"
+    redis_server.start()
+    redis = await jobs.connect_redis(redis_server.url)
+    queue = f"test:lost:{secrets.token_hex(3)}"
+    try:
+        _, outbox_id = await committed_notification(pool, login=login, key="lost")
+        assert await jobs.relay_once(pool, redis, queue=queue) == 1
+        await redis.flushall()  # the queued job is gone
+        assert await jobs.relay_once(pool, redis, queue=queue) == 0  # too soon to tell
+        await pool.execute("UPDATE outbox SET relayed_at = now() - interval '11 minutes' "
+                           "WHERE id = $1", outbox_id)
+        assert await jobs.relay_once(pool, redis, queue=queue) == 1
+        assert await redis.zcard(queue) == 1
+    finally:
+        await redis.aclose()
+        await forget(pool, login=login, key="lost")
+        await pool.close()

@@ -122,6 +122,19 @@ class IdentityController(Controller):
         return s.UserOut(**{k: row[k] for k in s.UserOut.__struct_fields__})
 
 
+def local_path(target: str) -> str:
+    """Where to go after sign-in: a path on this site, or the home page."""
+    from urllib.parse import unquote, urlsplit
+
+    decoded = unquote(target)
+    parts = urlsplit(target)
+    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//")
+            or "\\" in decoded or any(ord(c) < 32 for c in decoded)
+            or decoded.startswith("//")):
+        return "/"
+    return target
+
+
 class LoginForm(s.LoginIn, forbid_unknown_fields=False):
     next: str = "/"
 
@@ -130,7 +143,7 @@ class LoginForm(s.LoginIn, forbid_unknown_fields=False):
 async def login_form(request: Request[Any, Any, Any], state: State, conn: Conn,
                      data: URLEncodedBody[LoginForm],
                      ) -> Response[Any]:
-    target = data.next if data.next.startswith("/") and not data.next.startswith("//") else "/"
+    target = local_path(data.next)
     try:
         _, token = await _login(request, state, conn, data.login, data.password)
     except BadCredentials:
