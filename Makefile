@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 .PHONY: demo test stop venv sysdeps lint bench clean
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
+	@scripts/sysdeps.sh python3-venv curl
+	@$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV); python3 -m venv $(VENV); }
 	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,services]'
 	@touch $(STAMP)
@@ -17,7 +18,7 @@ venv: $(STAMP)
 sysdeps:
 	@scripts/sysdeps.sh
 
-demo: venv sysdeps
+demo: sysdeps venv
 	@scripts/services.sh start demo
 	@scripts/with-env.sh demo tenderhall db upgrade
 	@scripts/platform.sh start demo 8000
@@ -28,7 +29,7 @@ stop:
 	@scripts/platform.sh stop demo
 	@scripts/services.sh stop demo
 
-test: venv sysdeps
+test: sysdeps venv
 	@scripts/services.sh start test --fresh
 	@set -o pipefail; status=0; \
 	  scripts/with-env.sh test $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \

@@ -99,7 +99,10 @@ class Settings:
             web=WebSettings(
                 session_secret=_get(env, "SESSION_SECRET"),
                 session_days=int(env.get("SESSION_DAYS", "7")),
-                secure_cookies=_bool(env.get("SECURE_COOKIES", "false")),
+                # behind HTTPS, cookies are Secure unless explicitly turned off
+                secure_cookies=_bool(env.get(
+                    "SECURE_COOKIES",
+                    str(env.get("PUBLIC_URL", "").startswith("https://")))),
                 debug=_bool(env.get("DEBUG", "false")),
                 public_url=env.get("PUBLIC_URL", "http://127.0.0.1:8000"),
             ),

@@ -8,7 +8,12 @@ cmd=$1; profile=$2; port=${3:-8000}
 state="$root/var/$profile"
 mkdir -p "$state"
 
-running() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
+# trust a pid file only while that pid is still one of ours (a tenderhall process)
+running() {
+  [ -f "$state/$1.pid" ] || return 1
+  local pid; pid=$(cat "$state/$1.pid")
+  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q tenderhall
+}
 
 start_one() {
   local name=$1; shift

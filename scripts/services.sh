@@ -51,18 +51,40 @@ if [ "$(id -u)" = 0 ]; then
   pg_data="/var/tmp/tenderhall-$key/pg"
 fi
 
+# The server user must be able to read the binaries; a work tree under a
+# private home (/root is 0700) hides them, so they are copied out once.
+pg_bin_for_server() {
+  local bin; bin=$(pg_bin)
+  if [ -n "$pg_user" ] && ! runuser -u "$pg_user" -- test -x "$bin/postgres" 2>/dev/null; then
+    local copy
+    copy="/var/tmp/tenderhall-pgbin-$(sha256sum "$bin/postgres" | cut -c1-12)"
+    if [ ! -x "$copy/bin/postgres" ]; then
+      rm -rf "$copy.tmp"
+      cp -a "$(dirname "$bin")" "$copy.tmp"
+      chmod -R a+rX "$copy.tmp"
+      mv "$copy.tmp" "$copy"
+    fi
+    bin="$copy/bin"
+  fi
+  echo "$bin"
+}
+
 as_pg() {
   if [ -n "$pg_user" ]; then runuser -u "$pg_user" -- "$@"; else "$@"; fi
 }
 
-pg_running() { [ -f "$pg_data/postmaster.pid" ] && kill -0 "$(head -1 "$pg_data/postmaster.pid")" 2>/dev/null; }
+pg_running() {
+  [ -f "$pg_data/postmaster.pid" ] || return 1
+  local pid; pid=$(head -1 "$pg_data/postmaster.pid")
+  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q postgres
+}
 
 pg_start() {
   if [ -n "${DATABASE_URL:-}" ]; then log postgresql "using DATABASE_URL from the environment"; return; fi
-  local bin; bin=$(pg_bin)
   if [ -n "$pg_user" ] && ! id "$pg_user" >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin "$pg_user"
   fi
+  local bin; bin=$(pg_bin_for_server)
   if [ "$fresh" = --fresh ] && [ -d "$pg_data" ]; then
     pg_running && as_pg "$bin/pg_ctl" -D "$pg_data" -m immediate -w stop >/dev/null
     rm -rf "$pg_data"
@@ -89,14 +111,20 @@ pg_start() {
 
 pg_stop() {
   [ -f "$pg_data/postmaster.pid" ] || return 0
-  local bin; bin=$(pg_bin)
+  local bin; bin=$(pg_bin_for_server)
   pg_running && as_pg "$bin/pg_ctl" -D "$pg_data" -m fast -w -t 60 stop >/dev/null
   log postgresql stopped
 }
 
 # --------------------------------------------------------------------- Redis
 redis_pidfile="$state/redis.pid"
-redis_running() { [ -f "$redis_pidfile" ] && kill -0 "$(cat "$redis_pidfile")" 2>/dev/null; }
+# A pid file can outlive its process (a reboot, a crash) and the number be
+# reused: trust it only if that pid is still a redis-server.
+redis_running() {
+  [ -f "$redis_pidfile" ] || return 1
+  local pid; pid=$(cat "$redis_pidfile")
+  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q redis-server
+}
 
 redis_start() {
   if [ -n "${REDIS_URL:-}" ]; then log redis "using REDIS_URL from the environment"; return; fi
@@ -116,7 +144,7 @@ redis_start() {
 }
 
 redis_stop() {
-  redis_running || return 0
+  redis_running || { rm -f "$redis_pidfile"; return 0; }
   local pid; pid=$(cat "$redis_pidfile")
   kill "$pid"
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -152,3 +152,26 @@ async def test_login_never_redirects_off_site(client: Client, world: World, targ
     r = await client.post("/login", data={"login": name, "password": PASSWORD, "next": target})
     assert r.status_code == 303
     assert r.headers["location"] == "/"
+
+
+async def test_only_tender_staff_see_and_publish_drafts(client: Client, world: World) -> None:
+    tenderer = await world.org("tenderer")
+    owner = await world.user("tenderer", tenderer)
+    colleague_expert = await world.user("expert", tenderer)  # same organization, other role
+    await login(client, owner)
+    draft = (await client.post("/api/tenders/", json={"code": "T-ROLE-02", "title": "草稿"})).json()
+    await login(client, colleague_expert)
+    assert (await client.get(f"/api/tenders/{draft['id']}")).status_code == 404
+    assert (await client.post(f"/api/tenders/{draft['id']}/publish")).status_code == 404
+
+
+async def test_agency_must_be_an_agency(client: Client, world: World) -> None:
+    competitor = await world.org("bidder")
+    await login(client, await world.user("tenderer", await world.org("tenderer")))
+    r = await client.post("/api/tenders/", json={"code": "T-AGENCY-1", "title": "x",
+                                                 "agency_org_id": str(competitor)})
+    assert r.status_code == 400 and r.json()["detail"]["field"] == "agency_org_id"
+    agency = await world.org("agency")
+    r = await client.post("/api/tenders/", json={"code": "T-AGENCY-2", "title": "x",
+                                                 "agency_org_id": str(agency)})
+    assert r.status_code == 201

@@ -124,6 +124,7 @@ async def test_request_id_is_echoed_logged_and_audited(client: Client, conn: asy
     row = await conn.fetchrow("SELECT request_id, client_ip FROM audit_log "
                               "WHERE action = 'session.login' ORDER BY id DESC LIMIT 1")
     assert row["request_id"] == "req-abc-123"
+    assert str(row["client_ip"]) == "127.0.0.1"
     # a hostile request id is replaced by a generated one
     r = await client.get("/healthz", headers={"X-Request-ID": "bad id\n<script>"})
     assert r.headers["x-request-id"] != "bad id\n<script>"
@@ -161,6 +162,7 @@ async def test_healthz_names_the_service_that_is_down(settings: Settings) -> Non
         assert r.status_code == 503
         services = r.json()["services"]
         assert services["redis"]["ok"] is False and "Connection" in services["redis"]["error"]
+        assert str(dead_port) not in r.text  # no addresses for anonymous callers
         assert services["postgresql"]["ok"] is True and services["s3"]["ok"] is True
     finally:
         await close_resources(app.state)

@@ -30,6 +30,11 @@ async def create_tender(conn: asyncpg.Connection, principal: Principal, actor: a
                            message_en="You do not belong to an organization")
     if budget is not None:
         budget = money.amount(budget, "budget")
+    if agency_org_id is not None:
+        kind = await conn.fetchval("SELECT kind FROM organizations WHERE id = $1", agency_org_id)
+        if kind != "agency":
+            raise InvalidInput({"field": "agency_org_id"}, message="代理机构不存在或不是代理机构",
+                               message_en="agency_org_id is not a tendering agency")
     tender_id = await conn.fetchval(q.INSERT_TENDER, code, title.strip(), region, procedure,
                                     principal.organization_id, agency_org_id, budget)
     await audit.record(conn, actor, "tender.create", "tender", tender_id,
@@ -49,16 +54,21 @@ async def get_tender(conn: asyncpg.Connection, principal: Principal | None,
     return tender
 
 
+def _in_charge(principal: Principal | None, tender: dict[str, Any]) -> bool:
+    """The tenderer's or the agency's staff who run tenders."""
+    return principal is not None and principal.has("tenderer", "agency") and (
+        principal.owns(tender["owner_org_id"]) or principal.owns(tender["agency_org_id"]))
+
+
 def _is_party(principal: Principal | None, tender: dict[str, Any]) -> bool:
-    return principal is not None and (principal.owns(tender["owner_org_id"])
-                                      or principal.owns(tender["agency_org_id"])
-                                      or principal.has("admin"))
+    """Who may see a draft: those in charge, and administrators."""
+    return _in_charge(principal, tender) or (principal is not None and principal.has("admin"))
 
 
 async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
                   tender_id: UUID) -> dict[str, Any]:
     tender = await get_tender(conn, principal, tender_id)
-    if not (principal.owns(tender["owner_org_id"]) or principal.owns(tender["agency_org_id"])):
+    if not _in_charge(principal, tender):
         raise NotFound()
     if await conn.fetchval(q.PUBLISH, tender_id) is None:
         raise Conflict({"status": tender["status"]}, message="只有草稿状态的项目可以发布",

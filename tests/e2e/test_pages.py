@@ -50,7 +50,8 @@ def live_server(settings: Settings) -> Iterator[str]:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     else:
         proc.kill()
         _, err = proc.communicate(timeout=10)
