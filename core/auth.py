@@ -157,7 +157,13 @@ async def principal_from_api_key(conn: asyncpg.Connection, secret_key: str,
     if row is None or not hmac.compare_digest(bytes(row["secret_digest"]),
                                               _digest(secret_key, parts[2])):
         return None
-    await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row["id"])
+    # At most once a minute, and never waiting: a busy key's requests must not
+    # queue behind each other on this row's lock.
+    await conn.execute(
+        """UPDATE api_keys SET last_used_at = now() WHERE id = (
+               SELECT id FROM api_keys WHERE id = $1
+               AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+               FOR UPDATE SKIP LOCKED)""", row["id"])
     return await load_principal(conn, row["user_id"], "api_key")
 
 

@@ -118,8 +118,15 @@ class MinioStore:
             for name, locked in BUCKETS.items():
                 bucket = self.bucket(name)
                 if not self.client.bucket_exists(bucket):
-                    with contextlib.suppress(S3Error):  # another process created it first
+                    try:
                         self.client.make_bucket(bucket, object_lock=locked)
+                    except S3Error as exc:  # another process may have created it first
+                        if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                            raise
+                if locked:
+                    # raises if the bucket exists without object lock: refuse to
+                    # start rather than keep bids and archives deletable
+                    self.client.get_object_lock_config(bucket)
         await asyncio.to_thread(work)
 
     async def ping(self) -> None:

@@ -117,3 +117,19 @@ async def test_buckets_with_object_lock(settings: Settings) -> None:
         config = store.client.get_object_lock_config(store.bucket(name))
         assert config is not None, name
     assert store.client.bucket_exists(store.bucket("documents"))
+
+
+async def test_refuses_to_start_on_a_bids_bucket_without_object_lock(settings: Settings) -> None:
+    from dataclasses import replace
+
+    from minio.error import S3Error
+
+    prefix = settings.storage.bucket_prefix + "-nolock"
+    store = MinioStore(replace(settings.storage, bucket_prefix=prefix))
+    store.client.make_bucket(f"{prefix}-bids")  # created by hand, without object lock
+    try:
+        await store.ensure_buckets()
+    except S3Error as exc:
+        assert "ObjectLockConfiguration" in exc.code or "lock" in str(exc).lower()
+    else:
+        raise AssertionError("started on a bids bucket whose objects can be deleted")
