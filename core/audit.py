@@ -90,8 +90,13 @@ async def record(
     head = await conn.fetchrow(
         """SELECT (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS prev,
                   nextval('audit_log_id_seq') AS id, clock_timestamp() AS at,
-                  host($1::inet) AS client_ip""",
+                  host($1::inet) AS client_ip,
+                  current_setting('transaction_isolation') AS isolation""",
         normalize_ip(actor.client_ip))
+    if head["isolation"] != "read committed":
+        # a snapshot taken before the lock would not see the latest row and
+        # would fork the chain
+        raise RuntimeError("audit rows are appended in READ COMMITTED transactions only")
     prev_hash = bytes(head["prev"]) if head["prev"] is not None else GENESIS
     client_ip = head["client_ip"]
     row: dict[str, Any] = {

@@ -9,6 +9,7 @@ import pytest
 
 from core import audit
 from core.migrate import upgrade_async
+from core.settings import Settings
 from tests.conftest import committed, run_cli
 
 ACTOR = audit.Actor(None, "admin", "10.1.2.3", "req-1")
@@ -98,3 +99,15 @@ async def test_any_client_address_verifies(conn: asyncpg.Connection, ip: str | N
     assert (await audit.verify(conn)).ok
     stored = await conn.fetchval("SELECT host(client_ip) FROM audit_log WHERE id = $1", row_id)
     assert (stored is None) == (ip in (None, "", "not-an-ip"))
+
+
+async def test_refuses_a_snapshot_that_could_fork_the_chain(settings: Settings) -> None:
+    conn = await committed(settings.database.url)
+    tx = conn.transaction(isolation="repeatable_read")
+    await tx.start()
+    try:
+        with pytest.raises(RuntimeError, match="READ COMMITTED"):
+            await audit.record(conn, ACTOR, "user.create", "user", "x")
+    finally:
+        await tx.rollback()
+        await conn.close()
