@@ -31,7 +31,7 @@ from core.ops import PROMETHEUS, MetricsController, healthz
 from core.pages import home, login_page, set_lang
 from core.settings import Settings
 from core.storage import open_store
-from signing.routes import ca_crl, ca_root
+from signing.routes import ca_crl, ca_root, timestamp_authority
 from trading.routes import TenderController
 
 ROOT = Path(__file__).resolve().parent
@@ -46,6 +46,11 @@ async def open_resources(state: State, settings: Settings) -> None:
     state.redis = ArqRedis.from_url(settings.redis.url, socket_connect_timeout=2)
     state.store = open_store(settings.storage)
     await state.store.ensure_buckets()
+    state.tsa = None
+    if settings.tsa_cert_file and settings.tsa_key_file:
+        from signing.tsa import LocalAuthority
+
+        state.tsa = LocalAuthority.from_files(settings.tsa_cert_file, settings.tsa_key_file)
 
 
 async def close_resources(state: State) -> None:
@@ -69,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             home, login_page, set_lang, login_form, logout_form,
             AuthController, IdentityController, TenderController,
-            healthz, MetricsController, ca_crl, ca_root,
+            healthz, MetricsController, ca_crl, ca_root, timestamp_authority,
             create_static_files_router(path="/static", directories=[ROOT / "static"],
                                        include_in_schema=False),
         ],

@@ -73,6 +73,9 @@ class Settings:
     web: WebSettings
     log_json: bool = True
     log_level: str = "INFO"
+    # the built-in timestamp authority: certificate (then chain) and key, PEM
+    tsa_cert_file: str = ""
+    tsa_key_file: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -108,4 +111,6 @@ class Settings:
             ),
             log_json=_bool(env.get("LOG_JSON", "true")),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            tsa_cert_file=env.get("TSA_CERT_FILE", ""),
+            tsa_key_file=env.get("TSA_KEY_FILE", ""),
         )

@@ -101,6 +101,7 @@ class WrongKeyUsage(SignatureError):
 # certificate may carry either digital signature or non-repudiation.
 PURPOSE_USAGE: dict[str, tuple[set[str], set[str] | None]] = {
     "signing": ({"digital_signature"}, None),
+    "platform": ({"digital_signature"}, None),
     "login": ({"digital_signature"}, {"client_auth"}),
     "tsa": ({"digital_signature"}, {"time_stamping"}),
 }
@@ -152,6 +153,12 @@ def _digest_stream(content: bytes | BinaryIO, algorithm: str) -> tuple[bytes, by
     return h.digest(), None
 
 
+def _encap(content_type: str, raw: bytes | None) -> object:
+    if content_type == "tst_info" and raw is not None:
+        return core.ParsableOctetString(raw)
+    return raw
+
+
 def _sign_raw(key: PrivateKey, data: bytes) -> tuple[bytes, algos.SignedDigestAlgorithm]:
     if isinstance(key, rsa.RSAPrivateKey):
         sig = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
@@ -162,8 +169,12 @@ def _sign_raw(key: PrivateKey, data: bytes) -> tuple[bytes, algos.SignedDigestAl
 
 def sign(content: bytes | BinaryIO, *, cert: cx509.Certificate, key: PrivateKey,
          chain: Iterable[cx509.Certificate] = (), detached: bool = True,
-         signing_time: datetime | None = None) -> bytes:
-    """CMS SignedData (DER) over ``content``; detached content may be a stream."""
+         signing_time: datetime | None = None, content_type: str = "data",
+         include_signer_cert: bool = True) -> bytes:
+    """CMS SignedData (DER) over ``content``; detached content may be a stream.
+
+    ``content_type`` is "data" for documents, "tst_info" for timestamp tokens.
+    """
     if not detached and not isinstance(content, bytes | bytearray):
         content = content.read()
     digest, raw = _digest_stream(content, "sha256")
@@ -172,7 +183,7 @@ def sign(content: bytes | BinaryIO, *, cert: cx509.Certificate, key: PrivateKey,
                 "issuer_serial": {"issuer": [x509.GeneralName({"directory_name": signer.issuer})],
                                   "serial_number": signer.serial_number}}
     attrs = cms.CMSAttributes([
-        cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+        cms.CMSAttribute({"type": "content_type", "values": [content_type]}),
         cms.CMSAttribute({"type": "signing_time",
                           "values": [cms.Time({"utc_time": signing_time or datetime.now(UTC)})]}),
         cms.CMSAttribute({"type": "message_digest", "values": [digest]}),
@@ -189,14 +200,16 @@ def sign(content: bytes | BinaryIO, *, cert: cx509.Certificate, key: PrivateKey,
         "signature_algorithm": sig_alg,
         "signature": signature,
     })
-    signed = cms.SignedData({
-        "version": "v1",
+    fields: dict[str, object] = {
+        "version": "v3" if content_type != "data" else "v1",
         "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
-        "encap_content_info": {"content_type": "data",
-                               "content": None if detached else raw},
-        "certificates": [signer, *(_asn1_cert(c) for c in chain)],
+        "encap_content_info": {"content_type": content_type,
+                               "content": None if detached else _encap(content_type, raw)},
         "signer_infos": [signer_info],
-    })
+    }
+    if include_signer_cert:
+        fields["certificates"] = [signer, *(_asn1_cert(c) for c in chain)]
+    signed = cms.SignedData(fields)
     der: bytes = cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
     return der
 
@@ -269,7 +282,12 @@ def _parse(data: bytes) -> _Parsed:
             raise MalformedSignature({"reason": f"{len(signer_infos)} signers, expected one"})
         signer_info = signer_infos[0]
         encap = signed["encap_content_info"]
-        embedded = encap["content"].native if encap["content"] is not core.VOID else None
+        if encap["content"] is core.VOID:
+            embedded = None
+        elif isinstance(encap["content"], core.ParsableOctetString):
+            embedded = encap["content"].contents  # e.g. TSTInfo: the octets signed
+        else:
+            embedded = encap["content"].native
         if embedded is not None and not isinstance(embedded, bytes):
             raise MalformedSignature({"reason": "encapsulated content is not octets"})
         algorithm = signer_info["digest_algorithm"]["algorithm"].native

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
-from litestar import Response, get
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
 from litestar.params import FromPath
 
 from core.errors import NotFound
@@ -45,3 +47,19 @@ def ca_root(name: FromPath[str]) -> Response[bytes]:
     except CAError:
         raise NotFound() from None
     return Response(pem, media_type="application/x-pem-file")
+
+
+@post("/tsa", tags=["signing"], request_max_body_size=16 * 1024, status_code=200)
+async def timestamp_authority(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    """The built-in RFC 3161 authority (HTTP transport, RFC 3161 section 3.4)."""
+    authority = getattr(state, "tsa", None)
+    if authority is None:
+        raise NotFound()
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/timestamp-query":
+        from core.errors import InvalidInput
+
+        raise InvalidInput({"expected": "application/timestamp-query"},
+                           message="请求类型应为 application/timestamp-query",
+                           message_en="Send an application/timestamp-query body")
+    return Response(authority.respond(await request.body()),
+                    media_type="application/timestamp-reply")

@@ -1,0 +1,108 @@
+"""RFC 3161 timestamps: our tokens pass `openssl ts -verify`; openssl's requests get answers."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from signing import tsa
+from signing.cms import MalformedSignature, WrongKeyUsage
+from tests.signing.conftest import PKI
+
+DATA = "开标记录表 opening record".encode() * 100
+
+
+@pytest.fixture(scope="module")
+def authority(pki: PKI) -> tsa.LocalAuthority:
+    issued = pki.ca1.issue(cn="天衡时间戳服务", org="天衡平台", purpose="tsa", key_type="rsa2048")
+    return tsa.LocalAuthority(issued.cert, issued.key, issued.chain[:1])
+
+
+def openssl(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["openssl", *args], capture_output=True, check=False, timeout=60)
+
+
+async def test_our_token_verifies_with_openssl_ts(pki: PKI, authority: tsa.LocalAuthority) -> None:
+    data_file = pki.write("ts-data.bin", DATA)
+    req_file = pki.dir / "req.tsq"
+    out = openssl("ts", "-query", "-data", str(data_file), "-sha256", "-cert", "-out", str(req_file))
+    assert out.returncode == 0, out.stderr
+    resp = authority.respond(req_file.read_bytes())
+    resp_file = pki.write("resp.tsr", resp)
+    chain = pki.write("ts-chain.pem", b"".join(c.public_bytes(Encoding.PEM)
+                                               for c in authority.chain))
+    verify = openssl("ts", "-verify", "-data", str(data_file), "-in", str(resp_file),
+                     "-CAfile", str(pki.root_file(pki.ca1)), "-untrusted", str(chain))
+    assert verify.returncode == 0, verify.stderr.decode() + verify.stdout.decode()
+    assert b"Verification: OK" in verify.stdout
+    # openssl also checks the request/nonce pairing
+    verify_q = openssl("ts", "-verify", "-queryfile", str(req_file), "-in", str(resp_file),
+                       "-CAfile", str(pki.root_file(pki.ca1)), "-untrusted", str(chain))
+    assert verify_q.returncode == 0, verify_q.stderr
+
+    token = tsa.token_from_response(resp, req_file.read_bytes())
+    stamped = await tsa.verify_token(token, trust=pki.trust(), content=DATA)
+    assert stamped.authority == authority.cert
+    assert stamped.policy == tsa.POLICY
+    text = openssl("ts", "-reply", "-in", str(resp_file), "-text").stdout.decode()
+    assert "Status: Granted" in text and stamped.gen_time.strftime("%Y") in text
+
+
+async def test_token_for_other_content_is_refused(pki: PKI, authority: tsa.LocalAuthority) -> None:
+    req = tsa.request_for(hashlib.sha256(DATA).digest())
+    token = tsa.token_from_response(authority.respond(req), req)
+    with pytest.raises(tsa.TimestampMismatch) as info:
+        await tsa.verify_token(token, trust=pki.trust(), content=DATA + b"!")
+    assert info.value.code == "timestamp_mismatch"
+
+
+async def test_only_a_tsa_certificate_may_stamp(pki: PKI) -> None:
+    signer = pki.ca1.issue(cn="冒充时间戳", purpose="signing", key_type="rsa2048")
+    fake = tsa.LocalAuthority(signer.cert, signer.key, signer.chain[:1])
+    req = tsa.request_for(hashlib.sha256(DATA).digest())
+    token = tsa.token_from_response(fake.respond(req), req)
+    with pytest.raises(WrongKeyUsage):
+        await tsa.verify_token(token, trust=pki.trust(), content=DATA)
+
+
+def test_bad_requests_are_rejected_not_crashed(pki: PKI, authority: tsa.LocalAuthority) -> None:
+    for bad in (b"", b"garbage", tsa.request_for(b"short", "sha256")):
+        resp = authority.respond(bad)
+        with pytest.raises(tsa.TimestampError):
+            tsa.token_from_response(resp)
+        text = openssl("ts", "-reply", "-in", str(pki.write("rej.tsr", resp)), "-text")
+        assert text.returncode == 0 and b"Status: Rejected" in text.stdout
+
+
+def test_nonce_mismatch_is_detected(authority: tsa.LocalAuthority) -> None:
+    digest = hashlib.sha256(DATA).digest()
+    resp = authority.respond(tsa.request_for(digest, nonce=1))
+    with pytest.raises(tsa.TimestampMismatch):
+        tsa.token_from_response(resp, tsa.request_for(digest, nonce=2))
+    with pytest.raises(MalformedSignature):
+        tsa.token_from_response(b"\x30\x03\x02\x01")
+
+
+async def test_timestamp_over_http(app: object, client: httpx.AsyncClient, pki: PKI,
+                                   authority: tsa.LocalAuthority) -> None:
+    state = app.state  # type: ignore[attr-defined]
+    digest = hashlib.sha256(DATA).digest()
+    state.tsa = None
+    with pytest.raises(tsa.TimestampUnavailable):
+        await tsa.fetch_token("http://testserver/tsa", digest, http=client)
+    state.tsa = authority
+    try:
+        token = await tsa.fetch_token("http://testserver/tsa", digest, http=client)
+        stamped = await tsa.verify_token(token, trust=pki.trust(), digest=digest)
+        assert stamped.authority == authority.cert
+        r = await client.post("/tsa", content=b"x", headers={"Content-Type": "text/plain"})
+        assert r.status_code == 400 and r.json()["code"] == "invalid_input"
+        r = await client.post("/tsa", content=b"\x00" * 100_000,
+                              headers={"Content-Type": "application/timestamp-query"})
+        assert r.status_code == 413
+    finally:
+        state.tsa = None
