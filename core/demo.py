@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 
 from core import audit, uscc
+from core.auth import check_password, hash_password
 from core.db import connect
 from core.identity import service as identity
 from core.settings import Settings
@@ -118,6 +119,14 @@ async def seed(conn: asyncpg.Connection, password: str) -> tuple[dict[str, UUID]
             found = row["id"]
             new_orgs += 1
         orgs[org.key] = found
+    # The password is per machine (var/demo/secrets); data kept from an earlier
+    # run may carry another one: the demo logins take the current one.
+    stored = await conn.fetchval("SELECT password_hash FROM users WHERE login = $1",
+                                 PEOPLE[0].login)
+    if stored is not None and not await check_password(stored, password):
+        new_hash = await hash_password(password)
+        await conn.execute("UPDATE users SET password_hash = $2 WHERE login = ANY($1::text[])",
+                           [p.login for p in PEOPLE], new_hash)
     for person in PEOPLE:
         if await conn.fetchval("SELECT 1 FROM users WHERE login = $1", person.login):
             continue

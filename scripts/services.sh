@@ -43,12 +43,20 @@ PY
 
 # initdb refuses to run as root, so as root the server runs as a system user
 # whose data lives outside the work tree (which it may not be able to reach).
+# As root, the server runs as a system user (initdb refuses root). Its data
+# stays under var/ when that user can reach it; a private work tree (under
+# /root) moves it to /var/tmp, linked from var/PROFILE/pg-data.
 pg_user=""
 pg_data="$state/pg"
+external_data=""
 if [ "$(id -u)" = 0 ]; then
   pg_user=tenderhall-pg
-  key=$(printf '%s' "$state" | sha256sum | cut -c1-12)
-  pg_data="/var/tmp/tenderhall-$key/pg"
+  id "$pg_user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$pg_user"
+  if ! runuser -u "$pg_user" -- test -x "$state" 2>/dev/null; then
+    key=$(printf '%s' "$state" | sha256sum | cut -c1-12)
+    pg_data="/var/tmp/tenderhall-$key/pg"
+    external_data=1
+  fi
 fi
 
 # The server user must be able to read the binaries; a work tree under a
@@ -87,22 +95,26 @@ pg_running() {
 
 pg_start() {
   if [ -n "${DATABASE_URL:-}" ]; then log postgresql "using DATABASE_URL from the environment"; return; fi
-  if [ -n "$pg_user" ] && ! id "$pg_user" >/dev/null 2>&1; then
-    useradd --system --no-create-home --shell /usr/sbin/nologin "$pg_user"
-  fi
   local bin; bin=$(pg_bin_for_server)
+  # Data outside var/ without its link belongs to an earlier work tree at the
+  # same path: it is not ours to reuse (its passwords and keys are gone).
+  if [ -n "$external_data" ] && [ -d "$pg_data" ] && [ ! -L "$state/pg-data" ]; then
+    pg_running && as_pg "$bin/pg_ctl" -D "$pg_data" -m immediate -w stop >/dev/null
+    rm -rf "$pg_data"
+  fi
   if [ "$fresh" = --fresh ] && [ -d "$pg_data" ]; then
     pg_running && as_pg "$bin/pg_ctl" -D "$pg_data" -m immediate -w stop >/dev/null
     rm -rf "$pg_data"
   fi
   if [ ! -f "$pg_data/PG_VERSION" ]; then
     mkdir -p "$pg_data"
-    [ -n "$pg_user" ] && chown -R "$pg_user" "$(dirname "$pg_data")"
+    if [ -n "$external_data" ]; then chown -R "$pg_user" "$(dirname "$pg_data")"
+    elif [ -n "$pg_user" ]; then chown -R "$pg_user" "$pg_data"; fi
     chmod 700 "$pg_data"
     as_pg "$bin/initdb" -D "$pg_data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$state/pg-initdb.log" 2>&1 \
       || { cat "$state/pg-initdb.log" >&2; exit 1; }
   fi
-  ln -sfn "$pg_data" "$state/pg-data" 2>/dev/null || true
+  [ -n "$external_data" ] && ln -sfn "$pg_data" "$state/pg-data"
   if ! pg_running; then
     as_pg "$bin/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w -t 60 \
       -o "-p $pg_port -c listen_addresses=127.0.0.1 -k $pg_data -c fsync=$([ "$profile" = test ] && echo off || echo on) -c max_connections=200" \
