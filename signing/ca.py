@@ -103,6 +103,25 @@ class Issued:
         return _pem_key(self.key)
 
 
+def _ca_certificate(subject: x509.Name, issuer: x509.Name, key: PrivateKey,
+                    signer: PrivateKey, *, path_length: int, now: datetime,
+                    days: int) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                       critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if key is not signer:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
+            critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
 class DevCA:
     """A root and an issuing CA kept in one directory."""
 
@@ -152,34 +171,12 @@ class DevCA:
             raise CAError(f"{self.dir} already holds a CA")
         self.dir.mkdir(parents=True, exist_ok=True)
         now = now or datetime.now(UTC)
-        root_key = new_key(key_type)
+        root_key, issuing_key = new_key(key_type), new_key(key_type)
         root_name = _name(f"{name} Root CA", name)
-        root = (
-            x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name)
-            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                           critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()),
-                           critical=False)
-            .sign(root_key, hashes.SHA256())
-        )
-        issuing_key = new_key(key_type)
-        issuing = (
-            x509.CertificateBuilder().subject_name(_name(f"{name} Issuing CA", name))
-            .issuer_name(root_name).public_key(issuing_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1825))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                           critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(issuing_key.public_key()),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
-                           critical=False)
-            .sign(root_key, hashes.SHA256())
-        )
+        root = _ca_certificate(root_name, root_name, root_key, root_key, path_length=1,
+                               now=now, days=3650)
+        issuing = _ca_certificate(_name(f"{name} Issuing CA", name), root_name, issuing_key,
+                                  root_key, path_length=0, now=now, days=1825)
         (self.dir / "root.key.pem").write_bytes(_pem_key(root_key))
         (self.dir / "issuing.key.pem").write_bytes(_pem_key(issuing_key))
         for path in ("root.key.pem", "issuing.key.pem"):
