@@ -1,0 +1,45 @@
+"""Who a certificate speaks for: the organization's unified social credit code.
+
+Read, in this order, from the subject: ``organizationIdentifier``
+(2.5.4.97, where the development CA and ETSI-style CAs put it), then
+``serialNumber`` (2.5.4.5), then any ``OU``; the first value that is a valid
+GB 32100 code (an optional ``USCC``/``NTRCN-`` style prefix is ignored) is
+the organization. A certificate with none maps to a person only.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from core import uscc
+
+_ORDER = (NameOID.ORGANIZATION_IDENTIFIER, NameOID.SERIAL_NUMBER,
+          NameOID.ORGANIZATIONAL_UNIT_NAME)
+_CANDIDATE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")
+
+
+def credit_code(cert: x509.Certificate) -> str | None:
+    for oid in _ORDER:
+        for attr in cert.subject.get_attributes_for_oid(oid):
+            value = attr.value if isinstance(attr.value, str) else attr.value.decode()
+            for candidate in _CANDIDATE.findall(value.upper()):
+                if uscc.is_valid(candidate):
+                    return str(candidate)
+    return None
+
+
+def common_name(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    value = names[0].value if names else cert.subject.rfc4514_string()
+    return value if isinstance(value, str) else value.decode()
+
+
+def organization_name(cert: x509.Certificate) -> str | None:
+    names = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    if not names:
+        return None
+    value = names[0].value
+    return value if isinstance(value, str) else value.decode()
