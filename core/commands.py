@@ -48,8 +48,10 @@ def serve(host: str, port: int, workers: int) -> None:
 
 def _register() -> None:
     from signing.commands import ca
+    from signing.verify import verify_command
 
     cli.add_command(ca)
+    cli.add_command(verify_command)
 
 
 @cli.command()

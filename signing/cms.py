@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import BinaryIO
 
 from asn1crypto import algos, cms, core, x509
@@ -122,6 +123,22 @@ class TrustStore:
         if data.lstrip().startswith(b"-----"):
             data = cx509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
         return x509.Certificate.load(data)
+
+    @classmethod
+    def from_pem_files(cls, cert_files: Iterable[Path], crl_files: Iterable[Path] = (), *,
+                       revocation_mode: str = "hard-fail") -> TrustStore:
+        """Self-signed certificates become roots, the others intermediates."""
+        store = cls(revocation_mode=revocation_mode)
+        for path in cert_files:
+            for cert in cx509.load_pem_x509_certificates(path.read_bytes()):
+                der = x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+                (store.roots if cert.issuer == cert.subject else store.intermediates).append(der)
+        for path in crl_files:
+            raw = path.read_bytes()
+            if raw.lstrip().startswith(b"-----"):
+                raw = cx509.load_pem_x509_crl(raw).public_bytes(serialization.Encoding.DER)
+            store.crls.append(raw)
+        return store
 
     def context(self, moment: datetime | None, extra: Iterable[x509.Certificate] = ()
                 ) -> ValidationContext:
@@ -229,14 +246,23 @@ class Verified:
         return self.signer.subject.rfc4514_string()
 
 
-def _load(data: bytes) -> cms.ContentInfo:
+def pem_to_der(data: bytes) -> bytes:
+    """DER as it is; the first PEM block's body decoded (PKCS7, CMS, any label)."""
     stripped = data.lstrip()
-    if stripped.startswith(b"-----BEGIN"):
-        import base64
+    if not stripped.startswith(b"-----BEGIN"):
+        return data
+    import base64
 
-        lines = [ln for ln in stripped.splitlines() if ln and not ln.startswith(b"-----")]
-        data = base64.b64decode(b"".join(lines), validate=True)
-    info = cms.ContentInfo.load(data, strict=True)
+    body = []
+    for line in stripped.splitlines()[1:]:
+        if line.startswith(b"-----END"):
+            break
+        body.append(line.strip())
+    return base64.b64decode(b"".join(body), validate=True)
+
+
+def _load(data: bytes) -> cms.ContentInfo:
+    info = cms.ContentInfo.load(pem_to_der(data), strict=True)
     if info["content_type"].native != "signed_data":
         raise MalformedSignature({"reason": f"content type {info['content_type'].native}"})
     info.native  # noqa: B018 - parse everything now, so later access cannot fail halfway
