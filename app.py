@@ -31,7 +31,15 @@ from core.ops import PROMETHEUS, MetricsController, healthz
 from core.pages import home, login_page, set_lang
 from core.settings import Settings
 from core.storage import open_store
-from signing.routes import ca_crl, ca_root, timestamp_authority
+from signing.routes import (
+    TrustController,
+    bind_certificate,
+    ca_crl,
+    ca_root,
+    cert_challenge,
+    cert_login,
+    timestamp_authority,
+)
 from trading.routes import TenderController
 
 ROOT = Path(__file__).resolve().parent
@@ -75,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             home, login_page, set_lang, login_form, logout_form,
             AuthController, IdentityController, TenderController,
             healthz, MetricsController, ca_crl, ca_root, timestamp_authority,
+            TrustController, bind_certificate, cert_challenge, cert_login,
             create_static_files_router(path="/static", directories=[ROOT / "static"],
                                        include_in_schema=False),
         ],

@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import signal
 from typing import Any
 
 import structlog
+from arq.cron import cron
 from arq.worker import Worker
 from redis.exceptions import RedisError
 
-from core import jobs, notify  # noqa: F401  (registers job functions)
+from core import jobs
 from core.db import create_pool
 from core.settings import Settings
+
+# Modules whose @jobs.job functions the worker runs; each registers on import.
+JOB_MODULES = ("core.notify", "signing.trust")
+for _module in JOB_MODULES:
+    importlib.import_module(_module)
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +48,11 @@ def build_worker(settings: Settings, *, burst: bool = False, db_pool: Any = None
         on_startup=startup,
         on_shutdown=shutdown,
         burst=burst,
+        cron_jobs=[] if burst else [
+            # CRLs: at start and twice an hour (a dev CA's CRL is valid 7 days)
+            cron(jobs.REGISTRY["refresh_crls_job"], name="cron:refresh_crls",  # type: ignore[arg-type]
+                 minute={5, 35}, run_at_startup=True, unique=True),
+        ],
         keep_result=24 * 3600,
         max_tries=5,
         handle_signals=False,

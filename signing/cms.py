@@ -117,6 +117,11 @@ class TrustStore:
     crls: list[bytes] = field(default_factory=list)
     revocation_mode: str = "hard-fail"  # or "soft-fail" / "require"
     allow_fetching: bool = False
+    # per issuing CA (its subject, DER): the mode for the certificates it issues
+    modes: dict[bytes, str] = field(default_factory=dict)
+
+    def mode_for(self, cert: x509.Certificate) -> str:
+        return self.modes.get(cert.issuer.dump(), self.revocation_mode)
 
     @staticmethod
     def load_cert(data: bytes) -> x509.Certificate:
@@ -140,13 +145,13 @@ class TrustStore:
             store.crls.append(raw)
         return store
 
-    def context(self, moment: datetime | None, extra: Iterable[x509.Certificate] = ()
-                ) -> ValidationContext:
+    def context(self, moment: datetime | None, extra: Iterable[x509.Certificate] = (),
+                mode: str | None = None) -> ValidationContext:
         return ValidationContext(
             trust_roots=self.roots, other_certs=[*self.intermediates, *extra],
             crls=[asn1_crl.CertificateList.load(c) for c in self.crls],
             moment=moment, allow_fetching=self.allow_fetching,
-            revocation_mode=self.revocation_mode,
+            revocation_mode=mode or self.revocation_mode,
             # A CRL issued after the moment checked still tells whether the
             # certificate had been revoked by then: validating at a
             # timestamp's time uses today's CRL.
@@ -332,10 +337,12 @@ def _parse(data: bytes) -> _Parsed:
 
 async def validate_certificate(cert: x509.Certificate, others: list[x509.Certificate], *,
                                trust: TrustStore, purpose: str,
-                               moment: datetime) -> list[x509.Certificate]:
-    """Path, validity at ``moment``, revocation and key usage; returns the path."""
+                               moment: datetime | None) -> list[x509.Certificate]:
+    """Path, validity at ``moment`` (None: now), revocation and key usage; returns the path."""
+    moment = moment or datetime.now(UTC)
     key_usage, eku = PURPOSE_USAGE.get(purpose, PURPOSE_USAGE["signing"])
-    validator = CertificateValidator(cert, others, trust.context(moment, others))
+    validator = CertificateValidator(cert, others,
+                                     trust.context(moment, others, trust.mode_for(cert)))
     try:
         path = await validator.async_validate_usage(  # type: ignore[no-untyped-call]
             key_usage, extended_key_usage=eku, extended_optional=eku is None)

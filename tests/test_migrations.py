@@ -11,6 +11,7 @@ from core import migrate
 from tests.conftest import committed, run_cli
 
 TABLES = {"organizations", "users", "user_roles", "sessions", "api_keys", "audit_log",
+          "trust_cas", "user_certificates", "login_challenges",
           "outbox", "notifications", "calendar_days", "tenders", "alembic_version"}
 
 

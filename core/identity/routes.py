@@ -26,7 +26,7 @@ from core.identity import schemas as s
 from core.identity import service
 
 
-def _session_cookie(state: State, token: str | None) -> Cookie:
+def session_cookie(state: State, token: str | None) -> Cookie:
     web = state.settings.web
     return Cookie(key=SESSION_COOKIE, value=token or "", httponly=True, samesite="lax",
                   secure=web.secure_cookies, path="/",
@@ -56,7 +56,7 @@ class AuthController(Controller):
         user_id, token = await _login(request, state, conn, data.login, data.password)
         user = await service.get_user(conn, user_id)
         return Response(s.UserOut(**{k: user[k] for k in s.UserOut.__struct_fields__}),
-                        cookies=[_session_cookie(state, token)])
+                        cookies=[session_cookie(state, token)])
 
     @post("/logout", status_code=HTTP_200_OK)
     async def logout(self, request: Request[Any, Any, Any], state: State,
@@ -67,7 +67,7 @@ class AuthController(Controller):
         if principal:
             await audit.record(conn, actor_of(request, principal), "session.logout", "user",
                                principal.user_id)
-        return Response({"ok": True}, cookies=[_session_cookie(state, None)])
+        return Response({"ok": True}, cookies=[session_cookie(state, None)])
 
     @get("/me")
     async def me(self, conn: Conn, user: User) -> s.UserOut:
@@ -148,7 +148,7 @@ async def login_form(request: Request[Any, Any, Any], state: State, conn: Conn,
         _, token = await _login(request, state, conn, data.login, data.password)
     except BadCredentials:
         return Redirect("/login?error=1", status_code=303)
-    return Redirect(target, status_code=303, cookies=[_session_cookie(state, token)])
+    return Redirect(target, status_code=303, cookies=[session_cookie(state, token)])
 
 
 @post("/logout", status_code=303, include_in_schema=False)
@@ -157,4 +157,4 @@ async def logout_form(request: Request[Any, Any, Any], state: State,
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await end_session(conn, secret_key=state.settings.web.session_secret, token=token)
-    return Redirect("/", status_code=303, cookies=[_session_cookie(state, None)])
+    return Redirect("/", status_code=303, cookies=[session_cookie(state, None)])

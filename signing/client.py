@@ -1,0 +1,35 @@
+"""The client side of certificate login, from a PKCS#12 file (the bidder tool uses it)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from signing import cms
+
+
+def load_pkcs12(data: bytes, password: bytes | None) -> tuple[Any, Any, list[Any]]:
+    key, cert, extra = pkcs12.load_key_and_certificates(data, password)
+    if cert is None or not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError("the PKCS#12 file holds no RSA or EC key with its certificate")
+    return key, cert, list(extra)
+
+
+async def login_with_pkcs12(http: httpx.AsyncClient, p12: bytes,
+                            password: bytes | None) -> dict[str, Any]:
+    """Sign the server's nonce with the login key; the session cookie lands in ``http``."""
+    key, cert, chain = load_pkcs12(p12, password)
+    r = await http.post("/api/auth/cert/challenge")
+    r.raise_for_status()
+    nonce = base64.b64decode(r.json()["nonce"])
+    signature = cms.sign(nonce, cert=cert, key=key, chain=chain)
+    r = await http.post("/api/auth/cert/login", json={
+        "nonce": r.json()["nonce"], "signature": base64.b64encode(signature).decode()})
+    body: dict[str, Any] = r.json()
+    if r.status_code != 200:
+        raise PermissionError(body.get("message_en", "certificate login failed"))
+    return body

@@ -1,0 +1,173 @@
+"""Trust store administration, CRL refresh, certificate binding and certificate login."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from signing import client as cert_client
+from signing import cms, trust
+from signing.ca import DevCA, Issued
+from tests.conftest import Client, World, login
+from tests.signing.conftest import PKI
+
+
+async def trust_ca1(client: Client, conn: asyncpg.Connection, pki: PKI,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register CA 1 (root and issuing) through the API and fetch its CRL over HTTP."""
+    monkeypatch.setenv("DEV_CA_DIR", str(pki.dir))
+    for name, cert, crl in (("CA1 root", pki.ca1.root, None),
+                            ("CA1 issuing", pki.ca1.issuing, pki.ca1.crl_url)):
+        r = await client.post("/api/trust/cas/", json={
+            "name": name, "certificate_pem": cert.public_bytes(Encoding.PEM).decode(),
+            "crl_url": crl})
+        assert r.status_code == 201, r.text
+
+    async def fetch(url: str) -> bytes:
+        r = await client.get(urlsplit(url).path)
+        r.raise_for_status()
+        return r.content
+
+    assert await trust.refresh_crls(conn, fetch=fetch) == {"fetched": 1, "failed": 0}
+
+
+async def bidder_with_certificate(client: Client, conn: asyncpg.Connection, world: World,
+                                  ca: DevCA, purpose: str = "login") -> tuple[str, Issued]:
+    org = await world.org("bidder")
+    code = await conn.fetchval("SELECT credit_code FROM organizations WHERE id = $1", org)
+    name = await world.user("bidder", org)
+    issued = ca.issue(cn="投标人经办人", org="测试投标人", credit_code=code,
+                      purpose=purpose)  # type: ignore[arg-type]
+    return name, issued
+
+
+async def bind(client: Client, conn: asyncpg.Connection, login_name: str, issued: Issued,
+               purpose: str = "login") -> int:
+    user_id = await conn.fetchval("SELECT id FROM users WHERE login = $1", login_name)
+    r = await client.post(f"/api/users/{user_id}/certificates", json={
+        "certificate_pem": issued.cert_pem().decode(), "purpose": purpose})
+    return r.status_code
+
+
+async def test_certificate_login_end_to_end(client: Client, conn: asyncpg.Connection,
+                                            world: World, pki: PKI,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    await login(client, await world.user("admin"))
+    await trust_ca1(client, conn, pki, monkeypatch)
+    name, issued = await bidder_with_certificate(client, conn, world, pki.ca1)
+    assert await bind(client, conn, name, issued) == 201
+    client.cookies.clear()
+
+    body = await cert_client.login_with_pkcs12(client, issued.pkcs12(b"pw"), b"pw")
+    assert "测试投标人" in body["certificate"]
+    me = await client.get("/api/auth/me")
+    assert me.status_code == 200 and me.json()["login"] == name
+    row = await conn.fetchrow("SELECT * FROM audit_log WHERE action = 'session.login_certificate' "
+                              "ORDER BY id DESC LIMIT 1")
+    assert row is not None and str(row["object_id"]) == me.json()["id"]
+
+
+async def test_challenges_are_single_use(client: Client, conn: asyncpg.Connection, world: World,
+                                         pki: PKI, monkeypatch: pytest.MonkeyPatch) -> None:
+    await login(client, await world.user("admin"))
+    await trust_ca1(client, conn, pki, monkeypatch)
+    name, issued = await bidder_with_certificate(client, conn, world, pki.ca1)
+    await bind(client, conn, name, issued)
+    nonce_b64 = (await client.post("/api/auth/cert/challenge")).json()["nonce"]
+    sig = cms.sign(base64.b64decode(nonce_b64), cert=issued.cert, key=issued.key)
+    payload = {"nonce": nonce_b64, "signature": base64.b64encode(sig).decode()}
+    assert (await client.post("/api/auth/cert/login", json=payload)).status_code == 200
+    again = await client.post("/api/auth/cert/login", json=payload)
+    assert again.status_code == 401 and again.json()["code"] == "login_challenge_invalid"
+    made_up = {"nonce": base64.b64encode(b"x" * 32).decode(), "signature": payload["signature"]}
+    assert (await client.post("/api/auth/cert/login", json=made_up)).json()["code"] == \
+        "login_challenge_invalid"
+    bad = await client.post("/api/auth/cert/login", json={"nonce": "***", "signature": "x"})
+    assert bad.status_code == 400
+
+
+@pytest.mark.parametrize("case", ["signing_key", "unbound", "untrusted", "revoked"])
+async def test_certificate_login_refusals(client: Client, conn: asyncpg.Connection, world: World,
+                                          pki: PKI, monkeypatch: pytest.MonkeyPatch,
+                                          case: str) -> None:
+    await login(client, await world.user("admin"))
+    await trust_ca1(client, conn, pki, monkeypatch)
+    ca = pki.ca2 if case == "untrusted" else pki.ca1
+    name, issued = await bidder_with_certificate(client, conn, world, ca,
+                                                 "signing" if case == "signing_key" else "login")
+    if case == "revoked":
+        assert await bind(client, conn, name, issued) == 201
+        pki.ca1.revoke(issued.cert.serial_number)
+        await conn.execute("UPDATE trust_cas SET crl_der = $1 WHERE crl_url IS NOT NULL",
+                           pki.ca1.crl_der())
+    elif case == "signing_key":
+        # bound as a signing certificate: it is no login certificate
+        assert await bind(client, conn, name, issued, "signing") == 201
+    elif case == "untrusted":
+        assert await bind(client, conn, name, issued) == 422  # binding checks the path too
+    client.cookies.clear()
+    nonce_b64 = (await client.post("/api/auth/cert/challenge")).json()["nonce"]
+    sig = cms.sign(base64.b64decode(nonce_b64), cert=issued.cert, key=issued.key)
+    r = await client.post("/api/auth/cert/login", json={
+        "nonce": nonce_b64, "signature": base64.b64encode(sig).decode()})
+    expected = {"signing_key": "certificate_wrong_key_usage", "unbound": "certificate_not_bound",
+                "untrusted": "certificate_unknown_issuer", "revoked": "certificate_revoked"}
+    assert r.json()["code"] == expected[case], r.text
+    assert r.status_code in (401, 422)
+    assert (await client.get("/api/auth/me")).status_code == 401
+
+
+async def test_binding_checks_the_organization(client: Client, conn: asyncpg.Connection,
+                                               world: World, pki: PKI,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    await login(client, await world.user("admin"))
+    await trust_ca1(client, conn, pki, monkeypatch)
+    name, _ = await bidder_with_certificate(client, conn, world, pki.ca1)
+    stranger = pki.ca1.issue(cn="别家的人", credit_code="91350100M000100Y43", purpose="login")
+    user_id = await conn.fetchval("SELECT id FROM users WHERE login = $1", name)
+    r = await client.post(f"/api/users/{user_id}/certificates", json={
+        "certificate_pem": stranger.cert_pem().decode(), "purpose": "login"})
+    assert r.status_code == 401 and r.json()["code"] == "certificate_organization_mismatch"
+    # a bidder cannot bind certificates to someone else
+    await login(client, name)
+    other = await world.user("bidder", await world.org())
+    other_id = await conn.fetchval("SELECT id FROM users WHERE login = $1", other)
+    r = await client.post(f"/api/users/{other_id}/certificates", json={
+        "certificate_pem": stranger.cert_pem().decode(), "purpose": "login"})
+    assert r.status_code == 403
+
+
+async def test_trust_store_administration(client: Client, conn: asyncpg.Connection,
+                                          world: World, pki: PKI) -> None:
+    await login(client, await world.user("admin"))
+    leaf = pki.ca1.issue(cn="不是CA", purpose="signing")
+    r = await client.post("/api/trust/cas/", json={"name": "x",
+                                                   "certificate_pem": leaf.cert_pem().decode()})
+    assert r.status_code == 400 and r.json()["detail"]["field"] == "certificate"
+    r = await client.post("/api/trust/cas/", json={"name": "x", "certificate_pem": "garbage"})
+    assert r.status_code == 400
+    pem = pki.ca2.root.public_bytes(Encoding.PEM).decode()
+    ok = await client.post("/api/trust/cas/", json={"name": "CA2", "certificate_pem": pem,
+                                                    "revocation_mode": "soft-fail"})
+    assert ok.status_code == 201 and ok.json()["is_root"] is True
+    dup = await client.post("/api/trust/cas/", json={"name": "CA2", "certificate_pem": pem})
+    assert dup.status_code == 409
+    listing = (await client.get("/api/trust/cas/")).json()
+    assert any(ca["name"] == "CA2" for ca in listing)
+    # a CRL signed by another CA is refused and the failure recorded
+    await client.post("/api/trust/cas/", json={
+        "name": "CA2 issuing", "certificate_pem": pki.ca2.issuing.public_bytes(Encoding.PEM).decode(),
+        "crl_url": "http://crl.example/ca2.crl"})
+
+    async def wrong_crl(url: str) -> bytes:
+        return pki.ca1.crl_der()
+
+    assert await trust.refresh_crls(conn, fetch=wrong_crl) == {"fetched": 0, "failed": 1}
+    error = await conn.fetchval("SELECT crl_error FROM trust_cas WHERE name = 'CA2 issuing'")
+    assert "not signed by this CA" in error
+    await login(client, await world.user("bidder", await world.org()))
+    assert (await client.get("/api/trust/cas/")).status_code == 403
