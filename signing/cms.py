@@ -270,7 +270,6 @@ def _load(data: bytes) -> cms.ContentInfo:
     info = cms.ContentInfo.load(pem_to_der(data), strict=True)
     if info["content_type"].native != "signed_data":
         raise MalformedSignature({"reason": f"content type {info['content_type'].native}"})
-    info.native  # noqa: B018 - parse everything now, so later access cannot fail halfway
     loaded: cms.ContentInfo = info
     return loaded
 
@@ -324,9 +323,13 @@ def _parse(data: bytes) -> _Parsed:
         algorithm = signer_info["digest_algorithm"]["algorithm"].native
         if algorithm not in HASHES:
             raise MalformedSignature({"reason": f"digest algorithm {algorithm}"})
+        signer_info["signed_attrs"].native  # noqa: B018 - the parts used later, parsed now
         signer_cert = _find_signer(signed, signer_info)
         others = [c.chosen for c in signed["certificates"] or []
                   if isinstance(c.chosen, x509.Certificate) and c.chosen is not signer_cert]
+        for cert in (signer_cert, *others):
+            cert["tbs_certificate"]["subject_public_key_info"].native  # noqa: B018
+            cert["tbs_certificate"]["extensions"].native  # noqa: B018
         return _Parsed(signer_info, signer_cert, others, embedded, algorithm,
                        encap["content_type"].native)
     except SignatureError:

@@ -164,7 +164,7 @@ def good_signature(pki: PKI) -> bytes:
     return cms.sign(CONTENT, cert=who.cert, key=who.key, detached=False)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 async def test_garbage_and_truncated_der_is_malformed(pki: PKI, good_signature: bytes,
                                                       data: st.DataObject) -> None:

@@ -1,0 +1,75 @@
+"""CMS verifications per second with full path validation, next to openssl speed.
+
+For each key type: sign a 4 KiB document once, then verify it repeatedly with
+``signing.cms.verify`` (signature, path to a trusted root, CRL check in
+hard-fail mode, key usage) and report verifications per second beside the
+raw verifications per second ``openssl speed`` measures for the same key type
+in the same run, and their ratio.
+
+    python bench/signing.py [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from signing import cms
+from signing.ca import DevCA
+
+OPENSSL = {"p256": ("ecdsap256", r"256 bits ecdsa \(nistp256\)\s+\S+s\s+\S+s\s+\S+\s+([\d.]+)"),
+           "rsa2048": ("rsa2048", r"rsa 2048 bits\s+\S+s\s+\S+s\s+\S+\s+([\d.]+)")}
+
+
+def openssl_verifies(algorithm: str, seconds: int) -> float:
+    name, pattern = OPENSSL[algorithm]
+    out = subprocess.run(["openssl", "speed", "-seconds", str(seconds), name],
+                         capture_output=True, text=True, check=True).stdout
+    match = re.search(pattern, out)
+    if match is None:
+        raise SystemExit(f"could not read openssl speed output:\n{out}")
+    return float(match.group(1))
+
+
+async def ours(key_type: str, seconds: float) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        ca = DevCA(Path(tmp) / "ca")
+        ca.init("Bench CA", crl_url="http://127.0.0.1/crl.der", key_type=key_type)  # type: ignore[arg-type]
+        who = ca.issue(cn="bench", purpose="signing", key_type=key_type)  # type: ignore[arg-type]
+        doc = b"x" * 4096
+        sig = cms.sign(doc, cert=who.cert, key=who.key, chain=who.chain[:1])
+        trust = cms.TrustStore.from_pem_files([], [])
+        trust.roots.append(cms.TrustStore.load_cert(ca.root.public_bytes(Encoding.PEM)))
+        trust.crls.append(ca.crl_der())
+        await cms.verify(sig, trust=trust, content=doc)  # warm up imports
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            await cms.verify(sig, trust=trust, content=doc)
+            count += 1
+        return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5)
+    opts = parser.parse_args()
+    print("CMS verify with full path validation (one core) vs openssl speed verify/s")
+    for key_type in ("p256", "rsa2048"):
+        mine = asyncio.run(ours(key_type, opts.seconds))
+        raw = openssl_verifies(key_type, opts.seconds)
+        print(f"{key_type:8} tenderhall {mine:9.1f}/s   openssl {raw:10.1f}/s   "
+              f"ratio {mine / raw:.4f}")
+
+
+if __name__ == "__main__":
+    main()
