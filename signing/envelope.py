@@ -57,6 +57,14 @@ for _oid in ECDH_KDF_HASHES:
     cms.KeyEncryptionAlgorithmId._reverse_map[f"ecdh_{_oid}"] = _oid
 
 
+# SM4-CBC (GM/T 0006 object identifier), which asn1crypto does not know
+SM4_CBC = "1.2.156.10197.1.104.2"
+algos.EncryptionAlgorithmId._map[SM4_CBC] = "sm4_cbc"
+if algos.EncryptionAlgorithmId._reverse_map is not None:  # asn1crypto builds it lazily
+    algos.EncryptionAlgorithmId._reverse_map["sm4_cbc"] = SM4_CBC
+algos.EncryptionAlgorithm._oid_specs["sm4_cbc"] = core.OctetString
+
+
 class EnvelopeError(DomainError):
     status = 400
     code = "envelope_invalid"
@@ -168,11 +176,25 @@ def _recipient_info(recipient: Recipient, cek: bytes) -> cms.RecipientInfo:
                         message_en="Unsupported recipient key type")
 
 
-def seal(content: bytes, recipients: Sequence[Recipient], *, aead: bool = True) -> bytes:
-    """Encrypt ``content`` for every recipient: AuthEnvelopedData (GCM) or EnvelopedData (CBC)."""
+CBC_CIPHERS = {"aes256_cbc": 32, "sm4_cbc": 16}
+
+
+def _cbc_cipher(name: str, key: bytes) -> algorithms.AES | algorithms.SM4:
+    return algorithms.SM4(key) if name == "sm4_cbc" else algorithms.AES(key)
+
+
+def seal(content: bytes, recipients: Sequence[Recipient], *, aead: bool = True,
+         cbc_cipher: str = "aes256_cbc") -> bytes:
+    """Encrypt ``content`` for every recipient.
+
+    AuthEnvelopedData with AES-256-GCM by default; with ``aead=False``,
+    EnvelopedData with ``cbc_cipher``: AES-256-CBC or SM4-CBC (GB/T 32907).
+    """
     if not recipients:
         raise EnvelopeError({"reason": "no recipients"})
-    cek = os.urandom(32)
+    if not aead and cbc_cipher not in CBC_CIPHERS:
+        raise EnvelopeError({"cipher": cbc_cipher})
+    cek = os.urandom(32 if aead else CBC_CIPHERS[cbc_cipher])
     infos = [_recipient_info(r, cek) for r in recipients]
     has_kari = any(i.name == "kari" for i in infos)
     if aead:
@@ -194,14 +216,14 @@ def seal(content: bytes, recipients: Sequence[Recipient], *, aead: bool = True) 
     else:
         iv = os.urandom(16)
         padder = padding.PKCS7(128).padder()
-        enc = Cipher(algorithms.AES(cek), modes.CBC(iv)).encryptor()
+        enc = Cipher(_cbc_cipher(cbc_cipher, cek), modes.CBC(iv)).encryptor()
         ciphertext = enc.update(padder.update(content) + padder.finalize()) + enc.finalize()
         body = cms.EnvelopedData({
             "version": "v2" if has_kari else "v0",
             "recipient_infos": infos,
             "encrypted_content_info": {
                 "content_type": "data",
-                "content_encryption_algorithm": {"algorithm": "aes256_cbc", "parameters": iv},
+                "content_encryption_algorithm": {"algorithm": cbc_cipher, "parameters": iv},
                 "encrypted_content": ciphertext},
         })
         info = cms.ContentInfo({"content_type": "enveloped_data", "content": body})
@@ -343,11 +365,12 @@ def open_with_key(envelope: Envelope, cek: bytes) -> bytes:
             return AESGCM(cek).decrypt(nonce, ciphertext + mac, aad)
         eci = envelope.body["encrypted_content_info"]
         alg = eci["content_encryption_algorithm"]
-        if alg["algorithm"].native not in ("aes128_cbc", "aes192_cbc", "aes256_cbc"):
-            raise EnvelopeError({"algorithm": alg["algorithm"].native})
+        name = alg["algorithm"].native
+        if name not in ("aes128_cbc", "aes192_cbc", "aes256_cbc", "sm4_cbc"):
+            raise EnvelopeError({"algorithm": name})
         iv = alg["parameters"].native
         ciphertext = eci["encrypted_content"].native or b""
-        dec = Cipher(algorithms.AES(cek), modes.CBC(iv)).decryptor()
+        dec = Cipher(_cbc_cipher(name, cek), modes.CBC(iv)).decryptor()
         padded = dec.update(ciphertext) + dec.finalize()
         unpadder = padding.PKCS7(128).unpadder()
         return unpadder.update(padded) + unpadder.finalize()

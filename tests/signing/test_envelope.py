@@ -87,3 +87,18 @@ async def test_tampered_gcm_envelope_does_not_open(pki: PKI) -> None:
     sealed[len(sealed) // 2] ^= 0x01  # inside the ciphertext
     with pytest.raises((envelope.WrongKey, envelope.MalformedEnvelope)):
         envelope.open_with_private_key(bytes(sealed), me.cert, me.key)
+
+
+@pytest.mark.parametrize("key_type", ["rsa2048", "p256"])
+async def test_sm4_cbc_both_ways_with_openssl(pki: PKI, key_type: KeyType) -> None:
+    me = pki.ca1.issue(cn="国密接收者", purpose="encryption", key_type=key_type)
+    cert, key, _ = pki.files(me, f"sm4-{key_type}")
+    ours = envelope.seal(BID, [envelope.Recipient(me.cert)], aead=False, cbc_cipher="sm4_cbc")
+    out = openssl("cms", "-decrypt", "-binary", "-inform", "DER",
+                  "-in", str(pki.write("sm4.p7m", ours)), "-recip", str(cert), "-inkey", str(key))
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout == BID
+    theirs = openssl("cms", "-encrypt", "-binary", "-sm4-cbc", "-outform", "DER",
+                     "-in", str(pki.write("bid.bin", BID)), str(cert))
+    assert theirs.returncode == 0, theirs.stderr.decode()
+    assert envelope.open_with_private_key(theirs.stdout, me.cert, me.key) == BID
