@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from signing import cms
 from signing.ca import DevCA
 
-OPENSSL = {"p256": ("ecdsap256", r"256 bits ecdsa \(nistp256\)\s+\S+s\s+\S+s\s+\S+\s+([\d.]+)"),
+OPENSSL = {"sm2": ("sm2", r"256 bits SM2 \(CurveSM2\)\s+\S+s\s+\S+s\s+\S+\s+([\d.]+)"),
+           "p256": ("ecdsap256", r"256 bits ecdsa \(nistp256\)\s+\S+s\s+\S+s\s+\S+\s+([\d.]+)"),
            "rsa2048": ("rsa2048", r"rsa 2048 bits\s+\S+s\s+\S+s\s+\S+\s+([\d.]+)")}
 
 
@@ -59,6 +60,26 @@ async def ours(key_type: str, seconds: float) -> float:
         return count / (time.perf_counter() - started)
 
 
+def sm2_raw(seconds: float) -> float:
+    """SM2/SM3 verifications through signing.sm2 (no certificate path: raw, like openssl)."""
+    from signing import sm2
+
+    with tempfile.TemporaryDirectory() as tmp:
+        key = Path(tmp) / "k.der"
+        pub = Path(tmp) / "p.der"
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                        "ec_paramgen_curve:SM2", "-outform", "DER", "-out", str(key)], check=True)
+        subprocess.run(["openssl", "pkey", "-inform", "DER", "-in", str(key), "-pubout",
+                        "-outform", "DER", "-out", str(pub)], check=True)
+        public = pub.read_bytes()
+        sig = sm2.sign(key.read_bytes(), b"x" * 64)
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            assert sm2.verify(public, sig, b"x" * 64)
+            count += 1
+        return count / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
@@ -69,6 +90,10 @@ def main() -> None:
         raw = openssl_verifies(key_type, opts.seconds)
         print(f"{key_type:8} tenderhall {mine:9.1f}/s   openssl {raw:10.1f}/s   "
               f"ratio {mine / raw:.4f}")
+    mine = sm2_raw(opts.seconds)
+    raw = openssl_verifies("sm2", opts.seconds)
+    print(f"{'sm2':8} tenderhall {mine:9.1f}/s   openssl {raw:10.1f}/s   ratio {mine / raw:.4f}"
+          "   (signature only, both)")
 
 
 if __name__ == "__main__":
