@@ -21,6 +21,7 @@ sysdeps:
 demo: sysdeps venv
 	@scripts/services.sh start demo
 	@scripts/with-env.sh demo tenderhall db upgrade
+	@scripts/with-env.sh demo tenderhall demo-pki
 	@scripts/platform.sh start demo 8000
 	@scripts/with-env.sh demo tenderhall demo --url http://127.0.0.1:8000
 	@echo "Stop everything with: make stop"

@@ -173,6 +173,16 @@ def users_create(login: str, name: str, roles: tuple[str, ...], credit_code: str
     click.echo(f"created {login} ({', '.join(roles)}): {user_id}")
 
 
+@cli.command("demo-pki")
+@click.option("--crl-base", default="http://127.0.0.1:8000/ca", show_default=True)
+def demo_pki(crl_base: str) -> None:
+    """Create the demo's two CAs and timestamp certificate (before the platform starts)."""
+    from signing.demo import ca_dir, prepare
+
+    made = prepare(crl_base)
+    click.echo(f"demo PKI in {ca_dir()}: " + (", ".join(made) + " created" if made else "kept"))
+
+
 @cli.command()
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True,
               help="The running platform the life cycle is driven through.")

@@ -23,6 +23,7 @@ from core.auth import check_password, hash_password
 from core.db import connect
 from core.identity import service as identity
 from core.settings import Settings
+from signing import demo as signing_demo
 
 TENDER_CODE = "YA-JT-2026-0001"
 
@@ -161,6 +162,8 @@ async def publish_tender(ctx: DemoContext) -> str:
 Stage = Callable[[DemoContext], Awaitable[str]]
 LIFE_CYCLE: list[tuple[str, Stage]] = [
     ("publish the tender", publish_tender),
+    ("trust two CAs and sign in with certificates", signing_demo.certificate_login),
+    ("timestamp a record", signing_demo.timestamp),
 ]
 
 
@@ -195,4 +198,5 @@ async def run_demo(settings: Settings, url: str) -> None:
         if person.roles[0] != "expert" or person.login == "expert01":
             print(f"  {person.login:<18} {'/'.join(person.roles):<14} {person.name}")
     print("  expert02 ... expert12  expert")
+    print(f"Certificates (PKCS#12, same password): {signing_demo.ca_dir().parent / 'certs'}")
 

@@ -23,5 +23,10 @@ for f in "$state/env" "$secrets"; do
   done <"$f"
 done
 export S3_BUCKET_PREFIX=${S3_BUCKET_PREFIX:-tenderhall-$profile}
+export DEV_CA_DIR=${DEV_CA_DIR:-$state/ca}
+# the built-in timestamp authority, once `tenderhall demo-pki` has made its certificate
+if [ -z "${TSA_CERT_FILE:-}" ] && [ -f "$DEV_CA_DIR/tsa/tsa.crt.pem" ]; then
+  export TSA_CERT_FILE="$DEV_CA_DIR/tsa/tsa.crt.pem" TSA_KEY_FILE="$DEV_CA_DIR/tsa/tsa.key.pem"
+fi
 export PATH="$root/.venv/bin:$PATH"
 exec "$@"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -87,6 +88,8 @@ class CAOut(msgspec.Struct):
     is_root: bool
     revocation_mode: str
     crl_url: str | None
+    crl_fetched_at: datetime | None = None
+    crl_error: str | None = None
 
 
 class CertificateIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -111,8 +114,8 @@ class TrustController(Controller):
     @get("/")
     async def list_cas(self, conn: Conn, user: User) -> list[CAOut]:
         user.require("admin", "supervisor")
-        rows = await conn.fetch("SELECT id, name, subject, is_root, revocation_mode, crl_url "
-                                "FROM trust_cas ORDER BY created_at")
+        rows = await conn.fetch("SELECT id, name, subject, is_root, revocation_mode, crl_url, "
+                                "crl_fetched_at, crl_error FROM trust_cas ORDER BY created_at")
         return [CAOut(**dict(r)) for r in rows]
 
     @post("/", status_code=201)
