@@ -31,6 +31,7 @@ stop:
 	@scripts/services.sh stop demo
 
 test: sysdeps venv
+	@$(VENV)/bin/ruff check --quiet . && $(VENV)/bin/mypy --no-error-summary
 	@scripts/services.sh start test --fresh
 	@set -o pipefail; status=0; \
 	  scripts/with-env.sh test $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \

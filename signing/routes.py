@@ -125,7 +125,7 @@ class TrustController(Controller):
         row = await trust.add_ca(conn, actor_of(request, user), name=data.name,
                                  certificate=data.certificate_pem.encode(),
                                  revocation_mode=data.revocation_mode, crl_url=data.crl_url)
-        return CAOut(**{k: row.get(k) for k in CAOut.__struct_fields__})
+        return msgspec.convert(row, CAOut, from_attributes=False)
 
 
 @post("/api/users/{user_id:uuid}/certificates", tags=["signing"], status_code=201)
