@@ -17,7 +17,7 @@ for validity, since the signer controls it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,10 +192,13 @@ def _sign_raw(key: PrivateKey, data: bytes) -> tuple[bytes, algos.SignedDigestAl
 def sign(content: bytes | BinaryIO, *, cert: cx509.Certificate, key: PrivateKey,
          chain: Iterable[cx509.Certificate] = (), detached: bool = True,
          signing_time: datetime | None = None, content_type: str = "data",
-         include_signer_cert: bool = True) -> bytes:
+         include_signer_cert: bool = True,
+         timestamp: Callable[[bytes], bytes] | None = None) -> bytes:
     """CMS SignedData (DER) over ``content``; detached content may be a stream.
 
     ``content_type`` is "data" for documents, "tst_info" for timestamp tokens.
+    ``timestamp``, given the SHA-256 of the signature value, returns an RFC 3161
+    token (DER), embedded as the signature timestamp (unsigned attribute).
     """
     if not detached and not isinstance(content, bytes | bytearray):
         content = content.read()
@@ -213,7 +216,7 @@ def sign(content: bytes | BinaryIO, *, cert: cx509.Certificate, key: PrivateKey,
                           "values": [{"certs": [ess_cert]}]}),
     ])
     signature, sig_alg = _sign_raw(key, attrs.dump())
-    signer_info = cms.SignerInfo({
+    info_fields: dict[str, object] = {
         "version": "v1",
         "sid": cms.SignerIdentifier({"issuer_and_serial_number": {
             "issuer": signer.issuer, "serial_number": signer.serial_number}}),
@@ -221,7 +224,12 @@ def sign(content: bytes | BinaryIO, *, cert: cx509.Certificate, key: PrivateKey,
         "signed_attrs": attrs,
         "signature_algorithm": sig_alg,
         "signature": signature,
-    })
+    }
+    if timestamp is not None:
+        token = timestamp(hashlib.sha256(signature).digest())
+        info_fields["unsigned_attrs"] = cms.CMSAttributes([cms.CMSAttribute({
+            "type": "signature_time_stamp_token", "values": [cms.ContentInfo.load(token)]})])
+    signer_info = cms.SignerInfo(info_fields)
     fields: dict[str, object] = {
         "version": "v3" if content_type != "data" else "v1",
         "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
@@ -245,6 +253,7 @@ class Verified:
     checked_at: datetime
     content: bytes | None  # encapsulated content, when there was some
     digest_algorithm: str
+    timestamp: datetime | None = None  # from a verified embedded signature timestamp
 
     @property
     def subject(self) -> str:
@@ -386,7 +395,8 @@ async def verify(data: bytes, *, trust: TrustStore, content: bytes | BinaryIO | 
     if not valid:
         raise BadSignature()
 
-    checked_at = moment or datetime.now(UTC)
+    stamped_at = await _signature_timestamp(p.signer_info, trust)
+    checked_at = moment or stamped_at or datetime.now(UTC)
     path = await validate_certificate(p.signer_cert, p.others, trust=trust, purpose=purpose,
                                       moment=checked_at)
     signing_time = None
@@ -397,5 +407,19 @@ async def verify(data: bytes, *, trust: TrustStore, content: bytes | BinaryIO | 
         signer=cx509.load_der_x509_certificate(p.signer_cert.dump()),
         chain=[cx509.load_der_x509_certificate(c.dump()) for c in path],
         signing_time=signing_time, checked_at=checked_at, content=p.embedded,
-        digest_algorithm=p.algorithm,
+        digest_algorithm=p.algorithm, timestamp=stamped_at,
     )
+
+
+async def _signature_timestamp(signer_info: cms.SignerInfo, trust: TrustStore) -> datetime | None:
+    """The time of an embedded signature timestamp, after verifying the token itself."""
+    from signing import tsa  # tsa builds on this module
+
+    for attr in signer_info["unsigned_attrs"] or []:
+        if attr["type"].native != "signature_time_stamp_token":
+            continue
+        token = attr["values"][0].dump()
+        digest = hashlib.sha256(signer_info["signature"].native).digest()
+        stamped = await tsa.verify_token(token, trust=trust, digest=digest)
+        return stamped.gen_time
+    return None

@@ -106,3 +106,47 @@ async def test_timestamp_over_http(app: object, client: httpx.AsyncClient, pki: 
         assert r.status_code == 413
     finally:
         state.tsa = None
+
+
+async def test_embedded_signature_timestamp_sets_the_moment(pki: PKI,
+                                                            authority: tsa.LocalAuthority) -> None:
+    """A signature stamped while its certificate was valid still verifies after it expired."""
+    from datetime import UTC, datetime, timedelta
+
+    from signing import cms
+    from tests.signing.conftest import past
+
+    short = pki.ca1.issue(cn="短期证书", purpose="signing", not_before=past(10), days=5)
+
+    def stamp_at(when: datetime) -> object:
+        def stamp(digest: bytes) -> bytes:
+            req = tsa.request_for(digest)
+            return tsa.token_from_response(authority.respond(req, now=when), req)
+        return stamp
+
+    sig = cms.sign(DATA, cert=short.cert, key=short.key, timestamp=stamp_at(past(7)))  # type: ignore[arg-type]
+    plain = cms.sign(DATA, cert=short.cert, key=short.key)
+    with pytest.raises(cms.CertificateExpired):
+        await cms.verify(plain, trust=pki.trust(), content=DATA)
+    verified = await cms.verify(sig, trust=pki.trust(), content=DATA)
+    assert verified.timestamp is not None
+    assert abs(verified.timestamp - past(7)) < timedelta(minutes=1)
+    assert verified.checked_at == verified.timestamp
+    # openssl still verifies the signature itself (it ignores the unsigned attribute)
+    out = openssl("cms", "-verify", "-binary", "-inform", "DER", "-in",
+                  str(pki.write("stamped.p7s", sig)), "-content", str(pki.write("d.bin", DATA)),
+                  "-CAfile", str(pki.write("bundle1.pem", pki.ca1.root.public_bytes(Encoding.PEM)
+                                           + pki.ca1.issuing.public_bytes(Encoding.PEM))),
+                  "-purpose", "any", "-no_check_time")
+    assert out.returncode == 0, out.stderr
+    # a stamp from an untrusted authority is refused, not ignored
+    rogue_ca = pki.ca2.issue(cn="假时间戳", purpose="tsa", key_type="rsa2048")
+    rogue = tsa.LocalAuthority(rogue_ca.cert, rogue_ca.key, rogue_ca.chain[:1])
+
+    def rogue_stamp(digest: bytes) -> bytes:
+        req = tsa.request_for(digest)
+        return tsa.token_from_response(rogue.respond(req, now=datetime.now(UTC)), req)
+
+    forged = cms.sign(DATA, cert=short.cert, key=short.key, timestamp=rogue_stamp)
+    with pytest.raises(cms.UnknownIssuer):
+        await cms.verify(forged, trust=pki.trust(), content=DATA)
