@@ -47,10 +47,11 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def _register() -> None:
-    from signing.commands import ca
+    from signing.commands import ca, keys
     from signing.verify import verify_command
 
     cli.add_command(ca)
+    cli.add_command(keys)
     cli.add_command(verify_command)
 
 

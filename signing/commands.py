@@ -107,3 +107,47 @@ def ca_crl(name: str, out: Path | None) -> None:
     if out:
         out.write_bytes(der)
     click.echo(f"CRL of {name}: {len(der)} bytes")
+
+
+@click.group()
+def keys() -> None:
+    """Opening keys (k-of-n shares held by opening officers)."""
+
+
+@keys.command("ceremony")
+@click.option("--lot", "lot_id", required=True, type=click.UUID, help="The lot's id.")
+@click.option("--lot-name", required=True)
+@click.option("--officer", "officers", multiple=True, required=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="An opening officer's encryption certificate (PEM); once per officer.")
+@click.option("-k", "k", type=int, required=True, help="How many shares open the bids.")
+@click.option("--days", type=int, default=180, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for opening.crt.pem and share-N.p7m (one per officer).")
+def keys_ceremony(lot_id: object, lot_name: str, officers: tuple[Path, ...], k: int, days: int,
+                  out: Path) -> None:
+    """Make a lot's opening key on this machine; only the certificate and sealed shares leave it."""
+    from datetime import UTC, datetime, timedelta
+    from uuid import UUID
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from core.errors import DomainError
+    from signing.shares import create_opening_key
+
+    certs = [x509.load_pem_x509_certificate(p.read_bytes()) for p in officers]
+    try:
+        opening = create_opening_key(
+            UUID(str(lot_id)), lot_name=lot_name, officers=certs, k=k, issuer_cert=None,
+            issuer_key=None, valid_until=datetime.now(UTC) + timedelta(days=days))
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message_en} / {exc.message}") from exc
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "opening.crt.pem").write_bytes(
+        opening.certificate.public_bytes(serialization.Encoding.PEM))
+    for share, path in zip(opening.shares, officers, strict=True):
+        (out / f"share-{share.index}.p7m").write_bytes(share.envelope)
+        click.echo(f"share {share.index} sealed to {path.name}")
+    click.echo(f"opening certificate for lot {lot_id}: {out / 'opening.crt.pem'} "
+               f"({k} of {len(certs)} shares open it); the private key was not written anywhere")

@@ -88,9 +88,11 @@ def _decode(raw: bytes) -> tuple[UUID, int, int, int, bytes, bytes]:
     return UUID(bytes=lot), index, k, n, half1, half2
 
 
-def _opening_certificate(lot_id: UUID, lot_name: str, public: ec.EllipticCurvePublicKey,
-                         issuer_cert: x509.Certificate, issuer_key: PrivateKey,
+def _opening_certificate(lot_id: UUID, lot_name: str, key: ec.EllipticCurvePrivateKey,
+                         issuer_cert: x509.Certificate | None, issuer_key: PrivateKey | None,
                          valid_until: datetime) -> x509.Certificate:
+    """Issued by the platform's CA, or self-signed (an officers' ceremony has no CA key)."""
+    public = key.public_key()
     now = datetime.now(UTC)
     subject = x509.Name([
         x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
@@ -98,8 +100,10 @@ def _opening_certificate(lot_id: UUID, lot_name: str, public: ec.EllipticCurvePu
         x509.NameAttribute(NameOID.SERIAL_NUMBER, str(lot_id)),
         x509.NameAttribute(NameOID.COMMON_NAME, lot_name[:64] or str(lot_id)),
     ])
+    signer: PrivateKey = issuer_key if issuer_key is not None else key
     return (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_cert.subject)
+        x509.CertificateBuilder().subject_name(subject)
+        .issuer_name(issuer_cert.subject if issuer_cert is not None else subject)
         .public_key(public).serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5)).not_valid_after(valid_until)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -107,14 +111,14 @@ def _opening_certificate(lot_id: UUID, lot_name: str, public: ec.EllipticCurvePu
                        critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-            issuer_key.public_key()), critical=False)
-        .sign(issuer_key, hashes.SHA256())
+            signer.public_key()), critical=False)
+        .sign(signer, hashes.SHA256())
     )
 
 
 def create_opening_key(lot_id: UUID, *, lot_name: str, officers: Sequence[x509.Certificate],
-                       k: int, issuer_cert: x509.Certificate, issuer_key: PrivateKey,
-                       valid_until: datetime) -> OpeningKey:
+                       k: int, issuer_cert: x509.Certificate | None,
+                       issuer_key: PrivateKey | None, valid_until: datetime) -> OpeningKey:
     """Make the lot's key pair and certificate, seal k-of-n shares, forget the key."""
     n = len(officers)
     if not 2 <= k <= n <= 255:
@@ -124,8 +128,7 @@ def create_opening_key(lot_id: UUID, *, lot_name: str, officers: Sequence[x509.C
     scalar = key.private_numbers().private_value.to_bytes(32, "big")
     first = Shamir.split(k, n, scalar[:16], ssss=False)
     second = Shamir.split(k, n, scalar[16:], ssss=False)
-    cert = _opening_certificate(lot_id, lot_name, key.public_key(), issuer_cert, issuer_key,
-                                valid_until)
+    cert = _opening_certificate(lot_id, lot_name, key, issuer_cert, issuer_key, valid_until)
     sealed = []
     for (index, half1), (index2, half2), officer in zip(first, second, officers, strict=True):
         assert index == index2

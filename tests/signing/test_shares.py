@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
@@ -112,3 +113,32 @@ def test_garbage_shares(pki: PKI, officers: list[Issued]) -> None:
     for bad in (b"", b"x" * 55, b"NOPE" + b"\x00" * 51):
         with pytest.raises(shares.ShareError):
             shares.recombine(opening.lot_id, opening.certificate, [bad])
+
+
+def test_officers_ceremony_on_the_command_line(pki: PKI, officers: list[Issued],
+                                              tmp_path: Path) -> None:
+    from cryptography import x509
+
+    from tests.conftest import run_cli
+
+    lot = uuid4()
+    args = ["keys", "ceremony", "--lot", str(lot), "--lot-name", "第2标段", "-k", "2",
+            "--out", str(tmp_path / "out")]
+    for i, officer in enumerate(officers[:3]):
+        path = tmp_path / f"officer{i}.pem"
+        path.write_bytes(officer.cert_pem())
+        args += ["--officer", str(path)]
+    out = run_cli(*args)
+    assert out.returncode == 0, out.stderr
+    assert "private key was not written" in out.stdout
+    cert = x509.load_pem_x509_certificate((tmp_path / "out" / "opening.crt.pem").read_bytes())
+    files = sorted((tmp_path / "out").glob("share-*.p7m"))
+    assert len(files) == 3
+    plain = [shares.unseal_share(f.read_bytes(), o.cert, o.key)
+             for f, o in zip(files, officers[:3], strict=True)]
+    key = shares.recombine(lot, cert, plain[1:])
+    bid = envelope.seal(BID, [envelope.Recipient(cert)])
+    assert envelope.open_with_private_key(bid, cert, key) == BID
+    bad = run_cli("keys", "ceremony", "--lot", str(lot), "--lot-name", "x", "-k", "5",
+                  "--officer", str(tmp_path / "officer0.pem"), "--out", str(tmp_path / "x"))
+    assert bad.returncode == 1 and "2 <= k <= n" in bad.stderr
