@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from core.settings import Settings
 from tests.conftest import ROOT
+from tests.e2e import wait_healthy
 
 CLI = [sys.executable, "-c", "from app import cli; cli()"]
 
@@ -49,13 +49,7 @@ def demo_env(settings: Settings, scratch_db: str, tmp_path: Path) -> Iterator[di
     worker = subprocess.Popen([*CLI, "worker"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{env['URL']}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        assert wait_healthy(env["URL"]), "the demo server did not start"
         yield env
     finally:
         for proc in (web, worker):

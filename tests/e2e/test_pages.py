@@ -7,7 +7,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +19,7 @@ from core import audit
 from core.identity import service as identity
 from core.settings import Settings
 from tests.conftest import PASSWORD, ROOT, committed, credit_code
+from tests.e2e import wait_healthy
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -44,15 +44,7 @@ def live_server(settings: Settings) -> Iterator[str]:
          "--port", str(port), "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    else:
+    if not wait_healthy(url):
         proc.kill()
         _, err = proc.communicate(timeout=10)
         raise RuntimeError(err.decode() or "server did not start")

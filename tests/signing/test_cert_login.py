@@ -6,6 +6,7 @@ import base64
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -47,10 +48,14 @@ async def bidder_with_certificate(client: Client, conn: asyncpg.Connection, worl
 
 async def bind(client: Client, conn: asyncpg.Connection, login_name: str, issued: Issued,
                purpose: str = "login") -> int:
+    return (await bind_response(client, conn, login_name, issued, purpose)).status_code
+
+
+async def bind_response(client: Client, conn: asyncpg.Connection, login_name: str,
+                        issued: Issued, purpose: str = "login") -> httpx.Response:
     user_id = await conn.fetchval("SELECT id FROM users WHERE login = $1", login_name)
-    r = await client.post(f"/api/users/{user_id}/certificates", json={
+    return await client.post(f"/api/users/{user_id}/certificates", json={
         "certificate_pem": issued.cert_pem().decode(), "purpose": purpose})
-    return r.status_code
 
 
 async def test_certificate_login_end_to_end(client: Client, conn: asyncpg.Connection,
@@ -128,17 +133,12 @@ async def test_binding_checks_the_organization(client: Client, conn: asyncpg.Con
     await trust_ca1(client, conn, pki, monkeypatch)
     name, _ = await bidder_with_certificate(client, conn, world, pki.ca1)
     stranger = pki.ca1.issue(cn="别家的人", credit_code="91350100M000100Y43", purpose="login")
-    user_id = await conn.fetchval("SELECT id FROM users WHERE login = $1", name)
-    r = await client.post(f"/api/users/{user_id}/certificates", json={
-        "certificate_pem": stranger.cert_pem().decode(), "purpose": "login"})
+    r = await bind_response(client, conn, name, stranger)
     assert r.status_code == 401 and r.json()["code"] == "certificate_organization_mismatch"
     # a bidder cannot bind certificates to someone else
     await login(client, name)
     other = await world.user("bidder", await world.org())
-    other_id = await conn.fetchval("SELECT id FROM users WHERE login = $1", other)
-    r = await client.post(f"/api/users/{other_id}/certificates", json={
-        "certificate_pem": stranger.cert_pem().decode(), "purpose": "login"})
-    assert r.status_code == 403
+    assert (await bind_response(client, conn, other, stranger)).status_code == 403
 
 
 async def test_trust_store_administration(client: Client, conn: asyncpg.Connection,
