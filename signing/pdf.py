@@ -20,6 +20,7 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.ca import PrivateKey
+from signing.cms import TrustStore
 from signing.tsa import LocalAuthority
 
 
@@ -42,8 +43,15 @@ async def sign_pdf(pdf: bytes, *, cert: x509.Certificate, key: PrivateKey,
                    chain: Sequence[x509.Certificate] = (),
                    timestamper: TimeStamper | None = None, field_name: str = "Signature1",
                    reason: str = "天衡平台签章 / Tenderhall signature",
-                   location: str = "") -> bytes:
-    """Sign ``pdf`` with a PAdES signature; B-T when a timestamper is given."""
+                   location: str = "", trust: TrustStore | None = None) -> bytes:
+    """Sign ``pdf`` with a PAdES signature.
+
+    B-T when a timestamper is given; B-LTA when the trust store (with its
+    CRLs) is given too: the chain and revocation data are embedded and a
+    document timestamp seals them, so the signature can be checked long after
+    the certificates expire.
+    """
+    lta = trust is not None and timestamper is not None
     key_der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     signer = signers.SimpleSigner(
@@ -52,8 +60,9 @@ async def sign_pdf(pdf: bytes, *, cert: x509.Certificate, key: PrivateKey,
             [_asn1(c) for c in chain]))
     meta = signers.PdfSignatureMetadata(
         field_name=field_name, reason=reason, location=location or None,
-        subfilter=fields.SigSeedSubFilter.PADES, use_pades_lta=False,
-        embed_validation_info=False)
+        subfilter=fields.SigSeedSubFilter.PADES, use_pades_lta=lta,
+        embed_validation_info=lta,
+        validation_context=trust.context(None, mode="soft-fail") if lta and trust else None)
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     out = await signers.PdfSigner(meta, signer=signer, timestamper=timestamper) \
         .async_sign_pdf(writer, output=io.BytesIO())

@@ -92,7 +92,7 @@ async def verify_one(name: str, data: bytes, *, trust: cms.TrustStore, content: 
 async def _verify_pdf(data: bytes, trust: cms.TrustStore) -> list[str]:
     from cryptography import x509
     from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import async_validate_pdf_signature
+    from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
 
     reader = PdfFileReader(io.BytesIO(data), strict=False)
     if not reader.embedded_signatures:
@@ -100,6 +100,15 @@ async def _verify_pdf(data: bytes, trust: cms.TrustStore) -> list[str]:
                                      message="PDF 中没有签名", message_en="The PDF has no signature")
     lines = []
     for sig in reader.embedded_signatures:
+        if sig.sig_object_type == "/DocTimeStamp":  # B-LTA's seal over the validation data
+            ts_status = await async_validate_pdf_timestamp(
+                sig, validation_context=trust.context(None, mode="soft-fail"))
+            lines.append(f"  document timestamp: {ts_status.timestamp.isoformat()} "
+                         f"intact: {ts_status.intact} valid: {ts_status.valid} "
+                         f"trusted: {ts_status.trusted}")
+            if not (ts_status.intact and ts_status.valid and ts_status.trusted):
+                raise cms.SignatureError({"field": sig.field_name})
+            continue
         status = await async_validate_pdf_signature(
             sig, signer_validation_context=trust.context(None))
         signer = x509.load_der_x509_certificate(status.signing_cert.dump())

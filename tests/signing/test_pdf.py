@@ -33,14 +33,19 @@ def document() -> bytes:
     return data
 
 
-async def test_pades_signature_passes_pdfsig(pki: PKI, document: bytes, tmp_path: Path) -> None:
+@pytest.mark.parametrize("level", ["B-T", "B-LTA"])
+async def test_pades_signature_passes_pdfsig(pki: PKI, document: bytes, tmp_path: Path,
+                                             level: str) -> None:
     platform = pki.ca1.issue(cn="天衡平台签章", org="天衡平台", purpose="platform",
                              key_type="rsa2048")
     stamp = pki.ca1.issue(cn="天衡时间戳服务", purpose="tsa", key_type="rsa2048")
     signed = await pdf.sign_pdf(
         document, cert=platform.cert, key=platform.key, chain=platform.chain,
         timestamper=pdf.LocalTimeStamper(tsa.LocalAuthority(stamp.cert, stamp.key,
-                                                            stamp.chain[:1])))
+                                                            stamp.chain[:1])),
+        trust=pki.trust() if level == "B-LTA" else None)
+    if level == "B-LTA":  # revocation data and a document timestamp are embedded
+        assert b"/DSS" in signed and b"/ETSI.RFC3161" in signed
     path = tmp_path / "record.pdf"
     path.write_bytes(signed)
     db = nss_db(pki, tmp_path / "nss")

@@ -28,7 +28,8 @@ async def test_verify_every_kind(pki: PKI, tmp_path: Path) -> None:
     (tmp_path / "bid.tsr").write_bytes(authority.respond(req))
     signed_pdf = await pdf.sign_pdf(weasyprint.HTML(string="<p>回执</p>").write_pdf(),
                                     cert=bidder.cert, key=bidder.key, chain=bidder.chain,
-                                    timestamper=pdf.LocalTimeStamper(authority))
+                                    timestamper=pdf.LocalTimeStamper(authority),
+                                    trust=pki.trust())  # B-LTA: with a document timestamp
     (tmp_path / "receipt.pdf").write_bytes(signed_pdf)
     roots = tmp_path / "roots.pem"
     roots.write_bytes(pki.ca1.root.public_bytes(Encoding.PEM)
@@ -45,6 +46,7 @@ async def test_verify_every_kind(pki: PKI, tmp_path: Path) -> None:
     out = run_cli(*base, str(tmp_path / "receipt.pdf"))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "receipt.pdf: pdf: OK" in out.stdout and "trusted: True" in out.stdout
+    assert "document timestamp:" in out.stdout
 
     # the wrong content, an untrusted CA, and something that is not signed at all
     other = tmp_path / "other.zip"
