@@ -17,6 +17,7 @@ for validity, since the signer controls it.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,6 +82,20 @@ class TrustStore:
 
     def mode_for(self, cert: x509.Certificate) -> str:
         return self.modes.get(cert.issuer.dump(), self.revocation_mode)
+
+    def fingerprint(self) -> bytes:
+        """Changes whenever what is trusted or revoked changes (a new CRL included)."""
+        h = hashlib.sha256()
+        for group in (self.roots, self.intermediates):
+            for cert in group:
+                h.update(cert.dump())
+            h.update(b"|")
+        for crl in self.crls:
+            h.update(crl)
+        h.update(b"|" + self.revocation_mode.encode())
+        for subject, mode in sorted(self.modes.items()):
+            h.update(subject + mode.encode())
+        return h.digest()
 
     @staticmethod
     def load_cert(data: bytes) -> x509.Certificate:
@@ -309,8 +324,38 @@ def _parse(data: bytes) -> _Parsed:
 async def validate_certificate(cert: x509.Certificate, others: list[x509.Certificate], *,
                                trust: TrustStore, purpose: str,
                                moment: datetime | None) -> list[x509.Certificate]:
-    """Path, validity at ``moment`` (None: now), revocation and key usage; returns the path."""
+    """Path, validity at ``moment`` (None: now), revocation and key usage; returns the path.
+
+    A successful check "as of now" is remembered for ``CACHE_SECONDS`` under a
+    key covering the certificate, the purpose and everything trusted (CRLs
+    included), so a newly published CRL or a changed trust store misses the
+    cache at once. Checks at a past moment are not cached.
+    """
+    now_check = moment is None
     moment = moment or datetime.now(UTC)
+    cache_key = b""
+    if now_check:
+        cache_key = hashlib.sha256(cert.dump() + purpose.encode() + trust.fingerprint()).digest()
+        hit = _VALIDATED.get(cache_key)
+        if hit is not None and hit[0] > time.monotonic() and hit[1] > moment:
+            return hit[2]
+    path = await _validate_path(cert, others, trust=trust, purpose=purpose, moment=moment)
+    if now_check:
+        if len(_VALIDATED) >= CACHE_SIZE:
+            _VALIDATED.clear()
+        not_after: datetime = cert["tbs_certificate"]["validity"]["not_after"].native
+        _VALIDATED[cache_key] = (time.monotonic() + CACHE_SECONDS, not_after, path)
+    return path
+
+
+CACHE_SECONDS = 300
+CACHE_SIZE = 10_000
+_VALIDATED: dict[bytes, tuple[float, datetime, list[x509.Certificate]]] = {}
+
+
+async def _validate_path(cert: x509.Certificate, others: list[x509.Certificate], *,
+                         trust: TrustStore, purpose: str,
+                         moment: datetime) -> list[x509.Certificate]:
     key_usage, eku = PURPOSE_USAGE.get(purpose, PURPOSE_USAGE["signing"])
     validator = CertificateValidator(cert, others,
                                      trust.context(moment, others, trust.mode_for(cert)))
@@ -355,9 +400,10 @@ async def verify(data: bytes, *, trust: TrustStore, content: bytes | BinaryIO | 
         raise BadSignature()
 
     stamped_at = await _signature_timestamp(p.signer_info, trust)
-    checked_at = moment or stamped_at or datetime.now(UTC)
+    trusted_moment = moment or stamped_at  # None: as of now
+    checked_at = trusted_moment or datetime.now(UTC)
     path = await validate_certificate(p.signer_cert, p.others, trust=trust, purpose=purpose,
-                                      moment=checked_at)
+                                      moment=trusted_moment)
     signing_time = None
     for attr in p.signer_info["signed_attrs"] or []:
         if attr["type"].native == "signing_time":
