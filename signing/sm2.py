@@ -120,3 +120,64 @@ def sign(private_key_der: bytes, data: bytes, ident: bytes = DEFAULT_ID) -> byte
         return out.raw[: size.value]
     finally:
         _free(key, mctx, pctx)
+
+
+# ----------------------------------------------------------------- keys and certificates
+SM2_SIGN_WITH_SM3 = "1.2.156.10197.1.501"
+
+
+def _i2d(fn_name: str, key: int) -> bytes:
+    lib = _lib()
+    fn = getattr(lib, fn_name)
+    fn.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
+    fn.restype = ctypes.c_int
+    size = fn(key, None)
+    if size <= 0:
+        raise SM2Error(f"{fn_name} failed")
+    buf = ctypes.create_string_buffer(size)
+    ptr = ctypes.c_void_p(ctypes.addressof(buf))
+    fn(key, ctypes.byref(ptr))
+    return buf.raw
+
+
+def generate_key() -> tuple[bytes, bytes]:
+    """A new SM2 key pair: (private key DER, SubjectPublicKeyInfo DER)."""
+    lib = _lib()
+    lib.EVP_PKEY_Q_keygen.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    lib.EVP_PKEY_Q_keygen.restype = ctypes.c_void_p
+    key = lib.EVP_PKEY_Q_keygen(None, None, b"SM2")
+    if not key:
+        lib.ERR_clear_error()
+        raise SM2Error("SM2 key generation failed")
+    try:
+        return _i2d("i2d_PrivateKey", key), _i2d("i2d_PUBKEY", key)
+    finally:
+        lib.EVP_PKEY_free(key)
+
+
+def build_certificate(*, subject: object, issuer: object, public_key_der: bytes,
+                      issuer_private_der: bytes, serial: int, not_before: object,
+                      not_after: object, extensions: list[dict[str, object]],
+                      ident: bytes = DEFAULT_ID) -> bytes:
+    """An X.509 certificate signed with SM2/SM3 (``cryptography`` cannot sign these).
+
+    ``subject`` and ``issuer`` are asn1crypto Names; ``extensions`` asn1crypto
+    extension dicts. The signature uses the GM/T 0015 default identifier;
+    OpenSSL 3.0's ``verify`` checks it with ``-vfyopt distid:1234567812345678``
+    (without that option it assumes an empty identifier).
+    """
+    from asn1crypto import keys, x509
+
+    algorithm = {"algorithm": SM2_SIGN_WITH_SM3}
+    tbs = x509.TbsCertificate({
+        "version": "v3", "serial_number": serial, "signature": algorithm,
+        "issuer": issuer, "subject": subject,
+        "validity": {"not_before": x509.Time({"utc_time": not_before}),
+                     "not_after": x509.Time({"utc_time": not_after})},
+        "subject_public_key_info": keys.PublicKeyInfo.load(public_key_der),
+        "extensions": extensions,
+    })
+    signature = sign(issuer_private_der, tbs.dump(), ident)
+    der: bytes = x509.Certificate({"tbs_certificate": tbs, "signature_algorithm": algorithm,
+                                   "signature_value": signature}).dump()
+    return der

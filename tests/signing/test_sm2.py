@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 
@@ -76,3 +77,55 @@ def test_refusals(keys: dict[str, Path]) -> None:
     with pytest.raises(sm2.SM2Error):
         sm2.sign(b"not a key", DATA)
     assert not sm2.verify(keys["pub"].read_bytes(), b"\x30\x00", DATA)
+
+
+def test_sm2_certificate_chain_verifies_with_openssl(tmp_path: Path) -> None:
+    """A root and a leaf, both SM2 and signed with SM2/SM3, built here; openssl verifies them."""
+    from datetime import UTC, datetime, timedelta
+
+    from asn1crypto import x509
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name.build({"country_name": "CN", "organization_name": "国密测试",
+                                "common_name": cn})
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    root_priv, root_pub = sm2.generate_key()
+    _, leaf_pub = sm2.generate_key()
+    ca_ext = [{"extn_id": "basic_constraints", "critical": True, "extn_value": {"ca": True}},
+              {"extn_id": "key_usage", "critical": True,
+               "extn_value": {"key_cert_sign", "crl_sign"}}]
+    leaf_ext = [{"extn_id": "basic_constraints", "critical": True, "extn_value": {"ca": False}},
+                {"extn_id": "key_usage", "critical": True,
+                 "extn_value": {"digital_signature", "non_repudiation"}}]
+    root = sm2.build_certificate(subject=name("SM2 Root"), issuer=name("SM2 Root"),
+                                 public_key_der=root_pub, issuer_private_der=root_priv, serial=1,
+                                 not_before=now - timedelta(minutes=5),
+                                 not_after=now + timedelta(days=365), extensions=ca_ext)
+    leaf = sm2.build_certificate(subject=name("投标人 SM2"), issuer=name("SM2 Root"),
+                                 public_key_der=leaf_pub, issuer_private_der=root_priv, serial=2,
+                                 not_before=now - timedelta(minutes=5),
+                                 not_after=now + timedelta(days=30), extensions=leaf_ext)
+    def pem(der: bytes) -> bytes:
+        return (b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der)
+                + b"-----END CERTIFICATE-----\n")
+    (tmp_path / "root.pem").write_bytes(pem(root))
+    (tmp_path / "leaf.pem").write_bytes(pem(leaf))
+    # GM/T 0015 signs certificates with the default identifier; OpenSSL 3.0's
+    # verify uses an empty one unless told (-vfyopt distid:...)
+    gm_id = ["-vfyopt", "distid:1234567812345678"]
+    out = subprocess.run(["openssl", "verify", *gm_id, "-CAfile", str(tmp_path / "root.pem"),
+                          str(tmp_path / "leaf.pem")], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
+    parsed = x509.Certificate.load(leaf)
+    assert sm2.verify(root_pub, parsed["signature_value"].native, parsed["tbs_certificate"].dump())
+    # and a leaf signed by another key does not verify under this root
+    other_priv, _ = sm2.generate_key()
+    forged = sm2.build_certificate(subject=name("冒充"), issuer=name("SM2 Root"),
+                                   public_key_der=leaf_pub, issuer_private_der=other_priv,
+                                   serial=3, not_before=now - timedelta(minutes=5),
+                                   not_after=now + timedelta(days=30), extensions=leaf_ext)
+    (tmp_path / "forged.pem").write_bytes(pem(forged))
+    bad = subprocess.run(["openssl", "verify", *gm_id, "-CAfile", str(tmp_path / "root.pem"),
+                          str(tmp_path / "forged.pem")], capture_output=True, text=True, check=False)
+    assert bad.returncode != 0
