@@ -36,6 +36,14 @@ async def trust_ca1(client: Client, conn: asyncpg.Connection, pki: PKI,
     assert await trust.refresh_crls(conn, fetch=fetch) == {"fetched": 1, "failed": 0}
 
 
+@pytest.fixture
+async def trusted(client: Client, conn: asyncpg.Connection, world: World, pki: PKI,
+                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signed in as an administrator, with CA 1 in the trust store and its CRL fetched."""
+    await login(client, await world.user("admin"))
+    await trust_ca1(client, conn, pki, monkeypatch)
+
+
 async def bidder_with_certificate(client: Client, conn: asyncpg.Connection, world: World,
                                   ca: DevCA, purpose: str = "login") -> tuple[str, Issued]:
     org = await world.org("bidder")
@@ -59,10 +67,7 @@ async def bind_response(client: Client, conn: asyncpg.Connection, login_name: st
 
 
 async def test_certificate_login_end_to_end(client: Client, conn: asyncpg.Connection,
-                                            world: World, pki: PKI,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    await login(client, await world.user("admin"))
-    await trust_ca1(client, conn, pki, monkeypatch)
+                                            world: World, pki: PKI, trusted: None) -> None:
     name, issued = await bidder_with_certificate(client, conn, world, pki.ca1)
     assert await bind(client, conn, name, issued) == 201
     client.cookies.clear()
@@ -77,9 +82,7 @@ async def test_certificate_login_end_to_end(client: Client, conn: asyncpg.Connec
 
 
 async def test_challenges_are_single_use(client: Client, conn: asyncpg.Connection, world: World,
-                                         pki: PKI, monkeypatch: pytest.MonkeyPatch) -> None:
-    await login(client, await world.user("admin"))
-    await trust_ca1(client, conn, pki, monkeypatch)
+                                         pki: PKI, trusted: None) -> None:
     name, issued = await bidder_with_certificate(client, conn, world, pki.ca1)
     await bind(client, conn, name, issued)
     nonce_b64 = (await client.post("/api/auth/cert/challenge")).json()["nonce"]
@@ -97,10 +100,7 @@ async def test_challenges_are_single_use(client: Client, conn: asyncpg.Connectio
 
 @pytest.mark.parametrize("case", ["signing_key", "unbound", "untrusted", "revoked"])
 async def test_certificate_login_refusals(client: Client, conn: asyncpg.Connection, world: World,
-                                          pki: PKI, monkeypatch: pytest.MonkeyPatch,
-                                          case: str) -> None:
-    await login(client, await world.user("admin"))
-    await trust_ca1(client, conn, pki, monkeypatch)
+                                          pki: PKI, case: str, trusted: None) -> None:
     ca = pki.ca2 if case == "untrusted" else pki.ca1
     name, issued = await bidder_with_certificate(client, conn, world, ca,
                                                  "signing" if case == "signing_key" else "login")
@@ -127,10 +127,7 @@ async def test_certificate_login_refusals(client: Client, conn: asyncpg.Connecti
 
 
 async def test_binding_checks_the_organization(client: Client, conn: asyncpg.Connection,
-                                               world: World, pki: PKI,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    await login(client, await world.user("admin"))
-    await trust_ca1(client, conn, pki, monkeypatch)
+                                               world: World, pki: PKI, trusted: None) -> None:
     name, _ = await bidder_with_certificate(client, conn, world, pki.ca1)
     stranger = pki.ca1.issue(cn="别家的人", credit_code="91350100M000100Y43", purpose="login")
     r = await bind_response(client, conn, name, stranger)
