@@ -138,9 +138,14 @@ async def set_enabled(conn: asyncpg.Connection, actor: audit.Actor, ca_id: UUID,
 
 @jobs.job
 async def refresh_crls_job(ctx: dict[str, Any], outbox_id: int | None = None) -> dict[str, int]:
-    """Scheduled (and on demand after a CA is added): refresh every CRL."""
+    """Scheduled (and on demand after a CA is added): refresh every CRL.
+
+    No transaction around it: each CA's row is updated on its own, and no
+    transaction stays open while a CRL is downloaded. Running it twice is
+    harmless, so the outbox row is simply marked done afterwards.
+    """
     pool: asyncpg.Pool = ctx["db_pool"]
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn:
         result = await refresh_crls(conn)
     if outbox_id is not None:
         await pool.execute("UPDATE outbox SET done_at = now(), run_count = run_count + 1 "
