@@ -286,8 +286,13 @@ def parse(data: bytes) -> Envelope:
 
 def unwrap_key(envelope: Envelope, cert: x509.Certificate, key: PrivateKey) -> bytes:
     """The content-encryption key, unwrapped with a recipient's private key."""
+    return unwrap_from(envelope.recipient_infos, cert, key)
+
+
+def unwrap_from(infos: Sequence[cms.RecipientInfo], cert: x509.Certificate,
+                key: PrivateKey) -> bytes:
     c = _asn1_cert(cert)
-    for info in envelope.recipient_infos:
+    for info in infos:
         try:
             if info.name == "ktri":
                 rid = info.chosen["rid"].chosen
@@ -300,6 +305,8 @@ def unwrap_key(envelope: Envelope, cert: x509.Certificate, key: PrivateKey) -> b
                         return _unwrap_kari(info.chosen, rek["encrypted_key"].native, key)
         except (ValueError, InvalidUnwrap, TypeError) as exc:
             raise WrongKey({"reason": type(exc).__name__}) from None
+        except (KeyError, AttributeError) as exc:  # an algorithm we do not know
+            raise MalformedEnvelope({"reason": f"unknown algorithm {exc}"}) from None
     raise NotARecipient()
 
 
