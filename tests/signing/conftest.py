@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from hypothesis import strategies as st
 
 from signing.ca import DevCA, Issued
 from signing.cms import TrustStore
@@ -56,3 +57,14 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
 
 def past(days: int) -> datetime:
     return datetime.now(UTC) - timedelta(days=days)
+
+
+def damaged(data: st.DataObject, good: bytes, *, flip: int = 0xFF) -> tuple[str, bytes]:
+    """Random bytes, a truncation of ``good``, or ``good`` with one byte flipped."""
+    kind = data.draw(st.sampled_from(["random", "truncated", "flipped"]))
+    if kind == "random":
+        return kind, data.draw(st.binary(max_size=3000))
+    if kind == "truncated":
+        return kind, good[:data.draw(st.integers(0, len(good) - 1))]
+    pos = data.draw(st.integers(0, len(good) - 1))
+    return kind, good[:pos] + bytes([good[pos] ^ flip]) + good[pos + 1:]

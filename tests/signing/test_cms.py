@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from signing import cms
 from signing.ca import KeyType
-from tests.signing.conftest import PKI, past
+from tests.signing.conftest import PKI, damaged, past
 
 CONTENT = "投标文件 bid document — 第一章 商务部分\n".encode() * 200
 CODE = "91510100MA6CB1N4TK"
@@ -168,14 +168,7 @@ def good_signature(pki: PKI) -> bytes:
 @given(data=st.data())
 async def test_garbage_and_truncated_der_is_malformed(pki: PKI, good_signature: bytes,
                                                       data: st.DataObject) -> None:
-    kind = data.draw(st.sampled_from(["random", "truncated", "flipped"]))
-    if kind == "random":
-        blob = data.draw(st.binary(max_size=2000))
-    elif kind == "truncated":
-        blob = good_signature[:data.draw(st.integers(0, len(good_signature) - 1))]
-    else:
-        pos = data.draw(st.integers(0, len(good_signature) - 1))
-        blob = good_signature[:pos] + bytes([good_signature[pos] ^ 0xFF]) + good_signature[pos + 1:]
+    kind, blob = damaged(data, good_signature)
     try:
         await cms.verify(blob, trust=pki.trust())
     except cms.SignatureError as exc:

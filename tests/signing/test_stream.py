@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from signing import envelope, stream
 from signing.ca import KeyType
 from tests.conftest import ROOT
-from tests.signing.conftest import PKI
+from tests.signing.conftest import PKI, damaged
 
 
 def blob(size: int) -> bytes:
@@ -145,14 +145,7 @@ def sealed_sample(pki: PKI) -> tuple[bytes, object, object]:
 def test_garbage_is_an_envelope_error(sealed_sample: tuple[bytes, object, object],
                                       data: st.DataObject) -> None:
     good, cert, key = sealed_sample
-    kind = data.draw(st.sampled_from(["random", "truncated", "flipped"]))
-    if kind == "random":
-        bad = data.draw(st.binary(max_size=3000))
-    elif kind == "truncated":
-        bad = good[:data.draw(st.integers(0, len(good) - 1))]
-    else:
-        pos = data.draw(st.integers(0, len(good) - 1))
-        bad = good[:pos] + bytes([good[pos] ^ 0x5A]) + good[pos + 1:]
+    kind, bad = damaged(data, good, flip=0x5A)
     out = io.BytesIO()
     try:
         stream.open_stream(io.BytesIO(bad), out, cert=cert, key=key)  # type: ignore[arg-type]
