@@ -177,7 +177,7 @@ def users_create(login: str, name: str, roles: tuple[str, ...], credit_code: str
 @cli.command("demo-pki")
 @click.option("--crl-base", default="http://127.0.0.1:8000/ca", show_default=True)
 def demo_pki(crl_base: str) -> None:
-    """Create the demo's two CAs and timestamp certificate (before the platform starts)."""
+    """Create the demo's three CAs and timestamp certificate (before the platform starts)."""
     from signing.demo import ca_dir, prepare
 
     made = prepare(crl_base)

@@ -162,7 +162,7 @@ async def publish_tender(ctx: DemoContext) -> str:
 Stage = Callable[[DemoContext], Awaitable[str]]
 LIFE_CYCLE: list[tuple[str, Stage]] = [
     ("publish the tender", publish_tender),
-    ("trust two CAs and sign in with certificates", signing_demo.certificate_login),
+    ("trust three CAs and sign in with certificates", signing_demo.certificate_login),
     ("timestamp a record", signing_demo.timestamp),
 ]
 

@@ -17,19 +17,34 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-KeyType = Literal["rsa2048", "rsa3072", "p256"]
+from signing import sm2
+from signing.keys import (
+    KEY_TYPES,
+    KeyType,
+    PrivateKey,
+    SM2PrivateKey,
+    key_identifier,
+    key_pem,
+    load_key_pem,
+    new_key,
+    sign_bytes,
+    stand_in,
+)
+
+__all__ = ["KEY_TYPES", "PURPOSES", "CAError", "DevCA", "Issued", "KeyType", "PrivateKey",
+           "Purpose", "new_key"]
+
 Purpose = Literal["signing", "encryption", "login", "tsa", "platform"]
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-KEY_TYPES: tuple[KeyType, ...] = ("rsa2048", "rsa3072", "p256")
 PURPOSES: tuple[Purpose, ...] = ("signing", "encryption", "login", "tsa", "platform")
 
 
@@ -37,19 +52,30 @@ class CAError(RuntimeError):
     """The CA directory is missing, already initialized, or asked for something it cannot do."""
 
 
-def new_key(key_type: KeyType) -> PrivateKey:
-    if key_type == "rsa2048":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    if key_type == "rsa3072":
-        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    if key_type == "p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    raise CAError(f"unknown key type {key_type!r}")
+def ski(key: PrivateKey) -> x509.SubjectKeyIdentifier:
+    return x509.SubjectKeyIdentifier(key_identifier(key))
 
 
-def _pem_key(key: PrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+def aki(key: PrivateKey) -> x509.AuthorityKeyIdentifier:
+    return x509.AuthorityKeyIdentifier(key_identifier(key), None, None)
+
+
+def finish_certificate(builder: x509.CertificateBuilder, subject_key: PrivateKey,
+            signer: PrivateKey) -> x509.Certificate:
+    """Sign a certificate; SM2 keys on either side go through ``sm2.resign``."""
+    sm2_subject, sm2_signer = (isinstance(k, SM2PrivateKey) for k in (subject_key, signer))
+    public = stand_in().public_key() if isinstance(subject_key, SM2PrivateKey) \
+        else subject_key.public_key()
+    cert = builder.public_key(public).sign(
+        stand_in() if isinstance(signer, SM2PrivateKey) else signer, hashes.SHA256())
+    if not (sm2_subject or sm2_signer):
+        return cert
+    der = sm2.resign(cert.public_bytes(serialization.Encoding.DER), kind="certificate",
+                     sign_tbs=partial(sign_bytes, signer),
+                     algorithm=sm2.SM2_SIGN_WITH_SM3 if sm2_signer else None,
+                     public_key_der=subject_key.public_der
+                     if isinstance(subject_key, SM2PrivateKey) else None)
+    return x509.load_der_x509_certificate(der)
 
 
 def _name(cn: str, org: str | None = None, credit_code: str | None = None,
@@ -64,6 +90,7 @@ def _name(cn: str, org: str | None = None, credit_code: str | None = None,
 
 
 def _key_usage(purpose: Purpose, key: PrivateKey) -> x509.KeyUsage:
+    # SM2 encryption is public-key encryption (key transport), EC P-256 is key agreement.
     is_ec = isinstance(key, ec.EllipticCurvePrivateKey)
     sign = purpose in {"signing", "login", "tsa", "platform"}
     encrypt = purpose == "encryption"
@@ -90,17 +117,21 @@ class Issued:
     chain: list[x509.Certificate]  # issuing CA, root
 
     def pkcs12(self, password: bytes | None, name: str | None = None) -> bytes:
+        label = (name or self.cert.subject.rfc4514_string()).encode()
+        if isinstance(self.key, SM2PrivateKey):
+            der = serialization.Encoding.DER
+            return sm2.pkcs12_create(self.key, self.cert.public_bytes(der),
+                                     [c.public_bytes(der) for c in self.chain],
+                                     password or b"", label)
         enc = (serialization.BestAvailableEncryption(password) if password
                else serialization.NoEncryption())
-        return pkcs12.serialize_key_and_certificates(
-            (name or self.cert.subject.rfc4514_string()).encode(), self.key, self.cert,
-            self.chain, enc)
+        return pkcs12.serialize_key_and_certificates(label, self.key, self.cert, self.chain, enc)
 
     def cert_pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
     def key_pem(self) -> bytes:
-        return _pem_key(self.key)
+        return key_pem(self.key)
 
 
 def _ca_certificate(subject: x509.Name, issuer: x509.Name, key: PrivateKey,
@@ -108,18 +139,16 @@ def _ca_certificate(subject: x509.Name, issuer: x509.Name, key: PrivateKey,
                     days: int) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
                        critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(ski(key), critical=False)
     )
     if key is not signer:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
-            critical=False)
-    return builder.sign(signer, hashes.SHA256())
+        builder = builder.add_extension(aki(signer), critical=False)
+    return finish_certificate(builder, key, signer)
 
 
 class DevCA:
@@ -149,9 +178,7 @@ class DevCA:
         return x509.load_pem_x509_certificate(self._read("issuing.crt.pem"))
 
     def _issuing_key(self) -> PrivateKey:
-        key = serialization.load_pem_private_key(self._read("issuing.key.pem"), None)
-        assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
-        return key
+        return load_key_pem(self._read("issuing.key.pem"))
 
     @property
     def crl_url(self) -> str:
@@ -177,8 +204,8 @@ class DevCA:
                                now=now, days=3650)
         issuing = _ca_certificate(_name(f"{name} Issuing CA", name), root_name, issuing_key,
                                   root_key, path_length=0, now=now, days=1825)
-        (self.dir / "root.key.pem").write_bytes(_pem_key(root_key))
-        (self.dir / "issuing.key.pem").write_bytes(_pem_key(issuing_key))
+        (self.dir / "root.key.pem").write_bytes(key_pem(root_key))
+        (self.dir / "issuing.key.pem").write_bytes(key_pem(issuing_key))
         for path in ("root.key.pem", "issuing.key.pem"):
             (self.dir / path).chmod(0o600)
         (self.dir / "root.crt.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
@@ -199,22 +226,19 @@ class DevCA:
         start = not_before or now - timedelta(minutes=5)
         builder = (
             x509.CertificateBuilder().subject_name(_name(cn, org, credit_code))
-            .issuer_name(issuing.subject).public_key(key.public_key())
+            .issuer_name(issuing.subject)
             .serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(start + timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_key_usage(purpose, key), critical=True)
             .add_extension(x509.ExtendedKeyUsage(EKU[purpose]), critical=purpose == "tsa")
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                issuing_key.public_key()), critical=False)
+            .add_extension(ski(key), critical=False)
+            .add_extension(aki(issuing_key), critical=False)
             .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
                 full_name=[x509.UniformResourceIdentifier(self.crl_url)], relative_name=None,
                 reasons=None, crl_issuer=None)]), critical=False)
         )
-        cert = builder.sign(issuing_key, hashes.SHA256())
-        return Issued(key, cert, [issuing, self.root])
+        return Issued(key, finish_certificate(builder, key, issuing_key), [issuing, self.root])
 
     def revoke(self, serial: int, *, reason: str = "key_compromise",
                when: datetime | None = None) -> None:
@@ -230,16 +254,20 @@ class DevCA:
         builder = (x509.CertificateRevocationListBuilder().issuer_name(self.issuing.subject)
                    .last_update(now - timedelta(minutes=5)).next_update(now + timedelta(days=days))
                    .add_extension(x509.CRLNumber(secrets.randbits(63)), critical=False)
-                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                       issuing_key.public_key()), critical=False))
+                   .add_extension(aki(issuing_key), critical=False))
         for serial, info in self._revoked().items():
             entry = (x509.RevokedCertificateBuilder().serial_number(int(serial))
                      .revocation_date(datetime.fromisoformat(info["at"]))
                      .add_extension(x509.CRLReason(x509.ReasonFlags[info["reason"]]), critical=False)
                      .build())
             builder = builder.add_revoked_certificate(entry)
-        crl = builder.sign(issuing_key, hashes.SHA256())
-        der = crl.public_bytes(serialization.Encoding.DER)
+        if isinstance(issuing_key, SM2PrivateKey):
+            der = sm2.resign(builder.sign(stand_in(), hashes.SHA256()).public_bytes(
+                serialization.Encoding.DER), kind="crl", sign_tbs=issuing_key.sign,
+                algorithm=sm2.SM2_SIGN_WITH_SM3)
+        else:
+            der = builder.sign(issuing_key, hashes.SHA256()).public_bytes(
+                serialization.Encoding.DER)
         (self.dir / "crl.der").write_bytes(der)
         return der
 

@@ -6,16 +6,29 @@ import base64
 from typing import Any
 
 import httpx
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from signing import cms
+from signing import cms, sm2
+from signing.keys import PrivateKey
 
 
-def load_pkcs12(data: bytes, password: bytes | None) -> tuple[Any, Any, list[Any]]:
-    key, cert, extra = pkcs12.load_key_and_certificates(data, password)
+def load_pkcs12(data: bytes, password: bytes | None) -> tuple[PrivateKey, x509.Certificate,
+                                                             list[x509.Certificate]]:
+    """Key, certificate and chain; SM2 keys (which ``cryptography`` cannot read) via OpenSSL."""
+    try:
+        key, cert, extra = pkcs12.load_key_and_certificates(data, password)
+    except UnsupportedAlgorithm:
+        try:
+            sm2_key, cert_der, chain = sm2.pkcs12_parse(data, password)
+        except sm2.SM2Error as exc:
+            raise ValueError(str(exc)) from None
+        return (sm2_key, x509.load_der_x509_certificate(cert_der),
+                [x509.load_der_x509_certificate(c) for c in chain])
     if cert is None or not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        raise ValueError("the PKCS#12 file holds no RSA or EC key with its certificate")
+        raise ValueError("the PKCS#12 file holds no RSA, EC or SM2 key with its certificate")
     return key, cert, list(extra)
 
 

@@ -17,22 +17,17 @@ for validity, since the signer controls it.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import BinaryIO
 
 from asn1crypto import algos, cms, core, x509
-from asn1crypto import crl as asn1_crl
 from cryptography import x509 as cx509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import serialization
 from pyhanko.sign.validation.generic_cms import validate_sig_integrity
-from pyhanko_certvalidator import CertificateValidator, ValidationContext
-from pyhanko_certvalidator import errors as cv_errors
 
+from signing import sm2
 from signing.errors import (
     BadSignature,
     CertificateExpired,
@@ -44,6 +39,8 @@ from signing.errors import (
     UnknownIssuer,
     WrongKeyUsage,
 )
+from signing.keys import PrivateKey, SM2PrivateKey, sign_bytes, signature_algorithm
+from signing.pathval import SIGNATURE_VALIDATOR, TrustStore, validate_certificate
 
 __all__ = [
     "BadSignature", "CertificateExpired", "CertificateRevoked", "ContentMismatch",
@@ -51,86 +48,10 @@ __all__ = [
     "Verified", "WrongKeyUsage", "sign", "validate_certificate", "verify",
 ]
 
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-HASHES = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512,
-          "sha1": hashlib.sha1}
+HASHES: dict[str, Callable[[], hashlib._Hash]] = {
+    "sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512,
+    "sha1": hashlib.sha1, sm2.SM3: lambda: hashlib.new("sm3")}
 CHUNK = 1024 * 1024
-
-
-# ----------------------------------------------------------------- trust
-# Key usage and extended key usage required per purpose. A signing
-# certificate may carry either digital signature or non-repudiation.
-PURPOSE_USAGE: dict[str, tuple[set[str], set[str] | None]] = {
-    "signing": ({"digital_signature"}, None),
-    "platform": ({"digital_signature"}, None),
-    "login": ({"digital_signature"}, {"client_auth"}),
-    "tsa": ({"digital_signature"}, {"time_stamping"}),
-}
-
-
-@dataclass
-class TrustStore:
-    """Roots, intermediates and CRLs of the CAs the platform accepts (mutual recognition)."""
-
-    roots: list[x509.Certificate] = field(default_factory=list)
-    intermediates: list[x509.Certificate] = field(default_factory=list)
-    crls: list[bytes] = field(default_factory=list)
-    revocation_mode: str = "hard-fail"  # or "soft-fail" / "require"
-    allow_fetching: bool = False
-    # per issuing CA (its subject, DER): the mode for the certificates it issues
-    modes: dict[bytes, str] = field(default_factory=dict)
-
-    def mode_for(self, cert: x509.Certificate) -> str:
-        return self.modes.get(cert.issuer.dump(), self.revocation_mode)
-
-    def fingerprint(self) -> bytes:
-        """Changes whenever what is trusted or revoked changes (a new CRL included)."""
-        h = hashlib.sha256()
-        for group in (self.roots, self.intermediates):
-            for cert in group:
-                h.update(cert.dump())
-            h.update(b"|")
-        for crl in self.crls:
-            h.update(crl)
-        h.update(b"|" + self.revocation_mode.encode())
-        for subject, mode in sorted(self.modes.items()):
-            h.update(subject + mode.encode())
-        return h.digest()
-
-    @staticmethod
-    def load_cert(data: bytes) -> x509.Certificate:
-        if data.lstrip().startswith(b"-----"):
-            data = cx509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
-        return x509.Certificate.load(data)
-
-    @classmethod
-    def from_pem_files(cls, cert_files: Iterable[Path], crl_files: Iterable[Path] = (), *,
-                       revocation_mode: str = "hard-fail") -> TrustStore:
-        """Self-signed certificates become roots, the others intermediates."""
-        store = cls(revocation_mode=revocation_mode)
-        for path in cert_files:
-            for cert in cx509.load_pem_x509_certificates(path.read_bytes()):
-                der = x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-                (store.roots if cert.issuer == cert.subject else store.intermediates).append(der)
-        for path in crl_files:
-            raw = path.read_bytes()
-            if raw.lstrip().startswith(b"-----"):
-                raw = cx509.load_pem_x509_crl(raw).public_bytes(serialization.Encoding.DER)
-            store.crls.append(raw)
-        return store
-
-    def context(self, moment: datetime | None, extra: Iterable[x509.Certificate] = (),
-                mode: str | None = None) -> ValidationContext:
-        return ValidationContext(
-            trust_roots=self.roots, other_certs=[*self.intermediates, *extra],
-            crls=[asn1_crl.CertificateList.load(c) for c in self.crls],
-            moment=moment, allow_fetching=self.allow_fetching,
-            revocation_mode=mode or self.revocation_mode,
-            # A CRL issued after the moment checked still tells whether the
-            # certificate had been revoked by then: validating at a
-            # timestamp's time uses today's CRL.
-            retroactive_revinfo=True,
-        )
 
 
 # ----------------------------------------------------------------- signing
@@ -156,11 +77,9 @@ def _encap(content_type: str, raw: bytes | None) -> object:
 
 
 def _sign_raw(key: PrivateKey, data: bytes) -> tuple[bytes, algos.SignedDigestAlgorithm]:
-    if isinstance(key, rsa.RSAPrivateKey):
-        sig = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-        return sig, algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa"})
-    sig = key.sign(data, ec.ECDSA(hashes.SHA256()))
-    return sig, algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"})
+    # GM/T 0010 names the SM2 signature "sm2-1" (1.2.156.10197.1.301.1) in a SignerInfo.
+    name = sm2.SM2_SIGN if isinstance(key, SM2PrivateKey) else signature_algorithm(key)
+    return sign_bytes(key, data), algos.SignedDigestAlgorithm({"algorithm": name})
 
 
 def sign(content: bytes | BinaryIO, *, cert: cx509.Certificate, key: PrivateKey,
@@ -176,7 +95,9 @@ def sign(content: bytes | BinaryIO, *, cert: cx509.Certificate, key: PrivateKey,
     """
     if not detached and not isinstance(content, bytes | bytearray):
         content = content.read()
-    digest, raw = _digest_stream(content, "sha256")
+    # SM2 signs over SM3 (GM/T 0010); RSA and ECDSA over SHA-256.
+    algorithm = sm2.SM3 if isinstance(key, SM2PrivateKey) else "sha256"
+    digest, raw = _digest_stream(content, algorithm)
     signer = _asn1_cert(cert)
     ess_cert = {"cert_hash": hashlib.sha256(signer.dump()).digest(),
                 "issuer_serial": {"issuer": [x509.GeneralName({"directory_name": signer.issuer})],
@@ -194,7 +115,7 @@ def sign(content: bytes | BinaryIO, *, cert: cx509.Certificate, key: PrivateKey,
         "version": "v1",
         "sid": cms.SignerIdentifier({"issuer_and_serial_number": {
             "issuer": signer.issuer, "serial_number": signer.serial_number}}),
-        "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
+        "digest_algorithm": algos.DigestAlgorithm({"algorithm": algorithm}),
         "signed_attrs": attrs,
         "signature_algorithm": sig_alg,
         "signature": signature,
@@ -206,7 +127,7 @@ def sign(content: bytes | BinaryIO, *, cert: cx509.Certificate, key: PrivateKey,
     signer_info = cms.SignerInfo(info_fields)
     fields: dict[str, object] = {
         "version": "v3" if content_type != "data" else "v1",
-        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
+        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": algorithm})],
         "encap_content_info": {"content_type": content_type,
                                "content": None if detached else _encap(content_type, raw)},
         "signer_infos": [signer_info],
@@ -321,60 +242,6 @@ def _parse(data: bytes) -> _Parsed:
         raise MalformedSignature({"reason": type(exc).__name__}) from None
 
 
-async def validate_certificate(cert: x509.Certificate, others: list[x509.Certificate], *,
-                               trust: TrustStore, purpose: str,
-                               moment: datetime | None) -> list[x509.Certificate]:
-    """Path, validity at ``moment`` (None: now), revocation and key usage; returns the path.
-
-    A successful check "as of now" is remembered for ``CACHE_SECONDS`` under a
-    key covering the certificate, the purpose and everything trusted (CRLs
-    included), so a newly published CRL or a changed trust store misses the
-    cache at once. Checks at a past moment are not cached.
-    """
-    now_check = moment is None
-    moment = moment or datetime.now(UTC)
-    cache_key = b""
-    if now_check:
-        cache_key = hashlib.sha256(cert.dump() + purpose.encode() + trust.fingerprint()).digest()
-        hit = _VALIDATED.get(cache_key)
-        if hit is not None and hit[0] > time.monotonic() and hit[1] > moment:
-            return hit[2]
-    path = await _validate_path(cert, others, trust=trust, purpose=purpose, moment=moment)
-    if now_check:
-        if len(_VALIDATED) >= CACHE_SIZE:
-            _VALIDATED.clear()
-        not_after: datetime = cert["tbs_certificate"]["validity"]["not_after"].native
-        _VALIDATED[cache_key] = (time.monotonic() + CACHE_SECONDS, not_after, path)
-    return path
-
-
-CACHE_SECONDS = 300
-CACHE_SIZE = 10_000
-_VALIDATED: dict[bytes, tuple[float, datetime, list[x509.Certificate]]] = {}
-
-
-async def _validate_path(cert: x509.Certificate, others: list[x509.Certificate], *,
-                         trust: TrustStore, purpose: str,
-                         moment: datetime) -> list[x509.Certificate]:
-    key_usage, eku = PURPOSE_USAGE.get(purpose, PURPOSE_USAGE["signing"])
-    validator = CertificateValidator(cert, others,
-                                     trust.context(moment, others, trust.mode_for(cert)))
-    try:
-        path = await validator.async_validate_usage(  # type: ignore[no-untyped-call]
-            key_usage, extended_key_usage=eku, extended_optional=eku is None)
-    except cv_errors.RevokedError as exc:
-        raise CertificateRevoked({"reason": str(exc)[:300]}) from None
-    except (cv_errors.ExpiredError, cv_errors.NotYetValidError) as exc:
-        raise CertificateExpired({"reason": str(exc)[:300]}) from None
-    except cv_errors.InsufficientRevinfoError as exc:
-        raise RevocationUnknown({"reason": str(exc)[:300]}) from None
-    except cv_errors.InvalidCertificateError as exc:
-        raise WrongKeyUsage({"reason": str(exc)[:300]}) from None
-    except (cv_errors.PathBuildingError, cv_errors.PathValidationError) as exc:
-        raise UnknownIssuer({"reason": str(exc)[:300]}) from None
-    return list(path)
-
-
 async def verify(data: bytes, *, trust: TrustStore, content: bytes | BinaryIO | None = None,
                  purpose: str = "signing", moment: datetime | None = None) -> Verified:
     """Verify a CMS signature; raise the specific SignatureError on any failure."""
@@ -391,7 +258,7 @@ async def verify(data: bytes, *, trust: TrustStore, content: bytes | BinaryIO | 
     digest, _ = _digest_stream(source, p.algorithm)
     try:
         intact, valid = validate_sig_integrity(p.signer_info, p.signer_cert, p.content_type,
-                                               digest)
+                                               digest, sig_validator=SIGNATURE_VALIDATOR)
     except Exception as exc:  # any failure inside is a signature that does not verify
         raise BadSignature({"reason": str(exc)[:200]}) from None
     if not intact:

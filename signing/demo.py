@@ -18,10 +18,12 @@ from signing import tsa
 from signing.ca import DevCA
 from signing.client import login_with_pkcs12
 
-# (directory, title, key type): two CAs that know nothing of each other
-CAS = (("ca-a", "天衡演示CA甲", "p256"), ("ca-b", "蜀信演示CA乙", "rsa2048"))
-# which demo bidder gets a login certificate from which CA
-LOGIN_CERTS = (("bidder1", "ca-a"), ("bidder2", "ca-b"))
+# (directory, title, key type): CAs that know nothing of each other,
+# and a third on SM2/SM3 (GM/T), as Chinese CAs issue
+CAS = (("ca-a", "天衡演示CA甲", "p256"), ("ca-b", "蜀信演示CA乙", "rsa2048"),
+       ("ca-c", "国密演示CA丙", "sm2"))
+# which demo bidder gets a login certificate from which CA (and of which key type)
+LOGIN_CERTS = (("bidder1", "ca-a"), ("bidder2", "ca-b"), ("bidder3", "ca-c"))
 
 
 def ca_dir() -> Path:
@@ -76,9 +78,10 @@ async def certificate_login(ctx: Any) -> str:
         if not p12.exists():
             org = (await (await ctx.client_for(login)).get("/api/auth/me")).json()
             code_row = (await admin.get(f"/api/organizations/{org['organization_id']}")).json()
-            issued = DevCA(ca_dir() / ca_name).issue(
+            ca = DevCA(ca_dir() / ca_name)
+            issued = ca.issue(
                 cn=org["name"], org=code_row["name"], credit_code=code_row["credit_code"],
-                purpose="login")
+                purpose="login", key_type=ca.meta["key_type"])  # type: ignore[arg-type]
             r = await admin.post(f"/api/users/{org['id']}/certificates", json={
                 "certificate_pem": issued.cert_pem().decode(), "purpose": "login"})
             r.raise_for_status()
@@ -88,7 +91,7 @@ async def certificate_login(ctx: Any) -> str:
         titles = {n: t for n, t, _ in CAS}
         lines.append(f"{login} signed in with a certificate from {titles[ca_name]}"
                      f" ({body['certificate'].split(',')[0]})")
-    return "certificate login, two CAs (mutual recognition): " + "; ".join(lines)
+    return "certificate login, three CAs (mutual recognition): " + "; ".join(lines)
 
 
 async def _wait_for_crls(admin: Any) -> None:
@@ -118,7 +121,7 @@ async def _retry_login(http: Any, p12: bytes, password: bytes) -> dict[str, Any]
 
 async def timestamp(ctx: Any) -> str:
     """Stamp a document at the built-in authority and check the token."""
-    from signing.cms import TrustStore
+    from signing.pathval import TrustStore
 
     document = "开标记录表（演示）".encode()
     digest = hashlib.sha256(document).digest()

@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives.keywrap import (
 )
 
 from core.errors import DomainError
+from signing import sm2
+from signing.keys import PrivateKey, SM2PrivateKey
 
 ECDH_SHA256 = "1.3.132.1.11.1"  # dhSinglePass-stdDH-sha256kdf-scheme (RFC 5753)
 # the ECDH schemes accepted when opening, by their KDF hash (openssl may use any)
@@ -91,7 +93,6 @@ class WrongKey(EnvelopeError):
     message_en = "The key does not open this envelope"
 
 
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,14 @@ def _kek(shared: bytes, ukm: bytes | None, *, kdf_hash: hashes.HashAlgorithm | N
 
 
 def _recipient_info(recipient: Recipient, cek: bytes) -> cms.RecipientInfo:
+    spki = recipient.cert.public_bytes(serialization.Encoding.DER)
+    spki = asn1_x509.Certificate.load(spki).public_key.dump()
+    if sm2.is_sm2_public_key(spki):
+        # GM/T 0010: key transport with SM2 encryption of the content-encryption key.
+        return cms.RecipientInfo({"ktri": {
+            "version": "v0", "rid": {"issuer_and_serial_number": _rid(recipient.cert)},
+            "key_encryption_algorithm": {"algorithm": sm2.SM2_ENCRYPT},
+            "encrypted_key": sm2.encrypt(spki, cek)}})
     public = recipient.cert.public_key()
     if isinstance(public, rsa.RSAPublicKey):
         if recipient.rsa_padding == "pkcs1v15":
@@ -311,10 +320,17 @@ def unwrap_from(infos: Sequence[cms.RecipientInfo], cert: x509.Certificate,
 
 
 def _unwrap_ktri(ktri: cms.KeyTransRecipientInfo, key: PrivateKey) -> bytes:
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise WrongKey({"reason": "RSA recipient, non-RSA key"})
     alg = ktri["key_encryption_algorithm"]
     wrapped = ktri["encrypted_key"].native
+    if alg["algorithm"].dotted == sm2.SM2_ENCRYPT:
+        if not isinstance(key, SM2PrivateKey):
+            raise WrongKey({"reason": "SM2 recipient, non-SM2 key"})
+        try:
+            return key.decrypt(wrapped)
+        except sm2.SM2Error as exc:
+            raise WrongKey({"reason": str(exc)}) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise WrongKey({"reason": "RSA recipient, non-RSA key"})
     if alg["algorithm"].native == "rsaes_oaep":
         params = alg["parameters"]
         hash_name = params["hash_algorithm"]["algorithm"].native if params else "sha1"

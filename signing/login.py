@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 
 from core import audit
 from core.errors import DomainError, InvalidInput, NotFound
-from signing import cms, identity
+from signing import cms, identity, pathval
 from signing.trust import load_trust_store
 
 CHALLENGE_TTL = timedelta(minutes=5)
@@ -118,7 +118,7 @@ async def bind_certificate(conn: asyncpg.Connection, actor: audit.Actor, *, user
 
     der = cert.public_bytes(serialization.Encoding.DER)
     if purpose != "encryption":
-        await cms.validate_certificate(
+        await pathval.validate_certificate(
             asn1_x509.Certificate.load(der), [], trust=await load_trust_store(conn),
             purpose=purpose, moment=None)
     code = identity.credit_code(cert)

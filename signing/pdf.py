@@ -19,8 +19,8 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from signing.ca import PrivateKey
-from signing.cms import TrustStore
+from signing.keys import PrivateKey, SM2PrivateKey, UnusableKey
+from signing.pathval import TrustStore
 from signing.tsa import LocalAuthority
 
 
@@ -52,6 +52,8 @@ async def sign_pdf(pdf: bytes, *, cert: x509.Certificate, key: PrivateKey,
     the certificates expire.
     """
     lta = trust is not None and timestamper is not None
+    if isinstance(key, SM2PrivateKey):
+        raise UnusableKey("PDF signatures (PAdES) are made with RSA or EC keys; pyhanko has no SM2")
     key_der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     signer = signers.SimpleSigner(

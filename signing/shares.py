@@ -24,13 +24,14 @@ from uuid import UUID
 
 from Crypto.Protocol.SecretSharing import Shamir
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from core.errors import DomainError
 from signing import envelope
-from signing.ca import PrivateKey
+from signing.ca import aki, finish_certificate, ski
+from signing.keys import PrivateKey
 
 MAGIC = b"THS1"
 _SHARE = struct.Struct(">4s16sBBB16s16s")  # magic, lot, index, k, n, half 1, half 2
@@ -92,7 +93,6 @@ def _opening_certificate(lot_id: UUID, lot_name: str, key: ec.EllipticCurvePriva
                          issuer_cert: x509.Certificate | None, issuer_key: PrivateKey | None,
                          valid_until: datetime) -> x509.Certificate:
     """Issued by the platform's CA, or self-signed (an officers' ceremony has no CA key)."""
-    public = key.public_key()
     now = datetime.now(UTC)
     subject = x509.Name([
         x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
@@ -101,19 +101,16 @@ def _opening_certificate(lot_id: UUID, lot_name: str, key: ec.EllipticCurvePriva
         x509.NameAttribute(NameOID.COMMON_NAME, lot_name[:64] or str(lot_id)),
     ])
     signer: PrivateKey = issuer_key if issuer_key is not None else key
-    return (
+    return finish_certificate(
         x509.CertificateBuilder().subject_name(subject)
         .issuer_name(issuer_cert.subject if issuer_cert is not None else subject)
-        .public_key(public).serial_number(x509.random_serial_number())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5)).not_valid_after(valid_until)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, True, False, False, False, False),
                        critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-            signer.public_key()), critical=False)
-        .sign(signer, hashes.SHA256())
-    )
+        .add_extension(ski(key), critical=False)
+        .add_extension(aki(signer), critical=False), key, signer)
 
 
 def create_opening_key(lot_id: UUID, *, lot_name: str, officers: Sequence[x509.Certificate],

@@ -19,7 +19,9 @@ from asn1crypto import algos, cms, core, tsp
 from cryptography import x509 as cx509
 
 from signing import cms as signing_cms
-from signing.cms import MalformedSignature, PrivateKey, SignatureError, TrustStore
+from signing.cms import MalformedSignature, SignatureError
+from signing.keys import PrivateKey
+from signing.pathval import TrustStore
 
 POLICY = "1.3.6.1.4.1.61802.1.1"  # the built-in authority's policy (private arc)
 HASH_OIDS = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}

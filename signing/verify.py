@@ -19,7 +19,7 @@ from asn1crypto import cms as asn1_cms
 from asn1crypto import core, tsp
 
 from core.errors import DomainError
-from signing import cms, identity, tsa
+from signing import cms, identity, pathval, tsa
 
 
 @dataclass
@@ -59,7 +59,7 @@ def _describe(cert_line: str, signer: object) -> list[str]:
             f"  certificate serial: {signer.serial_number:x}"]
 
 
-async def verify_one(name: str, data: bytes, *, trust: cms.TrustStore, content: bytes | None,
+async def verify_one(name: str, data: bytes, *, trust: pathval.TrustStore, content: bytes | None,
                      at: datetime | None) -> Report:
     kind = _kind(data)
     report = Report(name, kind, ok=False)
@@ -89,7 +89,7 @@ async def verify_one(name: str, data: bytes, *, trust: cms.TrustStore, content: 
     return report
 
 
-async def _verify_pdf(data: bytes, trust: cms.TrustStore) -> list[str]:
+async def _verify_pdf(data: bytes, trust: pathval.TrustStore) -> list[str]:
     from cryptography import x509
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
@@ -136,7 +136,7 @@ async def _verify_pdf(data: bytes, trust: cms.TrustStore) -> list[str]:
 def verify_command(files: tuple[Path, ...], roots: tuple[Path, ...], crls: tuple[Path, ...],
                    content: Path | None, soft_fail: bool, at: datetime | None) -> None:
     """Verify signed artifacts offline: PDFs, CMS signatures, timestamps."""
-    trust = cms.TrustStore.from_pem_files(roots, crls,
+    trust = pathval.TrustStore.from_pem_files(roots, crls,
                                           revocation_mode="soft-fail" if soft_fail else "hard-fail")
     body = content.read_bytes() if content else None
     moment = at.replace(tzinfo=UTC) if at else None

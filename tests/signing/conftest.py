@@ -1,4 +1,4 @@
-"""A small PKI for the signing tests: two independent development CAs."""
+"""A small PKI for the signing tests: three independent development CAs (P-256, RSA, SM2)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import strategies as st
 
 from signing.ca import DevCA, Issued
-from signing.cms import TrustStore
+from signing.pathval import TrustStore
 
 
 @dataclass
 class PKI:
     ca1: DevCA
     ca2: DevCA
+    ca3: DevCA  # SM2/SM3
     dir: Path
 
     def trust(self, *cas: DevCA, mode: str = "hard-fail") -> TrustStore:
@@ -52,7 +53,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     ca2 = DevCA(base / "ca2")
     ca2.init("天衡测试CA二", crl_url="http://127.0.0.1:8000/ca/ca2/crl.der", key_type="rsa2048",
              now=past(100))
-    return PKI(ca1, ca2, base)
+    ca3 = DevCA(base / "ca3")
+    ca3.init("国密测试CA三", crl_url="http://127.0.0.1:8000/ca/ca3/crl.der", key_type="sm2",
+             now=past(100))
+    return PKI(ca1, ca2, ca3, base)
 
 
 def past(days: int) -> datetime:

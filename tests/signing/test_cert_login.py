@@ -18,11 +18,13 @@ from tests.signing.conftest import PKI
 
 
 async def trust_ca1(client: Client, conn: asyncpg.Connection, pki: PKI,
-                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Register CA 1 (root and issuing) through the API and fetch its CRL over HTTP."""
+                    monkeypatch: pytest.MonkeyPatch, ca: DevCA | None = None) -> None:
+    """Register CA 1 (or ``ca``: root and issuing) through the API and fetch its CRL over HTTP."""
     monkeypatch.setenv("DEV_CA_DIR", str(pki.dir))
-    for name, cert, crl in (("CA1 root", pki.ca1.root, None),
-                            ("CA1 issuing", pki.ca1.issuing, pki.ca1.crl_url)):
+    ca = ca or pki.ca1
+    label = ca.dir.name.upper()
+    for name, cert, crl in ((f"{label} root", ca.root, None),
+                            (f"{label} issuing", ca.issuing, ca.crl_url)):
         r = await client.post("/api/trust/cas/", json={
             "name": name, "certificate_pem": cert.public_bytes(Encoding.PEM).decode(),
             "crl_url": crl})
@@ -50,7 +52,7 @@ async def bidder_with_certificate(client: Client, conn: asyncpg.Connection, worl
     code = await conn.fetchval("SELECT credit_code FROM organizations WHERE id = $1", org)
     name = await world.user("bidder", org)
     issued = ca.issue(cn="投标人经办人", org="测试投标人", credit_code=code,
-                      purpose=purpose)  # type: ignore[arg-type]
+                      purpose=purpose, key_type=ca.meta["key_type"])  # type: ignore[arg-type]
     return name, issued
 
 
@@ -79,6 +81,20 @@ async def test_certificate_login_end_to_end(client: Client, conn: asyncpg.Connec
     row = await conn.fetchrow("SELECT * FROM audit_log WHERE action = 'session.login_certificate' "
                               "ORDER BY id DESC LIMIT 1")
     assert row is not None and str(row["object_id"]) == me.json()["id"]
+
+
+async def test_sm2_certificate_login(client: Client, conn: asyncpg.Connection, world: World,
+                                     pki: PKI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SM2 CA trusted beside the others (K2): its SM2-signed CRL is fetched and checked,
+    and a bidder signs in from an SM2 PKCS#12 file."""
+    await login(client, await world.user("admin"))
+    await trust_ca1(client, conn, pki, monkeypatch, pki.ca3)
+    name, issued = await bidder_with_certificate(client, conn, world, pki.ca3)
+    assert await bind(client, conn, name, issued) == 201
+    client.cookies.clear()
+    body = await cert_client.login_with_pkcs12(client, issued.pkcs12(b"pw"), b"pw")
+    assert "测试投标人" in body["certificate"]
+    assert (await client.get("/api/auth/me")).json()["login"] == name
 
 
 async def test_challenges_are_single_use(client: Client, conn: asyncpg.Connection, world: World,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from signing import cms
+from signing import cms, pathval
 from signing.ca import KeyType
 from tests.signing.conftest import PKI, damaged, past
 
@@ -201,16 +201,16 @@ async def test_signature_made_before_revocation_holds_at_its_moment(pki: PKI) ->
 
 
 async def test_validated_chains_are_cached_until_trust_changes(pki: PKI) -> None:
-    cms._VALIDATED.clear()
+    pathval._VALIDATED.clear()
     who = pki.ca1.issue(cn="缓存", purpose="signing")
     sig = cms.sign(CONTENT, cert=who.cert, key=who.key)
     await cms.verify(sig, trust=pki.trust(), content=CONTENT)
-    assert len(cms._VALIDATED) == 1
+    assert len(pathval._VALIDATED) == 1
     await cms.verify(sig, trust=pki.trust(), content=CONTENT)  # a hit: nothing new cached
-    assert len(cms._VALIDATED) == 1
+    assert len(pathval._VALIDATED) == 1
     earlier = datetime.now(UTC) - timedelta(minutes=1)
     await cms.verify(sig, trust=pki.trust(), content=CONTENT, moment=earlier)  # never cached
-    assert len(cms._VALIDATED) == 1
+    assert len(pathval._VALIDATED) == 1
     pki.ca1.revoke(who.cert.serial_number)  # a new CRL: a new trust fingerprint
     with pytest.raises(cms.CertificateRevoked):
         await cms.verify(sig, trust=pki.trust(), content=CONTENT)
