@@ -35,6 +35,7 @@ from signing.routes import (
     TrustController,
     bind_certificate,
     ca_crl,
+    ca_ocsp,
     ca_root,
     cert_challenge,
     cert_login,
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             home, login_page, set_lang, login_form, logout_form,
             AuthController, IdentityController, TenderController,
-            healthz, MetricsController, ca_crl, ca_root, timestamp_authority,
+            healthz, MetricsController, ca_crl, ca_ocsp, ca_root, timestamp_authority,
             TrustController, bind_certificate, cert_challenge, cert_login,
             create_static_files_router(path="/static", directories=[ROOT / "static"],
                                        include_in_schema=False),

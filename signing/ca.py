@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from signing import sm2
 from signing.keys import (
@@ -184,6 +184,11 @@ class DevCA:
     def crl_url(self) -> str:
         return self.meta["crl_url"]
 
+    @property
+    def ocsp_url(self) -> str | None:
+        """Where its OCSP responder answers (CAs made before OCSP existed have none)."""
+        return self.meta.get("ocsp_url")
+
     def _revoked(self) -> dict[str, dict[str, str]]:
         path = self.dir / "revoked.json"
         if not path.exists():
@@ -193,7 +198,8 @@ class DevCA:
 
     # -- operations -------------------------------------------------------------
     def init(self, name: str, *, crl_url: str, key_type: KeyType = "p256",
-             now: datetime | None = None) -> None:
+             ocsp_url: str | None = None, now: datetime | None = None) -> None:
+        """Make the root and issuing CA; the responder defaults to ``ocsp`` beside the CRL."""
         if (self.dir / "ca.json").exists():
             raise CAError(f"{self.dir} already holds a CA")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +216,9 @@ class DevCA:
             (self.dir / path).chmod(0o600)
         (self.dir / "root.crt.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
         (self.dir / "issuing.crt.pem").write_bytes(issuing.public_bytes(serialization.Encoding.PEM))
+        ocsp_url = ocsp_url or crl_url.rsplit("/", 1)[0] + "/ocsp"
         (self.dir / "ca.json").write_text(json.dumps({"name": name, "crl_url": crl_url,
+                                                      "ocsp_url": ocsp_url,
                                                       "key_type": key_type}))
         self.write_crl()
 
@@ -238,6 +246,11 @@ class DevCA:
                 full_name=[x509.UniformResourceIdentifier(self.crl_url)], relative_name=None,
                 reasons=None, crl_issuer=None)]), critical=False)
         )
+        if self.ocsp_url:
+            builder = builder.add_extension(x509.AuthorityInformationAccess([
+                x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
+                                       x509.UniformResourceIdentifier(self.ocsp_url))]),
+                critical=False)
         return Issued(key, finish_certificate(builder, key, issuing_key), [issuing, self.root])
 
     def revoke(self, serial: int, *, reason: str = "key_compromise",
@@ -273,3 +286,19 @@ class DevCA:
 
     def crl_der(self) -> bytes:
         return self._read("crl.der")
+
+    def ocsp_response(self, request_der: bytes, *, now: datetime | None = None) -> bytes:
+        """Its responder: the issuing CA answers for the certificates it issued."""
+        from asn1crypto import x509 as asn1_x509
+
+        from signing import ocsp
+
+        revoked = self._revoked()
+
+        def status_of(serial: int) -> tuple[datetime, str] | None:
+            info = revoked.get(str(serial))
+            return None if info is None else (datetime.fromisoformat(info["at"]), info["reason"])
+
+        issuing = asn1_x509.Certificate.load(self.issuing.public_bytes(serialization.Encoding.DER))
+        return ocsp.respond(request_der, issuer=issuing, key=self._issuing_key(),
+                            status_of=status_of, now=now)

@@ -61,13 +61,14 @@ async def certificate_login(ctx: Any) -> str:
     trusted = {ca["name"] for ca in (await admin.get("/api/trust/cas/")).json()}
     for name, title, _ in CAS:
         ca = DevCA(ca_dir() / name)
-        for label, cert, crl in ((f"{title} 根证书", ca.root, None),
-                                 (f"{title} 签发CA", ca.issuing, ca.crl_url)):
+        for label, cert, crl, responder in ((f"{title} 根证书", ca.root, None, None),
+                                            (f"{title} 签发CA", ca.issuing, ca.crl_url,
+                                             ca.ocsp_url)):
             if label in trusted:
                 continue
             r = await admin.post("/api/trust/cas/", json={
                 "name": label, "certificate_pem": cert.public_bytes(Encoding.PEM).decode(),
-                "crl_url": crl})
+                "crl_url": crl, "ocsp_url": responder})
             r.raise_for_status()
     await _wait_for_crls(admin)
     lines = []

@@ -20,6 +20,7 @@ from typing import Any
 
 from asn1crypto import algos, keys, x509
 from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509 as cx509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -27,7 +28,7 @@ from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator import errors as cv_errors
 from pyhanko_certvalidator.sig_validate import DefaultSignatureValidator
 
-from signing import sm2
+from signing import ocsp, sm2
 from signing.errors import (
     CertificateExpired,
     CertificateRevoked,
@@ -95,6 +96,9 @@ class TrustStore:
     allow_fetching: bool = False
     # per issuing CA (its subject, DER): the mode for the certificates it issues
     modes: dict[bytes, str] = field(default_factory=dict)
+    # per issuing CA (its subject, DER): the OCSP responder an administrator configured
+    ocsp_urls: dict[bytes, str] = field(default_factory=dict)
+    ocsp_fetch: ocsp.Fetch = ocsp.http_fetch
 
     def mode_for(self, cert: x509.Certificate) -> str:
         return self.modes.get(cert.issuer.dump(), self.revocation_mode)
@@ -111,6 +115,8 @@ class TrustStore:
         h.update(b"|" + self.revocation_mode.encode())
         for subject, mode in sorted(self.modes.items()):
             h.update(subject + mode.encode())
+        for subject, url in sorted(self.ocsp_urls.items()):
+            h.update(subject + url.encode())
         return h.digest()
 
     @staticmethod
@@ -136,10 +142,11 @@ class TrustStore:
         return store
 
     def context(self, moment: datetime | None, extra: Iterable[x509.Certificate] = (),
-                mode: str | None = None) -> ValidationContext:
+                mode: str | None = None,
+                ocsps: Iterable[asn1_ocsp.OCSPResponse] = ()) -> ValidationContext:
         return ValidationContext(
             trust_roots=self.roots, other_certs=[*self.intermediates, *extra],
-            crls=[asn1_crl.CertificateList.load(c) for c in self.crls],
+            crls=[asn1_crl.CertificateList.load(c) for c in self.crls], ocsps=list(ocsps),
             moment=moment, allow_fetching=self.allow_fetching,
             signature_validator=SIGNATURE_VALIDATOR,
             revocation_mode=mode or self.revocation_mode,
@@ -186,8 +193,9 @@ async def _validate_path(cert: x509.Certificate, others: list[x509.Certificate],
                          trust: TrustStore, purpose: str,
                          moment: datetime) -> list[x509.Certificate]:
     key_usage, eku = PURPOSE_USAGE.get(purpose, PURPOSE_USAGE["signing"])
+    ocsps = await _ocsp_responses(cert, others, trust)
     validator = CertificateValidator(cert, others,
-                                     trust.context(moment, others, trust.mode_for(cert)))
+                                     trust.context(moment, others, trust.mode_for(cert), ocsps))
     try:
         path = await validator.async_validate_usage(  # type: ignore[no-untyped-call]
             key_usage, extended_key_usage=eku, extended_optional=eku is None)
@@ -204,3 +212,22 @@ async def _validate_path(cert: x509.Certificate, others: list[x509.Certificate],
     return list(path)
 
 
+
+
+async def _ocsp_responses(cert: x509.Certificate, others: list[x509.Certificate],
+                          trust: TrustStore) -> list[asn1_ocsp.OCSPResponse]:
+    """The configured responder's answer about the end-entity certificate, if it gives one.
+
+    OCSP complements the CRLs: when the responder cannot be reached the
+    certificate is judged on the CRLs alone (and hard-fail still refuses it
+    when those are missing too).
+    """
+    url = trust.ocsp_urls.get(cert.issuer.dump())
+    if url is None:
+        return []
+    issuer = next((c for c in (*trust.intermediates, *trust.roots, *others)
+                   if c.subject == cert.issuer), None)
+    if issuer is None:
+        return []
+    response = await ocsp.status(cert, issuer, url, trust.ocsp_fetch)
+    return [] if response is None else [response]

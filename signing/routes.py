@@ -46,6 +46,19 @@ def ca_crl(name: FromPath[str]) -> Response[bytes]:
                     headers={"Cache-Control": "public, max-age=300"})
 
 
+@post("/ca/{name:str}/ocsp", tags=["signing"], request_max_body_size=16 * 1024,
+      status_code=200)
+async def ca_ocsp(name: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The development CA's OCSP responder (RFC 6960 appendix A, POST)."""
+    try:
+        ca = _ca(name)
+        answer = ca.ocsp_response(await request.body())
+    except CAError:
+        raise NotFound() from None
+    return Response(answer, media_type="application/ocsp-response",
+                    headers={"Cache-Control": "no-store"})
+
+
 @get("/ca/{name:str}/root.crt", tags=["signing"], sync_to_thread=False)
 def ca_root(name: FromPath[str]) -> Response[bytes]:
     try:
@@ -79,6 +92,7 @@ class CAIn(msgspec.Struct, forbid_unknown_fields=True):
     certificate_pem: Annotated[str, msgspec.Meta(min_length=1, max_length=20000)]
     revocation_mode: str = "hard-fail"
     crl_url: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    ocsp_url: Annotated[str, msgspec.Meta(max_length=500)] | None = None
 
 
 class CAOut(msgspec.Struct):
@@ -88,6 +102,7 @@ class CAOut(msgspec.Struct):
     is_root: bool
     revocation_mode: str
     crl_url: str | None
+    ocsp_url: str | None = None
     crl_fetched_at: datetime | None = None
     crl_error: str | None = None
 
@@ -115,7 +130,7 @@ class TrustController(Controller):
     async def list_cas(self, conn: Conn, user: User) -> list[CAOut]:
         user.require("admin", "supervisor")
         rows = await conn.fetch("SELECT id, name, subject, is_root, revocation_mode, crl_url, "
-                                "crl_fetched_at, crl_error FROM trust_cas ORDER BY created_at")
+                                "ocsp_url, crl_fetched_at, crl_error FROM trust_cas ORDER BY created_at")
         return [CAOut(**dict(r)) for r in rows]
 
     @post("/", status_code=201)
@@ -124,7 +139,8 @@ class TrustController(Controller):
         user.require("admin")
         row = await trust.add_ca(conn, actor_of(request, user), name=data.name,
                                  certificate=data.certificate_pem.encode(),
-                                 revocation_mode=data.revocation_mode, crl_url=data.crl_url)
+                                 revocation_mode=data.revocation_mode, crl_url=data.crl_url,
+                                 ocsp_url=data.ocsp_url)
         return msgspec.convert(row, CAOut, from_attributes=False)
 
 

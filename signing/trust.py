@@ -1,8 +1,9 @@
 """The platform's trust store in PostgreSQL: the CAs it accepts and their CRLs.
 
-An administrator adds each CA (root or intermediate) with its CRL location
-and revocation mode; a scheduled job fetches every CRL, checks it is signed
-by its CA, and keeps the latest. Verification builds a ``TrustStore`` from
+An administrator adds each CA (root or intermediate) with its CRL location,
+its OCSP responder (asked on demand, see ``signing.ocsp``) and revocation
+mode; a scheduled job fetches every CRL, checks it is signed by its CA, and
+keeps the latest. Verification builds a ``TrustStore`` from
 this table, so what the platform accepts is data, changed without a deploy.
 """
 
@@ -53,9 +54,10 @@ async def add_ca(conn: asyncpg.Connection, actor: audit.Actor, *, name: str, cer
     if not is_ca:
         raise InvalidInput({"field": "certificate"}, message="这不是 CA 证书",
                            message_en="This is not a CA certificate")
-    if crl_url is not None and not crl_url.startswith(("http://", "https://")):
-        raise InvalidInput({"field": "crl_url"}, message="CRL 地址须为 http(s)",
-                           message_en="The CRL location must be an http(s) URL")
+    for field, url in (("crl_url", crl_url), ("ocsp_url", ocsp_url)):
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise InvalidInput({"field": field}, message="CRL/OCSP 地址须为 http(s)",
+                               message_en="CRL and OCSP locations must be http(s) URLs")
     der = cert.public_bytes(serialization.Encoding.DER)
     digest = hashlib.sha256(der).digest()
     if await conn.fetchval("SELECT 1 FROM trust_cas WHERE cert_sha256 = $1", digest):
@@ -65,7 +67,8 @@ async def add_ca(conn: asyncpg.Connection, actor: audit.Actor, *, name: str, cer
         """INSERT INTO trust_cas (name, cert_der, cert_sha256, subject, is_root,
                                   revocation_mode, crl_url, ocsp_url)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           RETURNING id, name, subject, is_root, revocation_mode, crl_url, created_at""",
+           RETURNING id, name, subject, is_root, revocation_mode, crl_url, ocsp_url,
+                     created_at""",
         name, der, digest, cert.subject.rfc4514_string(), cert.issuer == cert.subject,
         revocation_mode, crl_url, ocsp_url))
     await audit.record(conn, actor, "trust.add_ca", "trust_ca", row["id"],
@@ -79,12 +82,15 @@ async def load_trust_store(conn: asyncpg.Connection) -> TrustStore:
     from asn1crypto import x509 as asn1_x509
 
     rows = await conn.fetch(
-        "SELECT cert_der, is_root, crl_der, revocation_mode FROM trust_cas WHERE enabled")
+        "SELECT cert_der, is_root, crl_der, revocation_mode, ocsp_url FROM trust_cas "
+        "WHERE enabled")
     store = TrustStore()
     for r in rows:
         cert = asn1_x509.Certificate.load(bytes(r["cert_der"]))
         (store.roots if r["is_root"] else store.intermediates).append(cert)
         store.modes[cert.subject.dump()] = r["revocation_mode"]
+        if r["ocsp_url"]:
+            store.ocsp_urls[cert.subject.dump()] = r["ocsp_url"]
         if r["crl_der"] is not None:
             store.crls.append(bytes(r["crl_der"]))
     return store

@@ -49,7 +49,7 @@ async def test_pades_signature_passes_pdfsig(pki: PKI, document: bytes, tmp_path
     path = tmp_path / "record.pdf"
     path.write_bytes(signed)
     db = nss_db(pki, tmp_path / "nss")
-    out = subprocess.run(["pdfsig", "-nssdir", f"sql:{db}", str(path)], capture_output=True,
+    out = subprocess.run(["pdfsig", "-no-ocsp", "-nssdir", f"sql:{db}", str(path)], capture_output=True,
                          text=True, check=False)
     assert "Signature is Valid" in out.stdout, out.stdout + out.stderr
     assert "Certificate is Trusted" in out.stdout, out.stdout
@@ -61,7 +61,7 @@ async def test_pades_signature_passes_pdfsig(pki: PKI, document: bytes, tmp_path
     tampered[pos + 1] ^= 0x20
     bad = tmp_path / "tampered.pdf"
     bad.write_bytes(bytes(tampered))
-    out = subprocess.run(["pdfsig", "-nssdir", f"sql:{db}", str(bad)], capture_output=True,
+    out = subprocess.run(["pdfsig", "-no-ocsp", "-nssdir", f"sql:{db}", str(bad)], capture_output=True,
                          text=True, check=False)
     assert "Signature is Valid" not in out.stdout
 
