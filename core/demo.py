@@ -12,6 +12,8 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from decimal import Decimal
 from uuid import UUID
 
@@ -20,6 +22,7 @@ import httpx
 
 from core import audit, uscc
 from core.auth import check_password, hash_password
+from core.clock import SHANGHAI
 from core.db import connect
 from core.identity import service as identity
 from core.settings import Settings
@@ -147,10 +150,24 @@ async def publish_tender(ctx: DemoContext) -> str:
     mine = (await agency.get("/api/tenders/mine")).json()
     existing = next((t for t in mine if t["code"] == TENDER_CODE), None)
     if existing is None:
+        # documents from now for 7 days; bids until 09:30 (Beijing time) 21 days on
+        start = datetime.now(UTC)
+        deadline = datetime.combine((start + timedelta(days=21)).astimezone(SHANGHAI).date(),
+                                    time_of_day(9, 30), SHANGHAI)
         r = await agency.post("/api/tenders/", json={
             "code": TENDER_CODE, "title": "G351 线雅安段路面改造工程施工招标",
-            "region": "四川省雅安市", "procedure": "open",
+            "region": "四川省雅安市", "procedure": "open", "sector": "construction",
             "budget": str(Decimal("38650000.00")), "agency_org_id": str(ctx.orgs["agency"]),
+            "documents_from": start.isoformat(),
+            "documents_until": (start + timedelta(days=7)).isoformat(),
+            "clarification_deadline": (deadline - timedelta(days=15)).isoformat(),
+            "bid_deadline": deadline.isoformat(),
+            "lots": [
+                {"number": 1, "title": "第一标段：路基路面工程", "budget": "24000000.00",
+                 "ceiling_price": "23500000.00", "security_amount": "480000.00"},
+                {"number": 2, "title": "第二标段：交通安全设施工程", "budget": "14650000.00",
+                 "ceiling_price": "14300000.00", "security_amount": "293000.00"},
+            ],
         })
         r.raise_for_status()
         existing = r.json()

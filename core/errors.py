@@ -131,6 +131,25 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = {
     ),
     "user_roles_pkey": (Conflict, "该用户已拥有此角色", "The user already has this role"),
     "tenders_code_key": (Conflict, "项目编号已存在", "A tender with this code already exists"),
+    "tenders_security_forms_t6": (
+        InvalidInput,
+        "招标人须接受银行保函、保证保险和电子保函等非现金保证形式",
+        "Bank guarantees, guarantee insurance and e-guarantees must be accepted (T6)",
+    ),
+    "tenders_schedule_order": (InvalidInput, "招标文件发售开始须早于结束",
+                               "The documents period must end after it starts"),
+    "tenders_documents_before_deadline": (InvalidInput, "招标文件发售期须在投标截止前结束",
+                                          "The documents period must end by the bid deadline"),
+    "tenders_clarification_before_deadline": (InvalidInput, "澄清截止时间须在投标截止前",
+                                              "The clarification deadline must precede the "
+                                              "bid deadline"),
+    "tenders_ceiling_within_budget": (InvalidInput, "最高投标限价不得高于预算",
+                                      "The ceiling price cannot exceed the budget"),
+    "lots_ceiling_within_budget": (InvalidInput, "标段最高投标限价不得高于标段预算",
+                                   "A lot's ceiling price cannot exceed its budget"),
+    "lots_number_key": (Conflict, "标段编号重复", "Lot numbers must be unique"),
+    "tenders_retender_once": (Conflict, "该流标项目已重新招标",
+                              "This failed tender has already been tendered again"),
 }
 
 

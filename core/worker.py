@@ -23,7 +23,7 @@ from core.db import create_pool
 from core.settings import Settings
 
 # Modules whose @jobs.job functions the worker runs; each registers on import.
-JOB_MODULES = ("core.notify", "signing.trust")
+JOB_MODULES = ("core.notify", "signing.trust", "trading.chronograph")
 for _module in JOB_MODULES:
     importlib.import_module(_module)
 
@@ -52,6 +52,9 @@ def build_worker(settings: Settings, *, burst: bool = False, db_pool: Any = None
             # CRLs: at start and twice an hour (a dev CA's CRL is valid 7 days)
             cron(jobs.REGISTRY["refresh_crls_job"], name="cron:refresh_crls",  # type: ignore[arg-type]
                  minute={5, 35}, run_at_startup=True, unique=True),
+            # due tender transitions: every minute (arq's default second=0)
+            cron(jobs.REGISTRY["chronograph_job"], name="cron:chronograph",  # type: ignore[arg-type]
+                 run_at_startup=True, unique=True),
         ],
         keep_result=24 * 3600,
         max_tries=5,

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -121,6 +122,21 @@ def credit_code(kind: str = "bidder") -> str:
     body = f"{n:09d}"[-9:]
     prefix = "91510100" if kind != "supervision" else "11510100"
     return uscc.make(prefix + body)
+
+
+def tender_body(code: str, title: str = "测试项目", **overrides: Any) -> dict[str, Any]:
+    """A draft that publishes: T1/T2-compliant schedule from an hour ahead, one lot."""
+    start = datetime.now(UTC) + timedelta(hours=1)
+    body: dict[str, Any] = {
+        "code": code, "title": title, "budget": "1000000.00",
+        "documents_from": start.isoformat(),
+        "documents_until": (start + timedelta(days=6)).isoformat(),
+        "bid_deadline": (start + timedelta(days=21)).isoformat(),
+        "lots": [{"number": 1, "title": "第一标段", "budget": "1000000.00",
+                  "security_amount": "20000.00"}],
+    }
+    body.update(overrides)
+    return body
 
 
 class World:

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from app import close_resources, create_app, open_resources
 from core.settings import Settings
-from tests.conftest import Client, World, login
+from tests.conftest import Client, World, login, tender_body
 
 SHAPE = {"code", "message", "message_en", "detail"}
 
@@ -133,8 +133,8 @@ async def test_request_id_is_echoed_logged_and_audited(client: Client, conn: asy
 
 async def test_public_list_shows_published_only(client: Client, world: World) -> None:
     await login(client, await world.user("tenderer", await world.org("tenderer")))
-    a = (await client.post("/api/tenders/", json={"code": "T-PUB-1", "title": "已发布项目"})).json()
-    await client.post("/api/tenders/", json={"code": "T-PUB-2", "title": "草稿项目"})
+    a = (await client.post("/api/tenders/", json=tender_body("T-PUB-1", "已发布项目"))).json()
+    await client.post("/api/tenders/", json=tender_body("T-PUB-2", "草稿项目"))
     r = await client.post(f"/api/tenders/{a['id']}/publish")
     assert r.status_code == 200 and r.json()["status"] == "published"
     again = await client.post(f"/api/tenders/{a['id']}/publish")

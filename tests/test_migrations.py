@@ -12,7 +12,7 @@ from tests.conftest import committed, run_cli
 
 TABLES = {"organizations", "users", "user_roles", "sessions", "api_keys", "audit_log",
           "trust_cas", "user_certificates", "login_challenges",
-          "outbox", "notifications", "calendar_days", "tenders", "alembic_version"}
+          "outbox", "notifications", "calendar_days", "tenders", "lots", "alembic_version"}
 
 
 async def _tables(url: str) -> set[str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
+import msgspec
+from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -16,7 +17,9 @@ from trading import service
 
 
 def _out(row: dict[str, Any]) -> s.TenderOut:
-    return s.TenderOut(**{k: row[k] for k in s.TenderOut.__struct_fields__})
+    fields = {k: row[k] for k in s.TenderOut.__struct_fields__ if k in row and k != "lots"}
+    lots = [s.LotOut(**lot) for lot in row.get("lots", [])]
+    return s.TenderOut(**fields, lots=lots)
 
 
 class TenderController(Controller):
@@ -44,11 +47,32 @@ class TenderController(Controller):
     @post("/", status_code=HTTP_201_CREATED)
     async def create(self, request: Request[Any, Any, Any], conn: Conn,
                      user: User, data: JSONBody[s.TenderIn]) -> s.TenderOut:
-        row = await service.create_tender(
-            conn, user, actor_of(request, user), code=data.code, title=data.title,
-            region=data.region, procedure=data.procedure, budget=data.budget,
-            agency_org_id=data.agency_org_id)
+        row = await service.create_tender(conn, user, actor_of(request, user),
+                                          data=msgspec.structs.asdict(data) | {
+                                              "lots": [msgspec.structs.asdict(lot)
+                                                       for lot in data.lots]})
         return _out(row)
+
+    @put("/{tender_id:uuid}")
+    async def update(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                     tender_id: FromPath[UUID], data: JSONBody[s.TenderUpdate]) -> s.TenderOut:
+        fields = msgspec.structs.asdict(data)
+        version = fields.pop("version")
+        fields["lots"] = [msgspec.structs.asdict(lot) for lot in data.lots]
+        return _out(await service.update_draft(conn, user, actor_of(request, user), tender_id,
+                                               version=version, data=fields))
+
+    @post("/{tender_id:uuid}/cancel", status_code=HTTP_200_OK)
+    async def cancel(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                     tender_id: FromPath[UUID], data: JSONBody[s.CancelIn]) -> s.TenderOut:
+        return _out(await service.cancel(conn, user, actor_of(request, user), tender_id,
+                                         reason=data.reason))
+
+    @post("/{tender_id:uuid}/retender", status_code=HTTP_201_CREATED)
+    async def retender(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                       tender_id: FromPath[UUID], data: JSONBody[s.RetenderIn]) -> s.TenderOut:
+        return _out(await service.retender(conn, user, actor_of(request, user), tender_id,
+                                           code=data.code))
 
     @get("/{tender_id:uuid}")
     async def detail(self, conn: Conn, principal: MaybeUser,

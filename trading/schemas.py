@@ -4,21 +4,80 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 
 Procedure = Annotated[str, msgspec.Meta(pattern=r"^(open|invited|gp_open|gp_invited|gp_competitive_negotiation|gp_competitive_consultation|gp_single_source|gp_inquiry)$")]  # noqa: E501
+Sector = Annotated[str, msgspec.Meta(pattern=r"^(construction|goods|services)$")]
+SecurityForm = Annotated[str, msgspec.Meta(
+    pattern=r"^(deposit|bank_guarantee|guarantee_insurance|e_guarantee)$")]
+Money = Decimal  # checked by core.money.amount (msgspec has no bounds on Decimal)
+
+
+class LotIn(msgspec.Struct, forbid_unknown_fields=True):
+    number: Annotated[int, msgspec.Meta(ge=1, le=99)]
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    budget: Money
+    security_amount: Money = Decimal(0)
+    ceiling_price: Money | None = None
+
+
+class LotOut(msgspec.Struct):
+    id: UUID
+    number: int
+    title: str
+    budget: Decimal
+    security_amount: Decimal
+    ceiling_price: Decimal | None
+    security_cap: Decimal
 
 
 class TenderIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A draft: everything may be left out until publication, which needs the schedule."""
+
     code: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9-]{4,40}$")]
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
     region: Annotated[str, msgspec.Meta(max_length=100)] = ""
     procedure: Procedure = "open"
-    budget: Decimal | None = None
+    sector: Sector = "construction"
+    budget: Money | None = None
+    ceiling_price: Money | None = None
     agency_org_id: UUID | None = None
+    min_bids: Annotated[int, msgspec.Meta(ge=1, le=20)] = 3
+    has_prequalification: bool = False
+    security_cap_percent: Decimal = Decimal(2)  # (0, 2], T5
+    security_cap_amount: Money | None = None
+    security_forms: list[SecurityForm] = msgspec.field(
+        default_factory=lambda: ["deposit", "bank_guarantee", "guarantee_insurance",
+                                 "e_guarantee"])
+    documents_from: datetime | None = None
+    documents_until: datetime | None = None
+    clarification_deadline: datetime | None = None
+    bid_deadline: datetime | None = None
+    bid_validity_days: Annotated[int, msgspec.Meta(ge=30, le=365)] = 90
+    evaluation_method: Annotated[str, msgspec.Meta(
+        pattern=r"^(comprehensive|lowest_price)$")] = "comprehensive"
+    weights: dict[str, Annotated[int, msgspec.Meta(ge=0, le=100)]] = msgspec.field(
+        default_factory=lambda: {"price": 60, "technical": 30, "commercial": 10})
+    decryption_minutes: Annotated[int, msgspec.Meta(ge=5, le=240)] = 30
+    decrypt_failure: Annotated[str, msgspec.Meta(pattern=r"^(withdrawn|officers)$")] = "officers"
+    officers_n: Annotated[int, msgspec.Meta(ge=2, le=15)] = 3
+    officers_k: Annotated[int, msgspec.Meta(ge=2, le=15)] = 2
+    lots: list[LotIn] = msgspec.field(default_factory=list)
+
+
+class TenderUpdate(TenderIn, forbid_unknown_fields=True):
+    version: int = 0  # the version the editor saw; a stale one gets 409
+
+
+class CancelIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=2, max_length=2000)]
+
+
+class RetenderIn(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9-]{4,40}$")]
 
 
 class TenderOut(msgspec.Struct):
@@ -34,6 +93,29 @@ class TenderOut(msgspec.Struct):
     published_at: datetime | None
     created_at: datetime
     agency_org_id: UUID | None = None
+    sector: str = "construction"
+    ceiling_price: Decimal | None = None
+    min_bids: int = 3
+    has_prequalification: bool = False
+    security_forms: list[str] = msgspec.field(default_factory=list)
+    documents_from: datetime | None = None
+    documents_until: datetime | None = None
+    clarification_deadline: datetime | None = None
+    bid_deadline: datetime | None = None
+    bid_validity_days: int = 90
+    evaluation_method: str = "comprehensive"
+    weights: dict[str, Any] = msgspec.field(default_factory=dict)
+    decryption_minutes: int = 30
+    decrypt_failure: str = "officers"
+    officers_n: int = 3
+    officers_k: int = 2
+    next_due_at: datetime | None = None
+    next_due_kind: str | None = None
+    paused_since: datetime | None = None
+    cancel_reason: str | None = None
+    previous_tender_id: UUID | None = None
+    version: int = 1
+    lots: list[LotOut] = msgspec.field(default_factory=list)
 
 
 class TenderPage(msgspec.Struct):

@@ -1,44 +1,181 @@
-"""Tenders: the part the foundation needs (drafts, publication, the public list).
+"""Tenders from draft to publication, cancellation and re-tendering.
 
-The schedule, the rules T1-T5 and the documents come with the tender
-capability; this keeps the same table and adds to it.
+A draft is edited freely by the tenderer's or agency's staff (with a version
+check, so two editors do not overwrite each other). The rules T1, T2, T5 and
+the weights are checked on every save once the part they need is filled in,
+and all of them at publication; T6 and the order of the schedule are
+constraints in PostgreSQL. After publication the schedule changes only
+through clarifications and amendments (T3).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from core import audit, money
+from core import audit, clock, money
 from core.auth import Principal
 from core.errors import Conflict, InvalidInput, NotFound
+from trading import chronograph, rules
 from trading import queries as q
 
 STATUSES = ("published", "bidding_closed", "opened", "evaluating", "awarded", "failed",
             "cancelled")
+# Cancellation is possible at any state before the award.
+CANCELLABLE = ("draft", "published", "bidding_closed", "opened", "evaluating")
+WEIGHT_KEYS = frozenset({"price", "technical", "commercial"})
+# E6: a government procurement's price weight is at least 30% (goods) or 10% (services)
+GP_MIN_PRICE_WEIGHT = {"goods": 30, "services": 10}
+
+
+class InvalidTransition(Conflict):
+    code = "tender_invalid_transition"
+    message = "项目当前状态不允许此操作"
+    message_en = "The tender's current state does not allow this"
+
+
+class StaleVersion(Conflict):
+    code = "tender_stale_version"
+    message = "项目已被他人修改，请刷新后重试"
+    message_en = "Someone else changed the tender; reload and try again"
+
+
+class NoLots(rules.RuleViolation):
+    code = "tender_has_no_lots"
+    message = "发布前至少需要一个标段"
+    message_en = "A tender needs at least one lot before publication"
+
+
+class IncompleteSchedule(rules.RuleViolation):
+    code = "tender_schedule_incomplete"
+    message = "发布前须设定招标文件发售期和投标截止时间"
+    message_en = "Set the documents period and the bid deadline before publication"
+
+
+class BadWeights(rules.RuleViolation):
+    code = "tender_weights_invalid"
+    message = "评分权重须为价格、技术、商务，合计100"
+    message_en = "Weights are price, technical and commercial, adding up to 100"
+
+
+def _clean(data: dict[str, Any]) -> dict[str, Any]:
+    """Amounts to the fen, names trimmed; the checks a msgspec schema cannot express."""
+    out = dict(data)
+    out["title"] = out["title"].strip()
+    for field in ("budget", "ceiling_price", "security_cap_amount"):
+        if out.get(field) is not None:
+            out[field] = money.amount(Decimal(out[field]), field)
+    if set(out["weights"]) - WEIGHT_KEYS or sum(out["weights"].values()) != 100:
+        raise BadWeights({"weights": out["weights"]})
+    minimum = GP_MIN_PRICE_WEIGHT.get(out["sector"])
+    if (rules.is_government(out["procedure"]) and minimum is not None
+            and out["evaluation_method"] == "comprehensive"
+            and out["weights"].get("price", 0) < minimum):
+        raise BadWeights({"price_weight_minimum": minimum},
+                         message=f"政府采购价格分权重不得低于{minimum}%",
+                         message_en=f"Government procurement: the price weight is at least {minimum}%")
+    cap = Decimal(out["security_cap_percent"])
+    if not (cap.is_finite() and 0 < cap <= 2):
+        raise rules.SecurityTooHigh({"field": "security_cap_percent", "maximum": "2"})
+    out["security_cap_percent"] = cap
+    if out["officers_k"] > out["officers_n"]:
+        raise InvalidInput({"field": "officers_k"}, message="开标密钥门限 k 不能大于 n",
+                           message_en="officers_k cannot exceed officers_n")
+    out["security_forms"] = sorted(set(out["security_forms"]))
+    lots = []
+    for lot in out.pop("lots", []):
+        lots.append({**lot, "title": lot["title"].strip(),
+                     "budget": money.amount(Decimal(lot["budget"]), "lots.budget"),
+                     "security_amount": money.amount(Decimal(lot["security_amount"]),
+                                                     "lots.security_amount", allow_zero=True),
+                     "ceiling_price": None if lot.get("ceiling_price") is None else
+                     money.amount(Decimal(lot["ceiling_price"]), "lots.ceiling_price")})
+    if len({lot["number"] for lot in lots}) != len(lots):
+        raise InvalidInput({"field": "lots.number"}, message="标段编号重复",
+                           message_en="Lot numbers must be unique")
+    out["lots"] = lots
+    return out
+
+
+async def _check_agency(conn: asyncpg.Connection, agency_org_id: UUID | None) -> None:
+    if agency_org_id is None:
+        return
+    kind = await conn.fetchval("SELECT kind FROM organizations WHERE id = $1", agency_org_id)
+    if kind != "agency":
+        raise InvalidInput({"field": "agency_org_id"}, message="代理机构不存在或不是代理机构",
+                           message_en="agency_org_id is not a tendering agency")
+
+
+async def check_rules(conn: asyncpg.Connection, tender: dict[str, Any],
+                      lots: list[dict[str, Any]], *, publishing: bool) -> None:
+    """T1, T2 (when the schedule is set) and T5 (for the lots there are)."""
+    s = tender
+    if s["documents_from"] and s["documents_until"] and s["bid_deadline"]:
+        schedule = rules.Schedule(s["documents_from"], s["documents_until"], s["bid_deadline"],
+                                  s["clarification_deadline"])
+        start, end = (clock.local_date(schedule.documents_from),
+                      clock.local_date(schedule.documents_until))
+        calendar = await clock.load_calendar(conn, start, end + timedelta(days=1))
+        rules.check_schedule(schedule, government=rules.is_government(s["procedure"]),
+                             calendar=calendar)
+    elif publishing:
+        raise IncompleteSchedule()
+    if publishing and not lots:
+        raise NoLots()
+    rules.check_security(
+        [rules.LotSecurity(lot["number"], lot["budget"], lot["security_amount"]) for lot in lots],
+        sector=s["sector"], cap_percent=s["security_cap_percent"],
+        cap_amount=s["security_cap_amount"])
+
+
+async def _save_lots(conn: asyncpg.Connection, tender_id: UUID,
+                     lots: list[dict[str, Any]]) -> None:
+    await conn.execute(q.DELETE_LOTS, tender_id)
+    await conn.executemany(q.INSERT_LOT, [
+        (tender_id, lot["number"], lot["title"], lot["budget"], lot["security_amount"],
+         lot["ceiling_price"]) for lot in lots])
 
 
 async def create_tender(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor, *,
-                        code: str, title: str, region: str, procedure: str,
-                        budget: Decimal | None, agency_org_id: UUID | None) -> dict[str, Any]:
+                        data: dict[str, Any],
+                        previous_tender_id: UUID | None = None) -> dict[str, Any]:
     principal.require("tenderer", "agency")
     if principal.organization_id is None:
         raise InvalidInput({"field": "organization"}, message="当前用户不属于任何单位",
                            message_en="You do not belong to an organization")
-    if budget is not None:
-        budget = money.amount(budget, "budget")
-    if agency_org_id is not None:
-        kind = await conn.fetchval("SELECT kind FROM organizations WHERE id = $1", agency_org_id)
-        if kind != "agency":
-            raise InvalidInput({"field": "agency_org_id"}, message="代理机构不存在或不是代理机构",
-                               message_en="agency_org_id is not a tendering agency")
-    tender_id = await conn.fetchval(q.INSERT_TENDER, code, title.strip(), region, procedure,
-                                    principal.organization_id, agency_org_id, budget)
+    clean = _clean(data)
+    await _check_agency(conn, clean["agency_org_id"])
+    await check_rules(conn, clean, clean["lots"], publishing=False)
+    tender_id = await conn.fetchval(q.INSERT_TENDER, principal.organization_id,
+                                    previous_tender_id, *(clean[c] for c in q.EDITABLE))
+    await _save_lots(conn, tender_id, clean["lots"])
     await audit.record(conn, actor, "tender.create", "tender", tender_id,
-                       {"code": code, "title": title, "budget": budget})
+                       {"code": clean["code"], "title": clean["title"],
+                        "budget": clean["budget"], "previous": previous_tender_id})
+    return await get_tender(conn, principal, tender_id)
+
+
+async def update_draft(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
+                       tender_id: UUID, *, version: int, data: dict[str, Any]) -> dict[str, Any]:
+    tender = await _locked_for(conn, principal, tender_id)
+    if tender["status"] != "draft":
+        raise InvalidTransition({"status": tender["status"]},
+                                message="已发布的项目只能通过澄清或修改公告变更",
+                                message_en="A published tender changes only through "
+                                           "clarifications and amendments")
+    if version != tender["version"]:
+        raise StaleVersion({"version": tender["version"]})
+    clean = _clean(data)
+    await _check_agency(conn, clean["agency_org_id"])
+    await check_rules(conn, clean, clean["lots"], publishing=False)
+    await conn.fetchval(q.UPDATE_DRAFT, tender_id, version, *(clean[c] for c in q.EDITABLE))
+    await _save_lots(conn, tender_id, clean["lots"])
+    await audit.record(conn, actor, "tender.update", "tender", tender_id,
+                       {"version": version + 1})
     return await get_tender(conn, principal, tender_id)
 
 
@@ -51,7 +188,21 @@ async def get_tender(conn: asyncpg.Connection, principal: Principal | None,
     # A draft belongs to its owner and agency only; others see nothing.
     if tender["status"] == "draft" and not _is_party(principal, tender):
         raise NotFound()
+    tender["lots"] = [
+        {**dict(r), "security_cap": rules.security_cap(
+            r["budget"], sector=tender["sector"], cap_percent=tender["security_cap_percent"],
+            cap_amount=tender["security_cap_amount"])}
+        for r in await conn.fetch(q.LOTS, tender_id)]
     return tender
+
+
+async def _locked_for(conn: asyncpg.Connection, principal: Principal,
+                      tender_id: UUID) -> dict[str, Any]:
+    """The tender row locked for a change by the staff in charge of it."""
+    row = await conn.fetchrow(q.LOCK_TENDER, tender_id)
+    if row is None or not _in_charge(principal, dict(row)):
+        raise NotFound()
+    return dict(row)
 
 
 def _in_charge(principal: Principal | None, tender: dict[str, Any]) -> bool:
@@ -67,14 +218,60 @@ def _is_party(principal: Principal | None, tender: dict[str, Any]) -> bool:
 
 async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
                   tender_id: UUID) -> dict[str, Any]:
-    tender = await get_tender(conn, principal, tender_id)
-    if not _in_charge(principal, tender):
-        raise NotFound()
-    if await conn.fetchval(q.PUBLISH, tender_id) is None:
-        raise Conflict({"status": tender["status"]}, message="只有草稿状态的项目可以发布",
-                       message_en="Only a draft can be published")
-    await audit.record(conn, actor, "tender.publish", "tender", tender_id)
+    tender = await _locked_for(conn, principal, tender_id)
+    if tender["status"] != "draft":
+        raise InvalidTransition({"status": tender["status"]}, message="只有草稿状态的项目可以发布",
+                                message_en="Only a draft can be published")
+    # The documents are issued no earlier than now: T1 and T2 count from then.
+    now = await clock.db_now(conn)
+    tender["documents_from"] = max(tender["documents_from"] or now, now)
+    lots = [dict(r) for r in await conn.fetch(q.LOTS, tender_id)]
+    await check_rules(conn, tender, lots, publishing=True)
+    await conn.fetchval(q.PUBLISH, tender_id)
+    await chronograph.schedule_next(conn, tender_id)
+    await audit.record(conn, actor, "tender.publish", "tender", tender_id,
+                       {"bid_deadline": tender["bid_deadline"].isoformat()})
     return await get_tender(conn, principal, tender_id)
+
+
+async def cancel(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
+                 tender_id: UUID, *, reason: str) -> dict[str, Any]:
+    tender = await _locked_for(conn, principal, tender_id)
+    if await conn.fetchval(q.CANCEL, tender_id, reason.strip(), list(CANCELLABLE)) is None:
+        raise InvalidTransition({"status": tender["status"]},
+                                message="项目已定标、流标或终止，不能再终止",
+                                message_en="An awarded, failed or cancelled tender cannot be "
+                                           "cancelled")
+    await audit.record(conn, actor, "tender.cancel", "tender", tender_id,
+                       {"reason": reason.strip(), "from": tender["status"]})
+    return await get_tender(conn, principal, tender_id)
+
+
+async def fail(conn: asyncpg.Connection, actor: audit.Actor, tender_id: UUID, *,
+               reason: str, from_status: str = "bidding_closed") -> None:
+    """流标: the opening found too few bids (S5) or the evaluation rejected them all."""
+    if await conn.fetchval(q.SET_STATUS, tender_id, from_status, "failed") is None:
+        raise InvalidTransition({"expected": from_status})
+    await conn.execute(q.SET_DUE, tender_id, None, None)
+    await audit.record(conn, actor, "tender.fail", "tender", tender_id, {"reason": reason})
+
+
+async def retender(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
+                   tender_id: UUID, *, code: str) -> dict[str, Any]:
+    """A failed tender tendered again: a new draft with the same terms, linked to the old one.
+
+    The schedule is left empty (the old one is in the past); the lots are copied.
+    """
+    old = await _locked_for(conn, principal, tender_id)
+    if old["status"] != "failed":
+        raise InvalidTransition({"status": old["status"]}, message="只有流标的项目可以重新招标",
+                                message_en="Only a failed tender can be tendered again")
+    data = {c: old[c] for c in q.EDITABLE}
+    data.update(code=code, documents_from=None, documents_until=None,
+                clarification_deadline=None, bid_deadline=None, lots=[])
+    new = await create_tender(conn, principal, actor, data=data, previous_tender_id=tender_id)
+    await conn.execute(q.COPY_LOTS, tender_id, new["id"])
+    return await get_tender(conn, principal, new["id"])
 
 
 async def list_public(conn: asyncpg.Connection, *, keyword: str | None, region: str | None,

@@ -75,8 +75,10 @@ async def published(settings: Settings) -> AsyncIterator[dict[str, str]]:
             code = f"E2E-{suffix}".upper()
             await conn.execute(
                 """INSERT INTO tenders (code, title, region, owner_org_id, budget, status,
-                                        published_at)
-                   VALUES ($1, '国道 318 线雅安段养护工程', '四川省雅安市', $2, $3, 'published', now())""",
+                                        published_at, documents_from, documents_until,
+                                        bid_deadline)
+                   VALUES ($1, '国道 318 线雅安段养护工程', '四川省雅安市', $2, $3, 'published',
+                           now(), now(), now() + interval '6 days', now() + interval '21 days')""",
                 code, org["id"], Decimal("12345678.90"))
         yield {"code": code, "login": login}
     finally:

@@ -1,0 +1,86 @@
+"""The chronograph: each tender keeps its next due moment; a scheduled job fires it.
+
+No transition waits for a request to arrive. ``next_due_at``/``next_due_kind``
+say what happens next and when; the worker runs ``chronograph_job`` every
+minute, which takes the due tenders with ``FOR UPDATE SKIP LOCKED`` (several
+workers share the work without firing a tender twice) and moves each one on.
+Firing is idempotent: a transition happens only from the state it expects,
+and the next due moment is recomputed from the row each time.
+
+A paused tender (an objection awaiting its answer, T4) has nothing due.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from core import audit, clock, jobs
+from trading import queries as q
+
+log = structlog.get_logger(__name__)
+BATCH = 100
+
+
+def next_due(tender: dict[str, Any], now: datetime) -> tuple[datetime | None, str | None]:
+    """What the tender waits for next: documents period end, then the bid deadline."""
+    if tender["status"] != "published" or tender["paused_since"] is not None:
+        return None, None
+    if tender["documents_until"] > now:
+        return tender["documents_until"], "documents_closed"
+    return tender["bid_deadline"], "deadline"
+
+
+async def schedule_next(conn: asyncpg.Connection, tender_id: UUID) -> None:
+    row = await conn.fetchrow(q.GET_TENDER, tender_id)
+    if row is None:
+        return
+    at, kind = next_due(dict(row), await clock.db_now(conn))
+    await conn.execute(q.SET_DUE, tender_id, at, kind)
+
+
+async def fire(conn: asyncpg.Connection, tender_id: UUID) -> str | None:
+    """Carry out what is due for one tender (row already locked); the kind fired, if any."""
+    row = await conn.fetchrow(q.GET_TENDER, tender_id)
+    now = await clock.db_now(conn)
+    if row is None or row["next_due_at"] is None or row["next_due_at"] > now:
+        return None
+    kind = row["next_due_kind"]
+    if kind == "documents_closed":
+        await audit.record(conn, audit.SYSTEM, "tender.documents_closed", "tender", tender_id)
+    elif kind == "deadline" and await conn.fetchval(q.SET_STATUS, tender_id, "published",
+                                                    "bidding_closed"):
+        await audit.record(conn, audit.SYSTEM, "tender.deadline_reached", "tender",
+                           tender_id, {"bid_deadline": row["bid_deadline"].isoformat()})
+    await schedule_next(conn, tender_id)
+    return str(kind)
+
+
+async def run_due(conn: asyncpg.Connection, *, limit: int = BATCH) -> int:
+    """Fire every due tender (up to ``limit``) in the caller's transaction."""
+    fired = 0
+    for r in await conn.fetch(q.DUE_TENDERS, limit):
+        if await fire(conn, r["id"]) is not None:
+            fired += 1
+    return fired
+
+
+@jobs.job
+async def chronograph_job(ctx: dict[str, Any], outbox_id: int | None = None) -> int:
+    """Every minute: due transitions, one short transaction per batch."""
+    pool: asyncpg.Pool = ctx["db_pool"]
+    total = 0
+    async with pool.acquire() as conn:
+        while True:
+            async with conn.transaction():
+                fired = await run_due(conn)
+            total += fired
+            if fired < BATCH:
+                break
+    if total:
+        log.info("chronograph_fired", count=total)
+    return total
