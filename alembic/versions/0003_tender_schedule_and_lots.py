@@ -54,6 +54,11 @@ def _calendar_sql() -> str:
             + ",\n    ".join(values) + "\nON CONFLICT (day) DO NOTHING;")
 
 
+def _seeded_days() -> str:
+    days = [day for group in (HOLIDAYS, WORKDAYS) for ds in group.values() for day in ds]
+    return ", ".join(f"'{day}'" for day in days)
+
+
 def upgrade() -> None:
     execute_script("""
     ALTER TABLE tenders
@@ -144,9 +149,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    execute_script("""
+    # only the seeded days go: days an administrator added stay
+    execute_script(f"""
     DROP TABLE lots;
-    DELETE FROM calendar_days WHERE day BETWEEN '2025-01-01' AND '2026-12-31';
+    DELETE FROM calendar_days WHERE day IN ({_seeded_days()});
     ALTER TABLE tenders
         DROP CONSTRAINT tenders_retender_once,
         DROP CONSTRAINT tenders_ceiling_within_budget,
