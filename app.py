@@ -41,7 +41,7 @@ from signing.routes import (
     cert_login,
     timestamp_authority,
 )
-from trading.routes import TenderController
+from trading.tenders.routes import TenderController
 
 ROOT = Path(__file__).resolve().parent
 

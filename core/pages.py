@@ -12,7 +12,7 @@ from litestar.response import Redirect, Template
 from core.clock import SHANGHAI
 from core.deps import Conn, MaybeUser
 from core.i18n import LANG_COOKIE, LANGS, pick_lang, translator
-from trading import service as tenders
+from trading.tenders import service as tenders
 
 PAGE_SIZE = 20
 

@@ -20,7 +20,7 @@ import asyncpg
 import structlog
 
 from core import audit, clock, jobs
-from trading import queries as q
+from trading.tenders import queries as q
 
 log = structlog.get_logger(__name__)
 BATCH = 100

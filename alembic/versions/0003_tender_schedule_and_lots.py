@@ -2,7 +2,7 @@
 
 The rules that need only one row are constraints here (T6 non-cash forms,
 the order of the schedule, a published tender having one); the rules that
-compare rows or count working days (T1, T2, T5) live in ``trading.rules``.
+compare rows or count working days (T1, T2, T5) live in ``trading.tenders.rules``.
 
 Revision ID: 0003
 Revises: 0002

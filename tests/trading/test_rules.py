@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from core.clock import SHANGHAI, Calendar
-from trading import rules
+from trading.tenders import rules
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # a Monday
 PLAIN = Calendar()

@@ -9,7 +9,8 @@ import asyncpg
 
 from core import audit
 from tests.conftest import Client, World, login, tender_body
-from trading import chronograph, service
+from trading import chronograph
+from trading.tenders import service
 
 
 async def _tenderer(client: Client, world: World) -> None:

@@ -20,8 +20,9 @@ import asyncpg
 from core import audit, clock, money
 from core.auth import Principal
 from core.errors import Conflict, InvalidInput, NotFound
-from trading import chronograph, rules
-from trading import queries as q
+from trading import chronograph
+from trading.tenders import queries as q
+from trading.tenders import rules
 
 STATUSES = ("published", "bidding_closed", "opened", "evaluating", "awarded", "failed",
             "cancelled")

@@ -12,8 +12,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from core.auth import actor_of
 from core.deps import Conn, MaybeUser, User
-from trading import schemas as s
-from trading import service
+from trading.tenders import schemas as s
+from trading.tenders import service
 
 
 def _out(row: dict[str, Any]) -> s.TenderOut:

@@ -1,0 +1,1 @@
+"""Tenders: drafts, publication, documents, clarifications, objections."""
