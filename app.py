@@ -41,6 +41,7 @@ from signing.routes import (
     cert_login,
     timestamp_authority,
 )
+from trading.tenders.notice_routes import PublicationController
 from trading.tenders.routes import TenderController
 
 ROOT = Path(__file__).resolve().parent
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             home, login_page, set_lang, login_form, logout_form,
-            AuthController, IdentityController, TenderController,
+            AuthController, IdentityController, TenderController, PublicationController,
             healthz, MetricsController, ca_crl, ca_ocsp, ca_root, timestamp_authority,
             TrustController, bind_certificate, cert_challenge, cert_login,
             create_static_files_router(path="/static", directories=[ROOT / "static"],

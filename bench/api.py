@@ -1,11 +1,14 @@
-"""Tender list vs a bare Litestar hello-world, same server, same run.
+"""Public tender list vs a bare Litestar hello-world, same server, same run.
 
-Starts both under uvicorn (one worker each, same flags), seeds published
-tenders in a database of its own, loads each with wrk in turn, and prints
-requests per second of each and their ratio. Needs the services of
-``make bench`` (or DATABASE_URL, REDIS_URL, S3_* and SESSION_SECRET set).
+The hello-world is the ceiling the framework and server allow on this machine;
+dividing by it leaves what the list itself costs (database, serialization), so
+the numbers compare across machines. Starts both under uvicorn (one worker
+each, same flags), seeds published tenders in a database of its own, loads each
+endpoint with wrk in turn and prints requests per second, p99 latency and both
+as ratios to the hello-world. Needs the services of ``make bench`` (or
+DATABASE_URL, REDIS_URL, S3_* and SESSION_SECRET set).
 
-    python bench/api.py [--seconds 10] [--connections 32] [--tenders 500]
+    python bench/api.py [--seconds 10] [--connections 32] [--tenders 10000]
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import socket
 import subprocess
 import sys
 import time
-from decimal import Decimal
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
@@ -33,6 +37,43 @@ from core.db import connect  # noqa: E402
 from core.identity import service as identity  # noqa: E402
 from core.migrate import upgrade_async  # noqa: E402
 from core.settings import Settings  # noqa: E402
+
+# Tender i gets REGIONS[i % 3] and PROCEDURES[i // 3 % 3], so a region filter
+# still sees every procedure.
+REGIONS = ("四川省成都市", "四川省雅安市", "重庆市")
+PROCEDURES = ("open", "gp_open", "invited")
+FILTER_REGION = REGIONS[1]
+PAGE_SIZE = 20
+WARM_UP_SECONDS = 2
+
+# One statement for all rows: 10,000 single-row INSERTs would dominate the run.
+# Published tenders must carry an ordered schedule (0003); thirteen minutes
+# apart, 10,000 tenders span about three months.
+SEED = """
+    INSERT INTO tenders (code, title, region, procedure, sector, owner_org_id, budget, status,
+                         published_at, documents_from, documents_until, bid_deadline)
+    SELECT 'BENCH-' || lpad(i::text, 6, '0'), '基准测试项目 ' || i,
+           ($3::text[])[1 + i % 3], p, CASE WHEN p LIKE 'gp%' THEN 'goods' ELSE 'construction' END,
+           $2, 1000000.00 + i, 'published', at, at, at + interval '6 days', at + interval '21 days'
+    FROM generate_series(0, $1 - 1) AS i,
+         LATERAL (SELECT ($4::text[])[1 + i / 3 % 3] AS p,
+                         now() - i * interval '13 minutes' AS at) AS x
+"""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    label: str
+    path: str
+    query: dict[str, str | int]
+    expect_total: int
+    expect_items: int
+
+
+@dataclass(frozen=True)
+class Result:
+    rps: float
+    p99_ms: float
 
 
 def free_port() -> int:
@@ -49,14 +90,34 @@ async def seed(url: str, count: int) -> None:
             org = await identity.create_organization(
                 conn, audit.SYSTEM, credit_code=uscc.make("91511800MA62BENCH"[:17]),
                 name="基准测试招标人", kind="tenderer", region="四川省雅安市")
-            await conn.executemany(
-                """INSERT INTO tenders (code, title, region, owner_org_id, budget, status,
-                                        published_at)
-                   VALUES ($1, $2, '四川省雅安市', $3, $4, 'published', now() - $5 * interval '1 minute')""",
-                [(f"BENCH-{i:05d}", f"基准测试项目 {i}", org["id"], Decimal("1000000.00") + i, i)
-                 for i in range(count)])
+            await conn.execute(SEED, count, org["id"], list(REGIONS), list(PROCEDURES))
+        await conn.execute("ANALYZE tenders")
     finally:
         await conn.close()
+
+
+def endpoints(tenders: int) -> list[Endpoint]:
+    def items(total: int, page: int) -> int:
+        return max(0, min(PAGE_SIZE, total - (page - 1) * PAGE_SIZE))
+
+    in_region = len(range(REGIONS.index(FILTER_REGION), tenders, len(REGIONS)))
+    # four fifths of the way down: OFFSET 7980 with the default 10,000
+    deep = max(1, tenders * 4 // 5 // PAGE_SIZE)
+    return [
+        Endpoint("bare hello-world", "/", {}, 0, 0),
+        Endpoint("tender list, page 1", "/api/tenders/", {"page": 1, "page_size": PAGE_SIZE},
+                 tenders, items(tenders, 1)),
+        Endpoint(f"tender list, page {deep}", "/api/tenders/",
+                 {"page": deep, "page_size": PAGE_SIZE}, tenders, items(tenders, deep)),
+        Endpoint("tender list, region, page 2", "/api/tenders/",
+                 {"region": FILTER_REGION, "page": 2, "page_size": PAGE_SIZE},
+                 in_region, items(in_region, 2)),
+    ]
+
+
+def url_of(port: int, endpoint: Endpoint) -> str:
+    query = f"?{urlencode(endpoint.query)}" if endpoint.query else ""
+    return f"http://127.0.0.1:{port}{endpoint.path}{query}"
 
 
 def start(args: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
@@ -73,40 +134,62 @@ def start(args: list[str], env: dict[str, str], url: str) -> subprocess.Popen[by
     raise SystemExit(f"server at {url} did not start")
 
 
-def load(url: str, seconds: int, connections: int) -> float:
+def check(url: str, endpoint: Endpoint) -> None:
+    """A list that answers fast but empty, or with the wrong rows, measures nothing."""
+    if not endpoint.query:
+        return
+    body = httpx.get(url, timeout=30).raise_for_status().json()
+    if body["total"] != endpoint.expect_total or len(body["items"]) != endpoint.expect_items:
+        raise SystemExit(f"{url}: total {body['total']}, {len(body['items'])} items; expected "
+                         f"{endpoint.expect_total}, {endpoint.expect_items}")
+
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def wrk_flags(seconds: int, connections: int) -> list[str]:
+    # wrk drops a request slower than its 2 s default timeout from the latency
+    # figures and counts it as a socket error: a slow list would either fail the
+    # run or flatter its p99.
+    return ["-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency"]
+
+
+def load(url: str, seconds: int, connections: int) -> Result:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is needed: apt-get install wrk (make bench installs it)")
-    out = subprocess.run(
-        [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", url],
-        capture_output=True, text=True, check=True).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if match is None or errors is not None:
-        raise SystemExit(f"wrk failed or saw errors:\n{out}")
-    return float(match.group(1))
+    run = subprocess.run([wrk, *wrk_flags(seconds, connections), url],
+                         capture_output=True, text=True, check=False)
+    out = run.stdout + run.stderr
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m|h)\s*$", out, re.MULTILINE)
+    # wrk prints these lines only when something went wrong
+    failed = re.search(r"Non-2xx or 3xx responses|Socket errors", out)
+    if run.returncode != 0 or rps is None or p99 is None or failed is not None:
+        raise SystemExit(f"wrk failed or saw errors on {url}:\n{out}")
+    return Result(float(rps.group(1)), float(p99.group(1)) * _UNIT_MS[p99.group(2)])
 
 
-def measure(database_url: str, opts: argparse.Namespace) -> tuple[float, float]:
+def measure(database_url: str, opts: argparse.Namespace) -> list[tuple[Endpoint, Result]]:
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
     uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--log-level",
                "warning", "--no-access-log"]
     app_port, hello_port = free_port(), free_port()
-    list_url = f"http://127.0.0.1:{app_port}/api/tenders/?page=3&page_size=20"
-    hello_url = f"http://127.0.0.1:{hello_port}/"
-    app = start([*uvicorn, "--port", str(app_port), "--factory", "app:create_app"], env, list_url)
-    hello = start([*uvicorn, "--port", str(hello_port), "bench.hello:app"], env, hello_url)
+    targets = [(e, url_of(hello_port if not e.query else app_port, e))
+               for e in endpoints(opts.tenders)]
+    app = start([*uvicorn, "--port", str(app_port), "--factory", "app:create_app"], env,
+                targets[1][1])
+    hello = start([*uvicorn, "--port", str(hello_port), "bench.hello:app"], env, targets[0][1])
     try:
-        assert len(httpx.get(list_url).json()["items"]) == 20
-        load(list_url, 2, opts.connections)  # warm up both
-        load(hello_url, 2, opts.connections)
-        hello_rps = load(hello_url, opts.seconds, opts.connections)
-        list_rps = load(list_url, opts.seconds, opts.connections)
+        for endpoint, url in targets:
+            check(url, endpoint)
+        for _, url in targets:  # warm up both servers and every query's plan
+            load(url, WARM_UP_SECONDS, opts.connections)
+        return [(e, load(url, opts.seconds, opts.connections)) for e, url in targets]
     finally:
         for proc in (app, hello):
             proc.terminate()
             proc.wait(timeout=10)
-    return hello_rps, list_rps
 
 
 async def create_database(base_url: str, name: str, tenders: int) -> str:
@@ -129,25 +212,37 @@ async def drop_database(base_url: str, name: str) -> None:
         await admin.close()
 
 
+def report(results: list[tuple[Endpoint, Result]], opts: argparse.Namespace) -> None:
+    print(f"machine: {os.cpu_count()} cores; uvicorn 1 worker each; "
+          f"wrk {' '.join(wrk_flags(opts.seconds, opts.connections))}; "
+          f"{opts.tenders} published tenders")
+    hello = results[0][1]
+    print(f"{'endpoint':<30} {'req/s':>9} {'p99 ms':>8} {'req/s / hello':>14} "
+          f"{'p99 / hello':>12}  query")
+    for endpoint, r in results:
+        query = "&".join(f"{k}={v}" for k, v in endpoint.query.items())
+        print(f"{endpoint.label:<30} {r.rps:>9.0f} {r.p99_ms:>8.2f} {r.rps / hello.rps:>14.4f} "
+              f"{r.p99_ms / hello.p99_ms:>12.1f}  {endpoint.path}{'?' + query if query else ''}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--tenders", type=int, default=500)
+    parser.add_argument("--tenders", type=int, default=10000)
     opts = parser.parse_args()
+    if opts.tenders < 2 * PAGE_SIZE * len(REGIONS):
+        parser.error(f"--tenders must be at least {2 * PAGE_SIZE * len(REGIONS)}: "
+                     "the region query reads its second page")
 
     base = Settings.from_env().database.url
     name = f"th_bench_{secrets.token_hex(4)}"
     try:
         url = asyncio.run(create_database(base, name, opts.tenders))
-        hello_rps, list_rps = measure(url, opts)
+        results = measure(url, opts)
     finally:
         asyncio.run(drop_database(base, name))
-    print(f"machine: {os.cpu_count()} cores; uvicorn 1 worker each; wrk -t2 -c{opts.connections} "
-          f"-d{opts.seconds}s")
-    print(f"bare Litestar hello-world   {hello_rps:10.0f} req/s")
-    print(f"GET /api/tenders (20 of {opts.tenders}) {list_rps:10.0f} req/s")
-    print(f"ratio tender list / hello   {list_rps / hello_rps:10.2f}")
+    report(results, opts)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,6 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from datetime import time as time_of_day
-from decimal import Decimal
 from uuid import UUID
 
 import asyncpg
@@ -22,13 +19,11 @@ import httpx
 
 from core import audit, uscc
 from core.auth import check_password, hash_password
-from core.clock import SHANGHAI
 from core.db import connect
 from core.identity import service as identity
 from core.settings import Settings
 from signing import demo as signing_demo
-
-TENDER_CODE = "YA-JT-2026-0001"
+from trading.tenders import demo as tender_demo
 
 
 @dataclass(frozen=True)
@@ -77,6 +72,7 @@ PEOPLE = [
     Person("admin", "平台管理员", ("admin",), None, "雅安"),
     Person("centre.op", "交易中心主场运维", ("site_operator",), "centre", "雅安"),
     Person("agency.li", "李代理", ("agency",), "agency", "成都"),
+    Person("agency.chen", "陈代理", ("agency",), "agency", "成都"),
     Person("tenderer.wang", "王招标", ("tenderer",), "tenderer", "雅安"),
     *[Person(f"bidder{i}", f"投标人{i}经办人", ("bidder",), f"bidder{i}") for i in range(1, 7)],
     Person("insurer.api", "保险机构接口", ("insurer",), "insurer", "成都"),
@@ -142,44 +138,11 @@ async def seed(conn: asyncpg.Connection, password: str) -> tuple[dict[str, UUID]
     return orgs, new_orgs, new_people
 
 
-async def publish_tender(ctx: DemoContext) -> str:
-    agency = await ctx.client_for("tenderer.wang")
-    listing = (await ctx.http.get("/api/tenders/", params={"q": TENDER_CODE})).json()
-    if listing["total"]:
-        return f"tender {TENDER_CODE} already published (kept)"
-    mine = (await agency.get("/api/tenders/mine")).json()
-    existing = next((t for t in mine if t["code"] == TENDER_CODE), None)
-    if existing is None:
-        # documents from now for 7 days; bids until 09:30 (Beijing time) 21 days on
-        start = datetime.now(UTC)
-        deadline = datetime.combine((start + timedelta(days=21)).astimezone(SHANGHAI).date(),
-                                    time_of_day(9, 30), SHANGHAI)
-        r = await agency.post("/api/tenders/", json={
-            "code": TENDER_CODE, "title": "G351 线雅安段路面改造工程施工招标",
-            "region": "四川省雅安市", "procedure": "open", "sector": "construction",
-            "budget": str(Decimal("38650000.00")), "agency_org_id": str(ctx.orgs["agency"]),
-            "documents_from": start.isoformat(),
-            "documents_until": (start + timedelta(days=7)).isoformat(),
-            "clarification_deadline": (deadline - timedelta(days=15)).isoformat(),
-            "bid_deadline": deadline.isoformat(),
-            "lots": [
-                {"number": 1, "title": "第一标段：路基路面工程", "budget": "24000000.00",
-                 "ceiling_price": "23500000.00", "security_amount": "480000.00"},
-                {"number": 2, "title": "第二标段：交通安全设施工程", "budget": "14650000.00",
-                 "ceiling_price": "14300000.00", "security_amount": "293000.00"},
-            ],
-        })
-        r.raise_for_status()
-        existing = r.json()
-    r = await agency.post(f"/api/tenders/{existing['id']}/publish")
-    r.raise_for_status()
-    return f"tender {TENDER_CODE} created and published by the tenderer (id {existing['id']})"
-
-
 Stage = Callable[[DemoContext], Awaitable[str]]
 LIFE_CYCLE: list[tuple[str, Stage]] = [
-    ("publish the tender", publish_tender),
     ("trust three CAs and sign in with certificates", signing_demo.certificate_login),
+    ("publish the tender", tender_demo.publish_tender),
+    ("six bidders obtain the documents; a clarification", tender_demo.obtain_and_clarify),
     ("timestamp a record", signing_demo.timestamp),
 ]
 

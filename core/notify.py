@@ -16,17 +16,19 @@ from core import jobs
 
 
 async def notify(conn: asyncpg.Connection, *, key: str, user_id: UUID, subject: str,
-                 subject_en: str, body: str = "") -> int | None:
+                 subject_en: str, body: str = "", ref: str | None = None) -> int | None:
+    """``ref`` names what the notification is about, so its read receipts can be found."""
     return await jobs.enqueue(conn, "deliver_notification", f"notify:{key}:{user_id}",
                               user_id=str(user_id), subject=subject, subject_en=subject_en,
-                              body=body)
+                              body=body, ref=ref)
 
 
 @jobs.job
 async def deliver_notification(ctx: dict[str, Any], outbox_id: int) -> None:
     async def body(conn: asyncpg.Connection, args: dict[str, Any]) -> None:
         await conn.execute(
-            """INSERT INTO notifications (outbox_id, user_id, subject, subject_en, body)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (outbox_id) DO NOTHING""",
-            outbox_id, UUID(args["user_id"]), args["subject"], args["subject_en"], args["body"])
+            """INSERT INTO notifications (outbox_id, user_id, subject, subject_en, body, ref)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (outbox_id) DO NOTHING""",
+            outbox_id, UUID(args["user_id"]), args["subject"], args["subject_en"], args["body"],
+            args.get("ref"))
     await jobs.run_once(ctx, outbox_id, body)

@@ -76,6 +76,12 @@ class Settings:
     # the built-in timestamp authority: certificate (then chain) and key, PEM
     tsa_cert_file: str = ""
     tsa_key_file: str = ""
+    # the platform's seal on the PDFs it issues (notices, records): certificate
+    # (then chain) and key, PEM
+    platform_cert_file: str = ""
+    platform_key_file: str = ""
+    # OCDS: the ocid prefix registered with the Open Contracting Partnership
+    ocds_prefix: str = "ocds-th0000"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -113,4 +119,7 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             tsa_cert_file=env.get("TSA_CERT_FILE", ""),
             tsa_key_file=env.get("TSA_KEY_FILE", ""),
+            platform_cert_file=env.get("PLATFORM_CERT_FILE", ""),
+            platform_key_file=env.get("PLATFORM_KEY_FILE", ""),
+            ocds_prefix=env.get("OCDS_PREFIX", "ocds-th0000"),
         )

@@ -21,9 +21,10 @@ from redis.exceptions import RedisError
 from core import jobs
 from core.db import create_pool
 from core.settings import Settings
+from core.storage import open_store
 
 # Modules whose @jobs.job functions the worker runs; each registers on import.
-JOB_MODULES = ("core.notify", "signing.trust", "trading.chronograph")
+JOB_MODULES = ("core.notify", "signing.trust", "trading.chronograph", "trading.tenders.jobs")
 for _module in JOB_MODULES:
     importlib.import_module(_module)
 
@@ -36,6 +37,7 @@ def build_worker(settings: Settings, *, burst: bool = False, db_pool: Any = None
         ctx["db_pool"] = db_pool or await create_pool(settings.database.url, min_size=1,
                                                       max_size=4)
         ctx["own_pool"] = db_pool is None
+        ctx["store"] = open_store(settings.storage)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         if ctx.get("own_pool"):

@@ -28,5 +28,10 @@ export DEV_CA_DIR=${DEV_CA_DIR:-$state/ca}
 if [ -z "${TSA_CERT_FILE:-}" ] && [ -f "$DEV_CA_DIR/tsa/tsa.crt.pem" ]; then
   export TSA_CERT_FILE="$DEV_CA_DIR/tsa/tsa.crt.pem" TSA_KEY_FILE="$DEV_CA_DIR/tsa/tsa.key.pem"
 fi
+# the platform's seal on official PDFs, likewise
+if [ -z "${PLATFORM_CERT_FILE:-}" ] && [ -f "$DEV_CA_DIR/platform/platform.crt.pem" ]; then
+  export PLATFORM_CERT_FILE="$DEV_CA_DIR/platform/platform.crt.pem"
+  export PLATFORM_KEY_FILE="$DEV_CA_DIR/platform/platform.key.pem"
+fi
 export PATH="$root/.venv/bin:$PATH"
 exec "$@"

@@ -31,7 +31,7 @@ def ca_dir() -> Path:
 
 
 def prepare(crl_base: str) -> list[str]:
-    """Create the demo CAs and the timestamp authority's certificate if missing."""
+    """Create the demo CAs, the timestamp authority's and the platform seal's certificates."""
     made = []
     for name, title, key_type in CAS:
         ca = DevCA(ca_dir() / name)
@@ -50,6 +50,16 @@ def prepare(crl_base: str) -> list[str]:
         (tsa_dir / "tsa.key.pem").write_bytes(issued.key_pem())
         (tsa_dir / "tsa.key.pem").chmod(0o600)
         made.append("tsa")
+    seal_dir = ca_dir() / "platform"
+    if not (seal_dir / "platform.crt.pem").exists():
+        issued = DevCA(ca_dir() / "ca-a").issue(cn="天衡平台电子签章", org="天衡平台",
+                                                purpose="platform", key_type="p256", days=3650)
+        seal_dir.mkdir(parents=True, exist_ok=True)
+        (seal_dir / "platform.crt.pem").write_bytes(
+            issued.cert_pem() + b"".join(c.public_bytes(Encoding.PEM) for c in issued.chain))
+        (seal_dir / "platform.key.pem").write_bytes(issued.key_pem())
+        (seal_dir / "platform.key.pem").chmod(0o600)
+        made.append("platform seal")
     return made
 
 

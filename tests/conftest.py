@@ -13,7 +13,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 from litestar import Litestar
 
 from app import close_resources, create_app, open_resources
@@ -31,6 +32,8 @@ from core.db import connect
 from core.identity import service as identity
 from core.migrate import upgrade_async
 from core.settings import Settings
+from signing.ca import DevCA, Issued
+from signing.pathval import TrustStore
 
 Client = httpx.AsyncClient
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,16 +64,22 @@ async def drop_database(base_url: str, name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-async def settings() -> AsyncIterator[Settings]:
+async def settings(pki: PKI) -> AsyncIterator[Settings]:
     base = Settings.from_env()
     name = f"th_test_{secrets.token_hex(4)}"
     url = await create_database(base.database.url, name)
     await upgrade_async(url)
+    # the platform's seal for official PDFs, from CA 1
+    seal = pki.ca1.issue(cn="天衡平台电子签章（测试）", org="天衡平台", purpose="platform",
+                         key_type="p256")
+    seal_cert = pki.write("platform.crt.pem", seal.cert_pem() + b"".join(
+        c.public_bytes(serialization.Encoding.PEM) for c in seal.chain))
+    seal_key = pki.write("platform.key.pem", seal.key_pem())
     yield replace(
         base,
         database=replace(base.database, url=url),
         storage=replace(base.storage, bucket_prefix=f"th-t{secrets.token_hex(3)}"),
-        log_json=True,
+        log_json=True, platform_cert_file=str(seal_cert), platform_key_file=str(seal_key),
     )
     await drop_database(base.database.url, name)
 
@@ -189,6 +198,55 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
         timeout=120, check=False,
     )
+
+
+@dataclass
+class PKI:
+    ca1: DevCA
+    ca2: DevCA
+    ca3: DevCA  # SM2/SM3
+    dir: Path
+
+    def trust(self, *cas: DevCA, mode: str = "hard-fail") -> TrustStore:
+        cas = cas or (self.ca1,)
+        return TrustStore(
+            roots=[TrustStore.load_cert(ca.root.public_bytes(serialization.Encoding.PEM)) for ca in cas],
+            intermediates=[TrustStore.load_cert(ca.issuing.public_bytes(serialization.Encoding.PEM))
+                           for ca in cas],
+            crls=[ca.crl_der() for ca in cas], revocation_mode=mode)
+
+    def write(self, name: str, data: bytes) -> Path:
+        path = self.dir / name
+        path.write_bytes(data)
+        return path
+
+    def files(self, issued: Issued, name: str) -> tuple[Path, Path, Path]:
+        """cert, key and chain (issuing CA) as PEM files for openssl."""
+        chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in issued.chain[:1])
+        return (self.write(f"{name}.crt", issued.cert_pem()), self.write(f"{name}.key", issued.key_pem()),
+                self.write(f"{name}.chain", chain))
+
+    def root_file(self, ca: DevCA) -> Path:
+        return self.write(f"{ca.meta['name']}-root.pem", ca.root.public_bytes(serialization.Encoding.PEM))
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    base = tmp_path_factory.mktemp("pki")
+    ca1 = DevCA(base / "ca1")
+    ca1.init("天衡测试CA一", crl_url="http://127.0.0.1:8000/ca/ca1/crl.der", key_type="p256",
+             now=past(100))
+    ca2 = DevCA(base / "ca2")
+    ca2.init("天衡测试CA二", crl_url="http://127.0.0.1:8000/ca/ca2/crl.der", key_type="rsa2048",
+             now=past(100))
+    ca3 = DevCA(base / "ca3")
+    ca3.init("国密测试CA三", crl_url="http://127.0.0.1:8000/ca/ca3/crl.der", key_type="sm2",
+             now=past(100))
+    return PKI(ca1, ca2, ca3, base)
+
+
+def past(days: int) -> datetime:
+    return datetime.now(UTC) - timedelta(days=days)
 
 
 async def committed(url: str) -> asyncpg.Connection:

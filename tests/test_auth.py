@@ -93,7 +93,7 @@ async def test_bidder_cannot_read_another_organizations_objects(client: Client, 
         assert body["code"] == "not_found"
         assert "credit_code" not in str(body) and "草稿项目" not in str(body)
     # the draft cannot be published by someone else either
-    r = await client.post(f"/api/tenders/{draft_id}/publish")
+    r = await client.post(f"/api/tenders/{draft_id}/publish", json={"signature": "A" * 64})
     assert r.status_code in (403, 404)
 
     # anonymous callers see no draft
@@ -162,7 +162,8 @@ async def test_only_tender_staff_see_and_publish_drafts(client: Client, world: W
     draft = (await client.post("/api/tenders/", json={"code": "T-ROLE-02", "title": "草稿"})).json()
     await login(client, colleague_expert)
     assert (await client.get(f"/api/tenders/{draft['id']}")).status_code == 404
-    assert (await client.post(f"/api/tenders/{draft['id']}/publish")).status_code == 404
+    assert (await client.post(f"/api/tenders/{draft['id']}/publish",
+                              json={"signature": "A" * 64})).status_code == 404
 
 
 async def test_agency_must_be_an_agency(client: Client, world: World) -> None:

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from app import close_resources, create_app, open_resources
 from core.settings import Settings
-from tests.conftest import Client, World, login, tender_body
+from tests.conftest import Client, World, login
 
 SHAPE = {"code", "message", "message_en", "detail"}
 
@@ -129,22 +129,6 @@ async def test_request_id_is_echoed_logged_and_audited(client: Client, conn: asy
     r = await client.get("/healthz", headers={"X-Request-ID": "bad id\n<script>"})
     assert r.headers["x-request-id"] != "bad id\n<script>"
     assert len(r.headers["x-request-id"]) == 16
-
-
-async def test_public_list_shows_published_only(client: Client, world: World) -> None:
-    await login(client, await world.user("tenderer", await world.org("tenderer")))
-    a = (await client.post("/api/tenders/", json=tender_body("T-PUB-1", "已发布项目"))).json()
-    await client.post("/api/tenders/", json=tender_body("T-PUB-2", "草稿项目"))
-    r = await client.post(f"/api/tenders/{a['id']}/publish")
-    assert r.status_code == 200 and r.json()["status"] == "published"
-    again = await client.post(f"/api/tenders/{a['id']}/publish")
-    assert again.status_code == 409
-    client.cookies.clear()
-    listing = (await client.get("/api/tenders/", params={"q": "T-PUB"})).json()
-    assert [t["code"] for t in listing["items"]] == ["T-PUB-1"]
-    assert listing["total"] == 1
-    page = await client.get("/")
-    assert page.status_code == 200 and "已发布项目" in page.text and "草稿项目" not in page.text
 
 
 async def test_healthz_names_the_service_that_is_down(settings: Settings) -> None:

@@ -12,7 +12,10 @@ from tests.conftest import committed, run_cli
 
 TABLES = {"organizations", "users", "user_roles", "sessions", "api_keys", "audit_log",
           "trust_cas", "user_certificates", "login_challenges",
-          "outbox", "notifications", "calendar_days", "tenders", "lots", "alembic_version"}
+          "outbox", "notifications", "calendar_days", "tenders", "lots", "alembic_version",
+          "notices", "tender_documents", "tender_officers", "lot_opening_shares",
+          "document_holders", "document_downloads", "objections", "ocds_releases",
+          "guarantee_events"}
 
 
 async def _tables(url: str) -> set[str]:

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def demo_env(settings: Settings, scratch_db: str, tmp_path: Path) -> Iterator[di
     assert pki.returncode == 0, pki.stderr
     env["TSA_CERT_FILE"] = str(tmp_path / "ca" / "tsa" / "tsa.crt.pem")
     env["TSA_KEY_FILE"] = str(tmp_path / "ca" / "tsa" / "tsa.key.pem")
+    env["PLATFORM_CERT_FILE"] = str(tmp_path / "ca" / "platform" / "platform.crt.pem")
+    env["PLATFORM_KEY_FILE"] = str(tmp_path / "ca" / "platform" / "platform.key.pem")
     web_log = (tmp_path / "web.log").open("w")
     web = subprocess.Popen([sys.executable, "-m", "uvicorn", "app:create_app", "--factory",
                             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env,
@@ -64,12 +67,22 @@ def test_demo_life_cycle_runs_twice(demo_env: dict[str, str]) -> None:
                              capture_output=True, text=True, check=False, timeout=180)
         assert out.returncode == 0, out.stdout + out.stderr
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("[")]
-        assert len(lines) == 5, out.stdout
+        assert len(lines) == 6, out.stdout
         assert "6 bidders, 12 experts" in lines[0]
         assert "postgresql ok, redis ok, s3 ok" in lines[1]
-        assert ("already published" in lines[2]) == (attempt == 2)
-        assert "bidder1 signed in" in lines[3] and "bidder2 signed in" in lines[3]
-        assert "RFC 3161 timestamp" in lines[4]
+        assert "bidder1 signed in" in lines[2] and "bidder2 signed in" in lines[2]
+        assert ("already published" in lines[3]) == (attempt == 2)
+        assert "6 bidders obtained the documents (6 holders recorded)" in lines[4]
+        assert "RFC 3161 timestamp" in lines[5]
         assert "password for all: demo-test-pass" in out.stdout
     listing = httpx.get(f"{demo_env['URL']}/api/tenders/", params={"q": "YA-JT-2026-0001"}).json()
     assert listing["total"] == 1
+    # the worker renders and seals the notice PDF after the publication committed
+    tender_id = listing["items"][0]["id"]
+    for _ in range(60):
+        pdf = httpx.get(f"{demo_env['URL']}/api/tenders/{tender_id}/notices/0/pdf")
+        if pdf.status_code == 200:
+            break
+        time.sleep(0.5)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF"), pdf.text
+    assert b"/ByteRange" in pdf.content  # sealed

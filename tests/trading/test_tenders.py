@@ -9,6 +9,7 @@ import asyncpg
 
 from core import audit
 from tests.conftest import Client, World, login, tender_body
+from tests.trading.conftest import Tenderer
 from trading import chronograph
 from trading.tenders import service
 
@@ -24,8 +25,7 @@ async def _draft(client: Client, code: str, **overrides: Any) -> dict[str, Any]:
     return body
 
 
-async def test_publication_enforces_the_rules(client: Client, world: World) -> None:
-    await _tenderer(client, world)
+async def test_publication_enforces_the_rules(client: Client, tenderer: Tenderer) -> None:
     start = datetime.now(UTC) + timedelta(hours=1)
     # T1 is checked on every save once the schedule is there: 19 days 23 hours is refused
     short = await client.post("/api/tenders/", json=tender_body(
@@ -40,22 +40,19 @@ async def test_publication_enforces_the_rules(client: Client, world: World) -> N
     assert cash_only.status_code == 400 and "T6" in cash_only.json()["message_en"]
     # a draft without schedule or lots saves, but does not publish
     bare = (await client.post("/api/tenders/", json={"code": "T-RULE-4", "title": "草稿"})).json()
-    r = await client.post(f"/api/tenders/{bare['id']}/publish")
+    r = await tenderer.publish(bare["id"])
     assert r.status_code == 422 and r.json()["code"] == "tender_schedule_incomplete"
     nolots = await _draft(client, "T-RULE-5", lots=[])
-    r = await client.post(f"/api/tenders/{nolots['id']}/publish")
+    r = await tenderer.publish(nolots["id"])
     assert r.json()["code"] == "tender_has_no_lots"
     # documents_from in the past counts from publication: a tight schedule fails T1 then
     past = datetime.now(UTC) - timedelta(days=2)
     stale = await _draft(client, "T-RULE-6", documents_from=past.isoformat(),
                          documents_until=(past + timedelta(days=6)).isoformat(),
                          bid_deadline=(past + timedelta(days=20, hours=1)).isoformat())
-    r = await client.post(f"/api/tenders/{stale['id']}/publish")
+    r = await tenderer.publish(stale["id"])
     assert r.status_code == 422 and r.json()["code"] == "rule_t1_bid_period"
-    good = await _draft(client, "T-RULE-7")
-    r = await client.post(f"/api/tenders/{good['id']}/publish")
-    assert r.status_code == 200, r.text
-    body = r.json()
+    body = await tenderer.published("T-RULE-7")
     assert body["status"] == "published" and body["next_due_kind"] == "documents_closed"
     assert body["lots"][0]["security_cap"] == "20000.00"
 
@@ -81,24 +78,24 @@ async def test_government_procurement_weights_and_working_days(client: Client,
     assert r.json()["detail"]["working_days"] == 2
 
 
-async def test_drafts_are_edited_with_a_version_check(client: Client, world: World) -> None:
-    await _tenderer(client, world)
-    draft = await _draft(client, "T-EDIT-1")
-    body = tender_body("T-EDIT-1", title="改过的标题", version=draft["version"])
+async def test_drafts_are_edited_with_a_version_check(client: Client, tenderer: Tenderer) -> None:
+    draft = await tenderer.draft("T-EDIT-1")
+    body = tender_body("T-EDIT-1", title="改过的标题", version=draft["version"],
+                       officer_ids=[str(u) for u, _ in tenderer.officers])
     r = await client.put(f"/api/tenders/{draft['id']}", json=body)
     assert r.status_code == 200 and r.json()["title"] == "改过的标题"
     stale = await client.put(f"/api/tenders/{draft['id']}", json=body)
     assert stale.status_code == 409 and stale.json()["code"] == "tender_stale_version"
-    await client.post(f"/api/tenders/{draft['id']}/publish")
+    assert (await tenderer.upload(draft["id"], "a.pdf", b"%PDF a")).status_code == 201
+    assert (await tenderer.publish(draft["id"])).status_code == 200
     body["version"] = r.json()["version"] + 1
     after = await client.put(f"/api/tenders/{draft['id']}", json=body)
     assert after.status_code == 409 and after.json()["code"] == "tender_invalid_transition"
 
 
-async def test_cancel_and_retender(client: Client, world: World, conn: asyncpg.Connection) -> None:
-    await _tenderer(client, world)
-    tender = await _draft(client, "T-CAN-1")
-    await client.post(f"/api/tenders/{tender['id']}/publish")
+async def test_cancel_and_retender(client: Client, tenderer: Tenderer,
+                                   conn: asyncpg.Connection) -> None:
+    tender = await tenderer.published("T-CAN-1")
     no_reason = await client.post(f"/api/tenders/{tender['id']}/cancel", json={"reason": ""})
     assert no_reason.status_code == 400
     r = await client.post(f"/api/tenders/{tender['id']}/cancel", json={"reason": "项目取消立项"})
@@ -109,8 +106,7 @@ async def test_cancel_and_retender(client: Client, world: World, conn: asyncpg.C
     # only a failed tender is tendered again, once, as a linked draft with the same lots
     r = await client.post(f"/api/tenders/{tender['id']}/retender", json={"code": "T-CAN-1R"})
     assert r.json()["code"] == "tender_invalid_transition"
-    failed = await _draft(client, "T-FAIL-1")
-    await client.post(f"/api/tenders/{failed['id']}/publish")
+    failed = await tenderer.published("T-FAIL-1")
     await conn.execute("UPDATE tenders SET status = 'bidding_closed' WHERE id = $1", failed["id"])
     await service.fail(conn, audit.SYSTEM, failed["id"], reason="投标人不足3家")
     r = await client.post(f"/api/tenders/{failed['id']}/retender", json={"code": "T-FAIL-1R"})
@@ -118,15 +114,14 @@ async def test_cancel_and_retender(client: Client, world: World, conn: asyncpg.C
     new = r.json()
     assert new["status"] == "draft" and new["previous_tender_id"] == failed["id"]
     assert [lot["title"] for lot in new["lots"]] == ["第一标段"] and new["bid_deadline"] is None
+    assert len(new["officers"]) == 3
     twice = await client.post(f"/api/tenders/{failed['id']}/retender", json={"code": "T-FAIL-1S"})
     assert twice.status_code == 409
 
 
-async def test_chronograph_fires_due_transitions_once(client: Client, world: World,
+async def test_chronograph_fires_due_transitions_once(tenderer: Tenderer,
                                                       conn: asyncpg.Connection) -> None:
-    await _tenderer(client, world)
-    tender = await _draft(client, "T-CHRONO-1")
-    await client.post(f"/api/tenders/{tender['id']}/publish")
+    tender = await tenderer.published("T-CHRONO-1")
     assert await chronograph.run_due(conn) == 0  # nothing due yet
     # time passes: documents period over
     await conn.execute("""UPDATE tenders SET documents_from = now() - interval '20 days',
@@ -151,3 +146,17 @@ async def test_chronograph_fires_due_transitions_once(client: Client, world: Wor
                                tender["id"])
     assert [a["action"] for a in actions][-2:] == ["tender.documents_closed",
                                                    "tender.deadline_reached"]
+
+
+async def test_public_list_shows_published_only(client: Client, tenderer: Tenderer) -> None:
+    await tenderer.draft("T-PUB-2", title="草稿项目")
+    a = await tenderer.published("T-PUB-1", title="已发布项目")
+    assert a["status"] == "published"
+    again = await tenderer.publish(a["id"])
+    assert again.status_code == 409
+    client.cookies.clear()
+    listing = (await client.get("/api/tenders/", params={"q": "T-PUB"})).json()
+    assert [t["code"] for t in listing["items"]] == ["T-PUB-1"]
+    assert listing["total"] == 1
+    page = await client.get("/")
+    assert page.status_code == 200 and "已发布项目" in page.text and "草稿项目" not in page.text

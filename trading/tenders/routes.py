@@ -16,10 +16,12 @@ from trading.tenders import schemas as s
 from trading.tenders import service
 
 
-def _out(row: dict[str, Any]) -> s.TenderOut:
+def tender_out(row: dict[str, Any]) -> s.TenderOut:
     fields = {k: row[k] for k in s.TenderOut.__struct_fields__ if k in row and k != "lots"}
+    fields.pop("officers", None)
     lots = [s.LotOut(**lot) for lot in row.get("lots", [])]
-    return s.TenderOut(**fields, lots=lots)
+    officers = [s.OfficerOut(**o) for o in row.get("officers", [])]
+    return s.TenderOut(**fields, lots=lots, officers=officers)
 
 
 class TenderController(Controller):
@@ -37,12 +39,12 @@ class TenderController(Controller):
     ) -> s.TenderPage:
         rows, total = await service.list_public(conn, keyword=q, region=region, status=status,
                                                 page=page, page_size=page_size)
-        return s.TenderPage(items=[_out(r) for r in rows], total=total, page=page,
+        return s.TenderPage(items=[tender_out(r) for r in rows], total=total, page=page,
                             page_size=page_size)
 
     @get("/mine")
     async def mine(self, conn: Conn, user: User) -> list[s.TenderOut]:
-        return [_out(r) for r in await service.list_own(conn, user)]
+        return [tender_out(r) for r in await service.list_own(conn, user)]
 
     @post("/", status_code=HTTP_201_CREATED)
     async def create(self, request: Request[Any, Any, Any], conn: Conn,
@@ -51,7 +53,7 @@ class TenderController(Controller):
                                           data=msgspec.structs.asdict(data) | {
                                               "lots": [msgspec.structs.asdict(lot)
                                                        for lot in data.lots]})
-        return _out(row)
+        return tender_out(row)
 
     @put("/{tender_id:uuid}")
     async def update(self, request: Request[Any, Any, Any], conn: Conn, user: User,
@@ -59,27 +61,22 @@ class TenderController(Controller):
         fields = msgspec.structs.asdict(data)
         version = fields.pop("version")
         fields["lots"] = [msgspec.structs.asdict(lot) for lot in data.lots]
-        return _out(await service.update_draft(conn, user, actor_of(request, user), tender_id,
+        return tender_out(await service.update_draft(conn, user, actor_of(request, user), tender_id,
                                                version=version, data=fields))
 
     @post("/{tender_id:uuid}/cancel", status_code=HTTP_200_OK)
     async def cancel(self, request: Request[Any, Any, Any], conn: Conn, user: User,
                      tender_id: FromPath[UUID], data: JSONBody[s.CancelIn]) -> s.TenderOut:
-        return _out(await service.cancel(conn, user, actor_of(request, user), tender_id,
+        return tender_out(await service.cancel(conn, user, actor_of(request, user), tender_id,
                                          reason=data.reason))
 
     @post("/{tender_id:uuid}/retender", status_code=HTTP_201_CREATED)
     async def retender(self, request: Request[Any, Any, Any], conn: Conn, user: User,
                        tender_id: FromPath[UUID], data: JSONBody[s.RetenderIn]) -> s.TenderOut:
-        return _out(await service.retender(conn, user, actor_of(request, user), tender_id,
+        return tender_out(await service.retender(conn, user, actor_of(request, user), tender_id,
                                            code=data.code))
 
     @get("/{tender_id:uuid}")
     async def detail(self, conn: Conn, principal: MaybeUser,
                      tender_id: FromPath[UUID]) -> s.TenderOut:
-        return _out(await service.get_tender(conn, principal, tender_id))
-
-    @post("/{tender_id:uuid}/publish", status_code=HTTP_200_OK)
-    async def publish(self, request: Request[Any, Any, Any], conn: Conn,
-                      user: User, tender_id: FromPath[UUID]) -> s.TenderOut:
-        return _out(await service.publish(conn, user, actor_of(request, user), tender_id))
+        return tender_out(await service.get_tender(conn, principal, tender_id))

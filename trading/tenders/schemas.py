@@ -32,6 +32,15 @@ class LotOut(msgspec.Struct):
     security_amount: Decimal
     ceiling_price: Decimal | None
     security_cap: Decimal
+    opening_cert_sha256: str | None = None
+
+
+class OfficerOut(msgspec.Struct):
+    user_id: UUID
+    position: int
+    login: str
+    name: str
+    has_encryption_cert: bool
 
 
 class TenderIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -65,6 +74,7 @@ class TenderIn(msgspec.Struct, forbid_unknown_fields=True):
     decrypt_failure: Annotated[str, msgspec.Meta(pattern=r"^(withdrawn|officers)$")] = "officers"
     officers_n: Annotated[int, msgspec.Meta(ge=2, le=15)] = 3
     officers_k: Annotated[int, msgspec.Meta(ge=2, le=15)] = 2
+    officer_ids: list[UUID] = msgspec.field(default_factory=list)
     lots: list[LotIn] = msgspec.field(default_factory=list)
 
 
@@ -116,6 +126,7 @@ class TenderOut(msgspec.Struct):
     previous_tender_id: UUID | None = None
     version: int = 1
     lots: list[LotOut] = msgspec.field(default_factory=list)
+    officers: list[OfficerOut] = msgspec.field(default_factory=list)
 
 
 class TenderPage(msgspec.Struct):
@@ -123,3 +134,89 @@ class TenderPage(msgspec.Struct):
     total: int
     page: int
     page_size: int
+
+
+class SignatureIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A detached CMS signature: base64 of the DER, or the PEM text."""
+
+    signature: Annotated[str, msgspec.Meta(min_length=16, max_length=200_000)]
+
+
+class DocumentOut(msgspec.Struct):
+    id: UUID
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    signer_subject: str
+    frozen: bool
+    created_at: datetime
+    notice_id: UUID | None = None
+
+
+class NoticeOut(msgspec.Struct):
+    id: UUID
+    number: int
+    kind: str
+    status: str
+    title: str
+    body: str
+    created_at: datetime
+    published_at: datetime | None = None
+    requested_bid_deadline: datetime | None = None
+    old_bid_deadline: datetime | None = None
+    new_bid_deadline: datetime | None = None
+    signer_subject: str | None = None
+    content_sha256: str | None = None
+    pdf_sha256: str | None = None
+    has_pdf: bool = False
+
+
+class ClarificationIn(msgspec.Struct, forbid_unknown_fields=True):
+    title: Annotated[str, msgspec.Meta(min_length=2, max_length=300)]
+    body: Annotated[str, msgspec.Meta(min_length=2, max_length=20000)]
+    bid_deadline: datetime | None = None  # an amendment that extends the deadline itself
+
+
+class HolderOut(msgspec.Struct):
+    organization_id: UUID
+    name: str
+    credit_code: str
+    obtained_at: datetime
+    downloads: int
+
+
+class RecipientOut(msgspec.Struct):
+    user_id: UUID
+    login: str
+    name: str
+    organization: str | None
+    delivered_at: datetime
+    read_at: datetime | None
+
+
+class DeliveriesOut(msgspec.Struct):
+    notice_id: UUID
+    expected: int
+    delivered: int
+    read: int
+    recipients: list[RecipientOut]
+
+
+class ObjectionIn(msgspec.Struct, forbid_unknown_fields=True):
+    body: Annotated[str, msgspec.Meta(min_length=5, max_length=20000)]
+
+
+class AnswerIn(msgspec.Struct, forbid_unknown_fields=True):
+    answer: Annotated[str, msgspec.Meta(min_length=2, max_length=20000)]
+
+
+class ObjectionOut(msgspec.Struct):
+    id: UUID
+    organization_id: UUID
+    body: str
+    submitted_at: datetime
+    answer_due_at: datetime
+    organization: str | None = None
+    answer: str | None = None
+    answered_at: datetime | None = None

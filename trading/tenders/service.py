@@ -20,7 +20,6 @@ import asyncpg
 from core import audit, clock, money
 from core.auth import Principal
 from core.errors import Conflict, InvalidInput, NotFound
-from trading import chronograph
 from trading.tenders import queries as q
 from trading.tenders import rules
 
@@ -87,6 +86,12 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput({"field": "officers_k"}, message="开标密钥门限 k 不能大于 n",
                            message_en="officers_k cannot exceed officers_n")
     out["security_forms"] = sorted(set(out["security_forms"]))
+    officers = out.get("officer_ids") or []
+    if len(set(officers)) != len(officers) or len(officers) > out["officers_n"]:
+        raise InvalidInput({"field": "officer_ids", "officers_n": out["officers_n"]},
+                           message="开标人重复或多于设定人数 n",
+                           message_en="Opening officers repeat or outnumber officers_n")
+    out["officer_ids"] = officers
     lots = []
     for lot in out.pop("lots", []):
         lots.append({**lot, "title": lot["title"].strip(),
@@ -133,6 +138,20 @@ async def check_rules(conn: asyncpg.Connection, tender: dict[str, Any],
         cap_amount=s["security_cap_amount"])
 
 
+async def _save_officers(conn: asyncpg.Connection, tender_id: UUID, orgs: list[UUID | None],
+                         officers: list[UUID]) -> None:
+    """Officers are staff of the tenderer or the agency (a trading centre's staff later)."""
+    found = await conn.fetch("SELECT id FROM users WHERE id = ANY($1) AND is_active "
+                             "AND organization_id = ANY($2)", officers, orgs)
+    if len(found) != len(officers):
+        raise InvalidInput({"field": "officer_ids"}, message="开标人须为招标人或代理机构的在职人员",
+                           message_en="Opening officers are active staff of the tenderer or "
+                                      "the agency")
+    await conn.execute(q.DELETE_OFFICERS, tender_id)
+    await conn.executemany(q.INSERT_OFFICER, [(tender_id, user_id, i)
+                                              for i, user_id in enumerate(officers, start=1)])
+
+
 async def _save_lots(conn: asyncpg.Connection, tender_id: UUID,
                      lots: list[dict[str, Any]]) -> None:
     await conn.execute(q.DELETE_LOTS, tender_id)
@@ -154,6 +173,8 @@ async def create_tender(conn: asyncpg.Connection, principal: Principal, actor: a
     tender_id = await conn.fetchval(q.INSERT_TENDER, principal.organization_id,
                                     previous_tender_id, *(clean[c] for c in q.EDITABLE))
     await _save_lots(conn, tender_id, clean["lots"])
+    await _save_officers(conn, tender_id, [principal.organization_id, clean["agency_org_id"]],
+                         clean["officer_ids"])
     await audit.record(conn, actor, "tender.create", "tender", tender_id,
                        {"code": clean["code"], "title": clean["title"],
                         "budget": clean["budget"], "previous": previous_tender_id})
@@ -162,7 +183,7 @@ async def create_tender(conn: asyncpg.Connection, principal: Principal, actor: a
 
 async def update_draft(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
                        tender_id: UUID, *, version: int, data: dict[str, Any]) -> dict[str, Any]:
-    tender = await _locked_for(conn, principal, tender_id)
+    tender = await locked_for(conn, principal, tender_id)
     if tender["status"] != "draft":
         raise InvalidTransition({"status": tender["status"]},
                                 message="已发布的项目只能通过澄清或修改公告变更",
@@ -175,6 +196,8 @@ async def update_draft(conn: asyncpg.Connection, principal: Principal, actor: au
     await check_rules(conn, clean, clean["lots"], publishing=False)
     await conn.fetchval(q.UPDATE_DRAFT, tender_id, version, *(clean[c] for c in q.EDITABLE))
     await _save_lots(conn, tender_id, clean["lots"])
+    await _save_officers(conn, tender_id, [tender["owner_org_id"], clean["agency_org_id"]],
+                         clean["officer_ids"])
     await audit.record(conn, actor, "tender.update", "tender", tender_id,
                        {"version": version + 1})
     return await get_tender(conn, principal, tender_id)
@@ -194,19 +217,32 @@ async def get_tender(conn: asyncpg.Connection, principal: Principal | None,
             r["budget"], sector=tender["sector"], cap_percent=tender["security_cap_percent"],
             cap_amount=tender["security_cap_amount"])}
         for r in await conn.fetch(q.LOTS, tender_id)]
+    tender["officers"] = ([{k: r[k] for k in ("user_id", "position", "login", "name")}
+                           | {"has_encryption_cert": r["encryption_cert"] is not None}
+                           for r in await conn.fetch(q.OFFICERS, tender_id)]
+                          if in_charge(principal, tender) else [])
     return tender
 
 
-async def _locked_for(conn: asyncpg.Connection, principal: Principal,
-                      tender_id: UUID) -> dict[str, Any]:
+async def locked_for(conn: asyncpg.Connection, principal: Principal,
+                     tender_id: UUID) -> dict[str, Any]:
     """The tender row locked for a change by the staff in charge of it."""
     row = await conn.fetchrow(q.LOCK_TENDER, tender_id)
-    if row is None or not _in_charge(principal, dict(row)):
+    if row is None or not in_charge(principal, dict(row)):
         raise NotFound()
     return dict(row)
 
 
-def _in_charge(principal: Principal | None, tender: dict[str, Any]) -> bool:
+async def for_staff(conn: asyncpg.Connection, principal: Principal,
+                    tender_id: UUID) -> dict[str, Any]:
+    """The tender row, for the staff in charge of it (others: not found)."""
+    row = await conn.fetchrow(q.GET_TENDER, tender_id)
+    if row is None or not in_charge(principal, dict(row)):
+        raise NotFound()
+    return dict(row)
+
+
+def in_charge(principal: Principal | None, tender: dict[str, Any]) -> bool:
     """The tenderer's or the agency's staff who run tenders."""
     return principal is not None and principal.has("tenderer", "agency") and (
         principal.owns(tender["owner_org_id"]) or principal.owns(tender["agency_org_id"]))
@@ -214,30 +250,12 @@ def _in_charge(principal: Principal | None, tender: dict[str, Any]) -> bool:
 
 def _is_party(principal: Principal | None, tender: dict[str, Any]) -> bool:
     """Who may see a draft: those in charge, and administrators."""
-    return _in_charge(principal, tender) or (principal is not None and principal.has("admin"))
-
-
-async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
-                  tender_id: UUID) -> dict[str, Any]:
-    tender = await _locked_for(conn, principal, tender_id)
-    if tender["status"] != "draft":
-        raise InvalidTransition({"status": tender["status"]}, message="只有草稿状态的项目可以发布",
-                                message_en="Only a draft can be published")
-    # The documents are issued no earlier than now: T1 and T2 count from then.
-    now = await clock.db_now(conn)
-    tender["documents_from"] = max(tender["documents_from"] or now, now)
-    lots = [dict(r) for r in await conn.fetch(q.LOTS, tender_id)]
-    await check_rules(conn, tender, lots, publishing=True)
-    await conn.fetchval(q.PUBLISH, tender_id)
-    await chronograph.schedule_next(conn, tender_id)
-    await audit.record(conn, actor, "tender.publish", "tender", tender_id,
-                       {"bid_deadline": tender["bid_deadline"].isoformat()})
-    return await get_tender(conn, principal, tender_id)
+    return in_charge(principal, tender) or (principal is not None and principal.has("admin"))
 
 
 async def cancel(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
                  tender_id: UUID, *, reason: str) -> dict[str, Any]:
-    tender = await _locked_for(conn, principal, tender_id)
+    tender = await locked_for(conn, principal, tender_id)
     if await conn.fetchval(q.CANCEL, tender_id, reason.strip(), list(CANCELLABLE)) is None:
         raise InvalidTransition({"status": tender["status"]},
                                 message="项目已定标、流标或终止，不能再终止",
@@ -263,13 +281,14 @@ async def retender(conn: asyncpg.Connection, principal: Principal, actor: audit.
 
     The schedule is left empty (the old one is in the past); the lots are copied.
     """
-    old = await _locked_for(conn, principal, tender_id)
+    old = await locked_for(conn, principal, tender_id)
     if old["status"] != "failed":
         raise InvalidTransition({"status": old["status"]}, message="只有流标的项目可以重新招标",
                                 message_en="Only a failed tender can be tendered again")
     data = {c: old[c] for c in q.EDITABLE}
     data.update(code=code, documents_from=None, documents_until=None,
-                clarification_deadline=None, bid_deadline=None, lots=[])
+                clarification_deadline=None, bid_deadline=None, lots=[],
+                officer_ids=[r["user_id"] for r in await conn.fetch(q.OFFICERS, tender_id)])
     new = await create_tender(conn, principal, actor, data=data, previous_tender_id=tender_id)
     await conn.execute(q.COPY_LOTS, tender_id, new["id"])
     return await get_tender(conn, principal, new["id"])

@@ -1,0 +1,72 @@
+"""Official documents as PDF: Jinja templates rendered by weasyprint, sealed by the platform.
+
+The seal is a PAdES signature with the platform's certificate
+(``PLATFORM_CERT_FILE``/``PLATFORM_KEY_FILE``) and, when the built-in
+timestamp authority is configured, a signature timestamp (B-T), so that
+``pdfsig`` or any PDF reader can check who issued the document and that it is
+unchanged. Without a platform certificate there is no official PDF: the job
+fails loudly and is retried once one is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from core.clock import SHANGHAI
+from core.settings import Settings
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class NoPlatformSeal(RuntimeError):
+    """The deployment has no platform certificate to seal official PDFs with."""
+
+
+@cache
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                             autoescape=jinja2.select_autoescape(["html"]))
+    env.filters["local"] = lambda d, fmt="%Y-%m-%d %H:%M": (
+        d.astimezone(SHANGHAI).strftime(fmt) if d is not None else "—")
+    env.filters["yuan"] = lambda v: "—" if v is None else f"{v:,.2f}"
+    return env
+
+
+def _render_sync(template: str, context: dict[str, Any]) -> bytes:
+    import weasyprint
+
+    html = _env().get_template(template).render(**context)
+    data: bytes = weasyprint.HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
+    return data
+
+
+async def render(template: str, context: dict[str, Any]) -> bytes:
+    return await asyncio.to_thread(_render_sync, template, context)
+
+
+def _load_seal(settings: Settings) -> tuple[list[x509.Certificate], Any]:
+    if not (settings.platform_cert_file and settings.platform_key_file):
+        raise NoPlatformSeal("PLATFORM_CERT_FILE and PLATFORM_KEY_FILE are not set")
+    certs = x509.load_pem_x509_certificates(Path(settings.platform_cert_file).read_bytes())
+    key = serialization.load_pem_private_key(Path(settings.platform_key_file).read_bytes(), None)
+    return certs, key
+
+
+async def seal(pdf: bytes, settings: Settings, *, reason: str) -> bytes:
+    from signing.pdf import LocalTimeStamper, sign_pdf
+    from signing.tsa import LocalAuthority
+
+    certs, key = _load_seal(settings)
+    stamper = None
+    if settings.tsa_cert_file and settings.tsa_key_file:
+        stamper = LocalTimeStamper(LocalAuthority.from_files(settings.tsa_cert_file,
+                                                             settings.tsa_key_file))
+    return await sign_pdf(pdf, cert=certs[0], key=key, chain=certs[1:],
+                          timestamper=stamper, reason=reason)

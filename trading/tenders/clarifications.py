@@ -1,0 +1,203 @@
+"""Clarifications and amendments (澄清/修改): signed, delivered to every holder, T3.
+
+The agency drafts a clarification, attaches signed files if the documents
+change, fetches the bytes to sign and publishes with its signature. At
+publication, rule T3: if fewer than 15 days would remain before the bid
+deadline, the deadline (which is also the opening) moves so that 15 days
+remain, keeping its time of day. The move is audited, announced in the
+clarification itself, and queued as an event for the issuers of the bid
+guarantees (G5). Every holder's bidders get a notification whose read time
+is the read receipt; organizations that obtain the documents later get the
+published clarifications at that moment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from core import audit, clock, jobs, notify
+from core.auth import Principal
+from core.errors import Conflict, NotFound
+from signing.cms import pem_to_der
+from signing.errors import ContentMismatch
+from trading import chronograph
+from trading.tenders import documents, notices, releases, rules, service
+from trading.tenders import queries as q
+
+
+class DraftExists(Conflict):
+    code = "clarification_draft_exists"
+    message = "已有一份未发布的澄清，请先发布或删除"
+    message_en = "An unpublished clarification exists; publish or delete it first"
+
+
+class DeadlineEarlier(rules.RuleViolation):
+    code = "clarification_deadline_earlier"
+    message = "澄清不能提前投标截止时间"
+    message_en = "A clarification cannot bring the bid deadline forward"
+
+
+_INSERT = f"""
+    INSERT INTO notices (tender_id, number, kind, title, body, requested_bid_deadline, created_by)
+    VALUES ($1, (SELECT coalesce(max(number), 0) + 1 FROM notices WHERE tender_id = $1),
+            'clarification', $2, $3, $4, $5)
+    ON CONFLICT DO NOTHING RETURNING {q.NOTICE_COLUMNS}
+"""
+_PUBLISH = f"""
+    UPDATE notices SET status = 'published', content = $2, content_sha256 = $3, signature = $4,
+           signer_subject = $5, signer_cert_sha256 = $6, old_bid_deadline = $7,
+           new_bid_deadline = $8, published_at = now()
+    WHERE id = $1 AND status = 'draft' RETURNING {q.NOTICE_COLUMNS}
+"""
+_MOVE_DEADLINE = """
+    UPDATE tenders SET bid_deadline = $2, version = version + 1, updated_at = now() WHERE id = $1
+"""
+_DELIVERIES = """
+    SELECT n.user_id, u.login, u.name, o.name AS organization, n.created_at AS delivered_at,
+           n.read_at
+    FROM notifications n JOIN users u ON u.id = n.user_id
+    LEFT JOIN organizations o ON o.id = u.organization_id
+    WHERE n.ref = $1 ORDER BY o.name, u.login
+"""
+
+
+async def _published_tender(conn: asyncpg.Connection, principal: Principal,
+                            tender_id: UUID) -> dict[str, Any]:
+    tender = await service.locked_for(conn, principal, tender_id)
+    if tender["status"] != "published":
+        raise service.InvalidTransition({"status": tender["status"]},
+                                        message="只有已发布、未截止的项目可以澄清",
+                                        message_en="Only a published tender before its deadline "
+                                                   "can be clarified")
+    return tender
+
+
+async def draft(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
+                tender_id: UUID, *, title: str, body: str,
+                requested_bid_deadline: datetime | None) -> dict[str, Any]:
+    tender = await _published_tender(conn, principal, tender_id)
+    if requested_bid_deadline is not None and requested_bid_deadline < tender["bid_deadline"]:
+        raise DeadlineEarlier({"bid_deadline": tender["bid_deadline"].isoformat()})
+    row = await conn.fetchrow(_INSERT, tender_id, title.strip(), body.strip(),
+                              requested_bid_deadline, principal.user_id)
+    if row is None:
+        raise DraftExists()
+    await audit.record(conn, actor, "clarification.draft", "tender", tender_id,
+                       {"notice": str(row["id"]), "number": row["number"]})
+    return dict(row)
+
+
+async def get_notice(conn: asyncpg.Connection, tender_id: UUID, notice_id: UUID, *,
+                     draft_ok: bool) -> dict[str, Any]:
+    row = await conn.fetchrow(q.GET_NOTICE, tender_id, notice_id)
+    if row is None or (row["status"] == "draft" and not draft_ok):
+        raise NotFound()
+    return dict(row)
+
+
+async def content(conn: asyncpg.Connection, principal: Principal, tender_id: UUID,
+                  notice_id: UUID) -> bytes:
+    """The bytes the agency signs: the clarification and its attachments' hashes."""
+    tender = await service.for_staff(conn, principal, tender_id)
+    notice = await get_notice(conn, tender_id, notice_id, draft_ok=True)
+    if notice["status"] == "published":
+        signed: bytes = (await conn.fetchrow(q.GET_NOTICE_BY_NUMBER, tender_id,
+                                             notice["number"]))["content"]
+        return signed
+    docs = await documents.listing_for_notice(conn, tender_id, notice_id)
+    return notices.clarification(tender, notice, docs)
+
+
+async def remove_draft(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
+                       tender_id: UUID, notice_id: UUID) -> None:
+    await service.locked_for(conn, principal, tender_id)
+    notice = await get_notice(conn, tender_id, notice_id, draft_ok=True)
+    if notice["status"] != "draft":
+        raise service.InvalidTransition({"status": notice["status"]})
+    await conn.execute("DELETE FROM tender_documents WHERE notice_id = $1", notice_id)
+    await conn.execute("DELETE FROM notices WHERE id = $1", notice_id)
+    await audit.record(conn, actor, "clarification.remove", "tender", tender_id,
+                       {"notice": str(notice_id)})
+
+
+async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
+                  tender_id: UUID, notice_id: UUID, *, signature: bytes) -> dict[str, Any]:
+    tender = await _published_tender(conn, principal, tender_id)
+    notice = await get_notice(conn, tender_id, notice_id, draft_ok=True)
+    if notice["status"] != "draft":
+        raise service.InvalidTransition({"status": notice["status"]},
+                                        message="该澄清已发布", message_en="Already published")
+    docs = await documents.listing_for_notice(conn, tender_id, notice_id)
+    signed = notices.clarification(tender, notice, docs)
+    try:
+        verified = await notices.verify_org_signature(
+            conn, signature, signed, organization_id=notices.signing_org(tender))
+    except ContentMismatch:
+        from trading.tenders.publication import NoticeOutdated
+
+        raise NoticeOutdated() from None
+    now = await clock.db_now(conn)
+    old = tender["bid_deadline"]
+    new = rules.deadline_after_clarification(notice["requested_bid_deadline"] or old, now)
+    row = await conn.fetchrow(
+        _PUBLISH, notice_id, signed, hashlib.sha256(signed).digest(),
+        pem_to_der(signature), verified.subject, notices.cert_sha256(verified),
+        old, new)
+    await conn.execute(q.FREEZE_DOCUMENTS, tender_id, notice_id)
+    if new != old:
+        await conn.execute(_MOVE_DEADLINE, tender_id, new)
+        await audit.record(conn, actor, "tender.deadline_moved", "tender", tender_id, {
+            "from": old.isoformat(), "to": new.isoformat(), "notice": str(notice_id),
+            "rule": "T3" if notice["requested_bid_deadline"] is None
+            or new != notice["requested_bid_deadline"] else "amendment"})
+        await jobs.enqueue(conn, "opening_postponed", f"postponed:{tender_id}:{notice_id}",
+                           tender_id=str(tender_id), old=old.isoformat(), new=new.isoformat())
+    await chronograph.schedule_next(conn, tender_id)
+    await audit.record(conn, actor, "clarification.publish", "tender", tender_id, {
+        "notice": str(notice_id), "number": notice["number"], "signer": verified.subject,
+        "sha256": hashlib.sha256(signed).hexdigest()})
+    await _deliver(conn, tender, dict(row), organization_id=None)
+    await jobs.enqueue(conn, "render_notice_pdf", f"notice-pdf:{notice_id}",
+                       notice_id=str(notice_id))
+    await releases.record(conn, tender_id, "tenderAmendment")
+    return dict(row)
+
+
+async def _deliver(conn: asyncpg.Connection, tender: dict[str, Any], notice: dict[str, Any], *,
+                   organization_id: UUID | None) -> int:
+    moved = notice["new_bid_deadline"] != notice["old_bid_deadline"]
+    deadline = notice["new_bid_deadline"].astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    users = await conn.fetch(q.HOLDER_USERS, tender["id"], organization_id)
+    for u in users:
+        await notify.notify(
+            conn, key=f"notice:{notice['id']}", user_id=u["user_id"], ref=f"notice:{notice['id']}",
+            subject=f"【澄清】{tender['code']} {notice['title']}"
+                    + (f"（投标截止时间变更为 {deadline}）" if moved else ""),
+            subject_en=f"Clarification for {tender['code']}: {notice['title']}"
+                       + (f" (bid deadline now {deadline}, Beijing time)" if moved else ""),
+            body=notice["body"])
+    return len(users)
+
+
+async def notify_new_holder(conn: asyncpg.Connection, tender: dict[str, Any],
+                            organization_id: UUID) -> None:
+    for row in await conn.fetch(q.NOTICES, tender["id"], True):
+        if row["kind"] == "clarification":
+            await _deliver(conn, tender, dict(row), organization_id=organization_id)
+
+
+async def deliveries(conn: asyncpg.Connection, principal: Principal, tender_id: UUID,
+                     notice_id: UUID) -> dict[str, Any]:
+    """Who got the clarification and who has read it (the read receipts)."""
+    await service.for_staff(conn, principal, tender_id)
+    notice = await get_notice(conn, tender_id, notice_id, draft_ok=False)
+    rows = [dict(r) for r in await conn.fetch(_DELIVERIES, f"notice:{notice_id}")]
+    expected = len(await conn.fetch(q.HOLDER_USERS, tender_id, None))
+    return {"notice_id": notice["id"], "expected": expected, "delivered": len(rows),
+            "read": sum(1 for r in rows if r["read_at"] is not None), "recipients": rows}
+

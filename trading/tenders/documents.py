@@ -1,0 +1,184 @@
+"""Tender documents: signed uploads by the agency, downloads by bidders (who become holders).
+
+A document arrives with the agency's detached CMS signature over its exact
+bytes; the signature is checked (trusted CA, not revoked, the agency's credit
+code) before anything is stored. Its SHA-256 goes into the notice the agency
+signs at publication, so the notice vouches for every file. After publication
+the rows are frozen by a trigger and the objects are never overwritten (each
+has a key of its own).
+
+Only signed-in bidders obtain documents, and every download is recorded: the
+first one makes the bidder's organization a holder, and clarifications must
+reach every holder (T3).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import unicodedata
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from core import audit, clock
+from core.auth import Principal
+from core.errors import Conflict, DomainError, InvalidInput, NotFound
+from core.storage import ObjectStore, iter_file
+from signing.cms import pem_to_der
+from trading.tenders import notices
+from trading.tenders import queries as q
+
+BUCKET = "documents"
+MAX_BYTES = 200 * 1024 * 1024
+
+
+class DocumentsNotYetAvailable(DomainError):
+    status = 409
+    code = "documents_not_yet_available"
+    message = "招标文件尚未开始发售"
+    message_en = "The tender documents are not available yet"
+
+
+class DocumentsPeriodOver(DomainError):
+    status = 409
+    code = "documents_period_over"
+    message = "招标文件获取期已结束"
+    message_en = "The period for obtaining the tender documents has ended"
+
+
+class DocumentNameTaken(Conflict):
+    code = "document_name_taken"
+    message = "同名文件已存在，请先删除或改名"
+    message_en = "A document with this name exists already; delete it or rename the file"
+
+
+class DocumentFrozen(Conflict):
+    code = "document_frozen"
+    message = "已发布的文件不能修改或删除"
+    message_en = "A published document cannot be changed or removed"
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    content_type: str
+    file: BinaryIO  # a local (spooled) file: read twice, to verify and to store
+    signature: bytes
+
+
+def clean_name(name: str) -> str:
+    name = unicodedata.normalize("NFC", name).strip().replace("\\", "/").rsplit("/", 1)[-1]
+    if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
+        raise InvalidInput({"field": "file.name"}, message="文件名无效",
+                           message_en="The file name is not valid")
+    return name
+
+
+def _size(f: BinaryIO) -> int:
+    f.seek(0, 2)
+    size = f.tell()
+    f.seek(0)
+    return size
+
+
+async def add(conn: asyncpg.Connection, store: ObjectStore, actor: audit.Actor, *,
+              tender: dict[str, Any], upload: Upload, uploaded_by: UUID,
+              notice_id: UUID | None = None) -> dict[str, Any]:
+    """Verify the agency's signature over the file, store it, record it (not frozen yet)."""
+    name = clean_name(upload.name)
+    size = _size(upload.file)
+    if size == 0 or size > MAX_BYTES:
+        raise InvalidInput({"field": "file", "size": size, "maximum": MAX_BYTES},
+                           message="文件为空或超过200MB", message_en="The file is empty or over 200 MB")
+    if await conn.fetchval(q.DOCUMENT_NAME_TAKEN, tender["id"], notice_id, name):
+        raise DocumentNameTaken({"name": name})
+    verified = await notices.verify_org_signature(
+        conn, upload.signature, upload.file, organization_id=notices.signing_org(tender))
+    upload.file.seek(0)
+    doc_id = uuid4()
+    content_type = (upload.content_type if upload.content_type not in ("", "application/octet-stream")
+                    else mimetypes.guess_type(name)[0] or "application/octet-stream")
+    stored = await store.put_stream(BUCKET, f"tenders/{tender['id']}/{doc_id}",
+                                    iter_file(upload.file), content_type=content_type)
+    row = await conn.fetchrow(
+        q.INSERT_DOCUMENT, doc_id, tender["id"], notice_id, name, content_type, stored.size,
+        bytes.fromhex(stored.sha256), stored.key, pem_to_der(upload.signature),
+        verified.subject, notices.cert_sha256(verified), uploaded_by)
+    await audit.record(conn, actor, "document.add", "tender", tender["id"],
+                       {"document": str(doc_id), "name": name, "sha256": stored.sha256,
+                        "signer": verified.subject})
+    return document_out(dict(row))
+
+
+def document_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "sha256": row["sha256"].hex()}
+
+
+async def remove(conn: asyncpg.Connection, actor: audit.Actor, *, tender_id: UUID,
+                 document_id: UUID) -> None:
+    row = await conn.fetchrow(q.GET_DOCUMENT, tender_id, document_id)
+    if row is None:
+        raise NotFound()
+    if row["frozen"]:
+        raise DocumentFrozen()
+    await conn.execute("DELETE FROM tender_documents WHERE id = $1", document_id)
+    await audit.record(conn, actor, "document.remove", "tender", tender_id,
+                       {"document": str(document_id), "name": row["name"]})
+
+
+async def listing(conn: asyncpg.Connection, tender_id: UUID, *,
+                  published_only: bool) -> list[dict[str, Any]]:
+    return [document_out(dict(r)) for r in await conn.fetch(q.DOCUMENTS, tender_id,
+                                                            published_only)]
+
+
+async def listing_for_notice(conn: asyncpg.Connection, tender_id: UUID,
+                             notice_id: UUID | None) -> list[dict[str, Any]]:
+    return [document_out(dict(r)) for r in await conn.fetch(q.NOTICE_DOCUMENTS, tender_id,
+                                                            notice_id)]
+
+
+async def obtain(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor, *,
+                 tender: dict[str, Any], document_id: UUID) -> dict[str, Any]:
+    """A bidder downloads a published document; the first download makes a holder.
+
+    New holders are obtained only inside the documents period (T2); a holder
+    may download again until the bid deadline.
+    """
+    principal.require("bidder")
+    if principal.organization_id is None or tender["status"] == "draft":
+        raise NotFound()
+    row = await conn.fetchrow(q.GET_DOCUMENT, tender["id"], document_id)
+    if row is None or not row["frozen"]:
+        raise NotFound()
+    now = await clock.db_now(conn)
+    holder = await conn.fetchval(q.IS_HOLDER, tender["id"], principal.organization_id)
+    if not holder:
+        if tender["status"] != "published":
+            raise DocumentsPeriodOver({"status": tender["status"]})
+        if now < tender["documents_from"]:
+            raise DocumentsNotYetAvailable({"from": tender["documents_from"].isoformat()})
+        if now > tender["documents_until"]:
+            raise DocumentsPeriodOver({"until": tender["documents_until"].isoformat()})
+        await conn.execute(q.ADD_HOLDER, tender["id"], principal.organization_id,
+                           principal.user_id)
+        await audit.record(conn, actor, "document.holder", "tender", tender["id"],
+                           {"organization": str(principal.organization_id)})
+        from trading.tenders import clarifications  # clarifications reach new holders too
+
+        await clarifications.notify_new_holder(conn, tender, principal.organization_id)
+    await conn.execute(q.ADD_DOWNLOAD, document_id, tender["id"], principal.organization_id,
+                       principal.user_id, audit.normalize_ip(actor.client_ip))
+    return document_out(dict(row))
+
+
+async def stream(store: ObjectStore, row: dict[str, Any]) -> AsyncIterator[bytes]:
+    async for chunk in store.get_stream(BUCKET, row["object_key"]):
+        yield chunk
+
+
+async def holders(conn: asyncpg.Connection, tender_id: UUID) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(q.HOLDERS, tender_id)]

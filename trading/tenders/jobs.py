@@ -1,0 +1,84 @@
+"""Side effects of publication, run after commit: the sealed notice PDF, events for issuers."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from core import audit, jobs, pdf
+from core.storage import ObjectStore
+from trading.tenders import documents, notices
+from trading.tenders import queries as q
+
+PDF_BUCKET = "records"
+PROCEDURES = {"open": "公开招标", "invited": "邀请招标", "gp_open": "政府采购公开招标",
+              "gp_invited": "政府采购邀请招标", "gp_competitive_negotiation": "竞争性谈判",
+              "gp_competitive_consultation": "竞争性磋商", "gp_single_source": "单一来源采购",
+              "gp_inquiry": "询价"}
+SECURITY_FORMS = {"deposit": "保证金", "bank_guarantee": "银行保函",
+                  "guarantee_insurance": "投标保证保险", "e_guarantee": "电子保函"}
+
+_SET_PDF = "UPDATE notices SET pdf_key = $2, pdf_sha256 = $3 WHERE id = $1 AND pdf_key IS NULL"
+
+
+async def notice_context(conn: asyncpg.Connection, notice_id: UUID) -> dict[str, Any]:
+    notice = dict(await conn.fetchrow("SELECT * FROM notices WHERE id = $1", notice_id))
+    tender = dict(await conn.fetchrow(q.GET_TENDER, notice["tender_id"]))
+    lots = [dict(r) for r in await conn.fetch(q.LOTS, tender["id"])]
+    docs = await documents.listing_for_notice(
+        conn, tender["id"], None if notice["kind"] == "tender" else notice_id)
+    notice["content_sha256"] = notice["content_sha256"].hex()
+    return {
+        "notice": notice, "tender": tender, "lots": lots, "documents": docs,
+        "parties": await notices.parties(conn, tender),
+        "procedure": PROCEDURES[tender["procedure"]],
+        "security_forms": "、".join(SECURITY_FORMS[f] for f in tender["security_forms"]),
+        "opening_certs": [(lot["number"], lot["opening_cert_sha256"]) for lot in lots
+                          if lot["opening_cert_sha256"]] if notice["kind"] == "tender" else [],
+    }
+
+
+async def make_notice_pdf(conn: asyncpg.Connection, store: ObjectStore, settings: Any,
+                          notice_id: UUID) -> str | None:
+    """Render, seal and store the notice's PDF once; the object key, or None if done before."""
+    context = await notice_context(conn, notice_id)
+    notice = context["notice"]
+    if notice["pdf_key"] is not None:
+        return None
+    sealed = await pdf.seal(await pdf.render("pdf/notice.html", context), settings,
+                            reason="天衡平台签章：公告 / Tenderhall seal: notice")
+    key = f"tenders/{notice['tender_id']}/notices/{notice['number']:03d}-{notice_id}.pdf"
+    await store.put_bytes(PDF_BUCKET, key, sealed, content_type="application/pdf")
+    digest = hashlib.sha256(sealed).digest()
+    await conn.execute(_SET_PDF, notice_id, key, digest)
+    await audit.record(conn, audit.SYSTEM, "notice.pdf", "tender", notice["tender_id"],
+                       {"notice": str(notice_id), "sha256": digest.hex()})
+    return key
+
+
+@jobs.job
+async def render_notice_pdf(ctx: dict[str, Any], outbox_id: int) -> None:
+    async def body(conn: asyncpg.Connection, args: dict[str, Any]) -> None:
+        await make_notice_pdf(conn, ctx["store"], ctx["settings"], UUID(args["notice_id"]))
+    await jobs.run_once(ctx, outbox_id, body)
+
+
+@jobs.job
+async def opening_postponed(ctx: dict[str, Any], outbox_id: int) -> None:
+    """G5: the opening moved; an event for the issuers of the tender's guarantees.
+
+    The bid-security stage delivers ``guarantee_events`` to each issuer's
+    gateway; here the event is made durable exactly once.
+    """
+    async def body(conn: asyncpg.Connection, args: dict[str, Any]) -> None:
+        await conn.execute(
+            """INSERT INTO guarantee_events (tender_id, kind, payload)
+               VALUES ($1, 'opening_postponed', $2) ON CONFLICT DO NOTHING""",
+            UUID(args["tender_id"]),
+            {"old_bid_deadline": datetime.fromisoformat(args["old"]).isoformat(),
+             "new_bid_deadline": datetime.fromisoformat(args["new"]).isoformat()})
+    await jobs.run_once(ctx, outbox_id, body)

@@ -1,0 +1,294 @@
+"""HTTP routes around a tender's publication: documents, notices, clarifications, objections, OCDS."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+from uuid import UUID
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, JSONBody
+from litestar.response import Stream
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from core.auth import actor_of
+from core.deps import Conn, MaybeUser, User
+from core.errors import InvalidInput, NotFound
+from trading import ocds
+from trading.tenders import (
+    clarifications,
+    documents,
+    objections,
+    publication,
+    releases,
+    service,
+)
+from trading.tenders import queries as q
+from trading.tenders import schemas as s
+from trading.tenders.jobs import PDF_BUCKET
+from trading.tenders.routes import tender_out
+
+Multipart = Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)]
+UPLOAD_LIMIT = documents.MAX_BYTES + 1024 * 1024
+
+
+def signature_bytes(text: str) -> bytes:
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        return text.encode()
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput({"field": "signature"}, message="签名须为 base64 编码的 DER 或 PEM 文本",
+                           message_en="The signature is base64 DER or PEM text") from None
+
+
+async def _upload(data: dict[str, UploadFile]) -> documents.Upload:
+    file, sig = data.get("file"), data.get("signature")
+    if not isinstance(file, UploadFile) or not isinstance(sig, UploadFile):
+        raise InvalidInput({"fields": ["file", "signature"]},
+                           message="请同时上传文件（file）及其签名（signature）",
+                           message_en="Send the file (file) and its signature (signature)")
+    return documents.Upload(name=file.filename or "", content_type=file.content_type or "",
+                            file=file.file, signature=await sig.read())  # type: ignore[arg-type]
+
+
+def _notice_out(row: dict[str, Any]) -> s.NoticeOut:
+    fields = {k: row[k] for k in s.NoticeOut.__struct_fields__ if k in row}
+    for k in ("content_sha256", "pdf_sha256"):
+        fields[k] = row[k].hex() if row.get(k) else None
+    fields["has_pdf"] = row.get("pdf_key") is not None
+    return s.NoticeOut(**fields)
+
+
+def _doc_out(row: dict[str, Any]) -> s.DocumentOut:
+    return s.DocumentOut(**{k: row[k] for k in s.DocumentOut.__struct_fields__ if k in row})
+
+
+def _file(data: bytes, media_type: str, name: str) -> Response[bytes]:
+    return Response(data, media_type=media_type,
+                    headers={"content-disposition": f"attachment; filename*=UTF-8''{name}"})
+
+
+async def _visible(conn: Conn, principal: MaybeUser, tender_id: UUID) -> dict[str, Any]:
+    return await service.get_tender(conn, principal, tender_id)
+
+
+class PublicationController(Controller):
+    path = "/api/tenders/{tender_id:uuid}"
+    tags = ["publication"]  # noqa: RUF012
+
+    # ------------------------------------------------------------ the notice and publishing
+    @get("/announcement", media_type="application/json")
+    async def announcement(self, conn: Conn, user: User, tender_id: FromPath[UUID]) -> bytes:
+        """The exact bytes to sign to publish (canonical JSON of the draft)."""
+        return await publication.announcement(conn, user, tender_id)
+
+    @post("/publish", status_code=HTTP_200_OK)
+    async def publish(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                      tender_id: FromPath[UUID], data: JSONBody[s.SignatureIn]) -> s.TenderOut:
+        return tender_out(await publication.publish(
+            conn, user, actor_of(request, user), tender_id,
+            signature=signature_bytes(data.signature)))
+
+    @get("/notices")
+    async def notices(self, conn: Conn, principal: MaybeUser,
+                      tender_id: FromPath[UUID]) -> list[s.NoticeOut]:
+        tender = await _visible(conn, principal, tender_id)
+        staff = service.in_charge(principal, tender)
+        return [_notice_out(dict(r)) for r in await conn.fetch(q.NOTICES, tender_id, not staff)]
+
+    async def _published_notice(self, conn: Conn, tender_id: UUID,
+                                number: int) -> dict[str, Any]:
+        row = await conn.fetchrow(q.GET_NOTICE_BY_NUMBER, tender_id, number)
+        if row is None or row["status"] != "published":
+            raise NotFound()
+        return dict(row)
+
+    @get("/notices/{number:int}/content", media_type="application/json")
+    async def notice_content(self, conn: Conn, tender_id: FromPath[UUID],
+                             number: FromPath[int]) -> Response[bytes]:
+        row = await self._published_notice(conn, tender_id, number)
+        return _file(row["content"], "application/json", f"notice-{number}.json")
+
+    @get("/notices/{number:int}/signature")
+    async def notice_signature(self, conn: Conn, tender_id: FromPath[UUID],
+                               number: FromPath[int]) -> Response[bytes]:
+        row = await self._published_notice(conn, tender_id, number)
+        return _file(row["signature"], "application/pkcs7-signature", f"notice-{number}.p7s")
+
+    @get("/notices/{number:int}/pdf")
+    async def notice_pdf(self, request: Request[Any, Any, Any], conn: Conn,
+                         tender_id: FromPath[UUID], number: FromPath[int]) -> Response[bytes]:
+        row = await self._published_notice(conn, tender_id, number)
+        if row["pdf_key"] is None:
+            raise NotFound(message="公告PDF正在生成，请稍后刷新",
+                           message_en="The notice PDF is being made; try again shortly")
+        data = await request.app.state.store.get_bytes(PDF_BUCKET, row["pdf_key"])
+        return Response(data, media_type="application/pdf",
+                        headers={"content-disposition": f"inline; filename=notice-{number}.pdf"})
+
+    @get("/lots/{lot_id:uuid}/opening-certificate")
+    async def opening_certificate(self, conn: Conn, tender_id: FromPath[UUID],
+                                  lot_id: FromPath[UUID]) -> Response[bytes]:
+        number, der = await publication.opening_certificate(conn, tender_id, lot_id)
+        pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
+        return _file(pem, "application/x-pem-file", f"opening-lot{number}.crt.pem")
+
+    # ------------------------------------------------------------ documents
+    @post("/documents", status_code=HTTP_201_CREATED, request_max_body_size=UPLOAD_LIMIT)
+    async def upload(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                     tender_id: FromPath[UUID], data: Multipart) -> s.DocumentOut:
+        tender = await service.locked_for(conn, user, tender_id)
+        if tender["status"] != "draft":
+            raise service.InvalidTransition(
+                {"status": tender["status"]}, message="发布后的文件变更须通过澄清（附件）进行",
+                message_en="After publication, documents change through a clarification")
+        row = await documents.add(conn, request.app.state.store, actor_of(request, user),
+                                  tender=tender, upload=await _upload(data),
+                                  uploaded_by=user.user_id)
+        return _doc_out(row)
+
+    @delete("/documents/{document_id:uuid}", status_code=HTTP_204_NO_CONTENT)
+    async def remove(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                     tender_id: FromPath[UUID], document_id: FromPath[UUID]) -> None:
+        await service.locked_for(conn, user, tender_id)
+        await documents.remove(conn, actor_of(request, user), tender_id=tender_id,
+                               document_id=document_id)
+
+    @get("/documents")
+    async def list_documents(self, conn: Conn, principal: MaybeUser,
+                             tender_id: FromPath[UUID]) -> list[s.DocumentOut]:
+        tender = await _visible(conn, principal, tender_id)
+        rows = await documents.listing(conn, tender_id,
+                                       published_only=not service.in_charge(principal, tender))
+        return [_doc_out(r) for r in rows]
+
+    @get("/documents/{document_id:uuid}")
+    async def download(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                       tender_id: FromPath[UUID], document_id: FromPath[UUID]) -> Stream:
+        tender = await _visible(conn, user, tender_id)
+        if service.in_charge(user, tender):
+            row = await conn.fetchrow(q.GET_DOCUMENT, tender_id, document_id)
+            if row is None:
+                raise NotFound()
+            doc = dict(row)
+        else:
+            doc = await documents.obtain(conn, user, actor_of(request, user), tender=tender,
+                                         document_id=document_id)
+        return Stream(documents.stream(request.app.state.store, doc),
+                      media_type=doc["content_type"],
+                      headers={"content-disposition":
+                               f"attachment; filename*=UTF-8''{doc['id']}",
+                               "x-content-sha256": doc["sha256"].hex()
+                               if isinstance(doc["sha256"], bytes) else doc["sha256"]})
+
+    @get("/documents/{document_id:uuid}/signature")
+    async def document_signature(self, conn: Conn, principal: MaybeUser,
+                                 tender_id: FromPath[UUID],
+                                 document_id: FromPath[UUID]) -> Response[bytes]:
+        tender = await _visible(conn, principal, tender_id)
+        row = await conn.fetchrow(q.GET_DOCUMENT, tender_id, document_id)
+        if row is None or not (row["frozen"] or service.in_charge(principal, tender)):
+            raise NotFound()
+        return _file(row["signature"], "application/pkcs7-signature", f"{document_id}.p7s")
+
+    @get("/holders")
+    async def holders(self, conn: Conn, user: User,
+                      tender_id: FromPath[UUID]) -> list[s.HolderOut]:
+        await service.for_staff(conn, user, tender_id)
+        return [s.HolderOut(**r) for r in await documents.holders(conn, tender_id)]
+
+    # ------------------------------------------------------------ clarifications
+    @post("/clarifications", status_code=HTTP_201_CREATED)
+    async def clarify(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                      tender_id: FromPath[UUID], data: JSONBody[s.ClarificationIn]) -> s.NoticeOut:
+        return _notice_out(await clarifications.draft(
+            conn, user, actor_of(request, user), tender_id, title=data.title, body=data.body,
+            requested_bid_deadline=data.bid_deadline))
+
+    @post("/clarifications/{notice_id:uuid}/documents", status_code=HTTP_201_CREATED,
+          request_max_body_size=UPLOAD_LIMIT)
+    async def attach(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                     tender_id: FromPath[UUID], notice_id: FromPath[UUID],
+                     data: Multipart) -> s.DocumentOut:
+        tender = await service.locked_for(conn, user, tender_id)
+        notice = await clarifications.get_notice(conn, tender_id, notice_id, draft_ok=True)
+        if notice["status"] != "draft":
+            raise service.InvalidTransition({"status": notice["status"]})
+        return _doc_out(await documents.add(
+            conn, request.app.state.store, actor_of(request, user), tender=tender,
+            upload=await _upload(data), uploaded_by=user.user_id, notice_id=notice_id))
+
+    @get("/clarifications/{notice_id:uuid}/content", media_type="application/json")
+    async def clarification_content(self, conn: Conn, user: User, tender_id: FromPath[UUID],
+                                    notice_id: FromPath[UUID]) -> bytes:
+        return await clarifications.content(conn, user, tender_id, notice_id)
+
+    @post("/clarifications/{notice_id:uuid}/publish", status_code=HTTP_200_OK)
+    async def publish_clarification(self, request: Request[Any, Any, Any], conn: Conn,
+                                    user: User, tender_id: FromPath[UUID],
+                                    notice_id: FromPath[UUID],
+                                    data: JSONBody[s.SignatureIn]) -> s.NoticeOut:
+        return _notice_out(await clarifications.publish(
+            conn, user, actor_of(request, user), tender_id, notice_id,
+            signature=signature_bytes(data.signature)))
+
+    @delete("/clarifications/{notice_id:uuid}", status_code=HTTP_204_NO_CONTENT)
+    async def remove_clarification(self, request: Request[Any, Any, Any], conn: Conn,
+                                   user: User, tender_id: FromPath[UUID],
+                                   notice_id: FromPath[UUID]) -> None:
+        await clarifications.remove_draft(conn, user, actor_of(request, user), tender_id,
+                                          notice_id)
+
+    @get("/clarifications/{notice_id:uuid}/deliveries")
+    async def deliveries(self, conn: Conn, user: User, tender_id: FromPath[UUID],
+                         notice_id: FromPath[UUID]) -> s.DeliveriesOut:
+        out = await clarifications.deliveries(conn, user, tender_id, notice_id)
+        return s.DeliveriesOut(**{**out, "recipients": [s.RecipientOut(**r)
+                                                        for r in out["recipients"]]})
+
+    # ------------------------------------------------------------ objections (T4)
+    @post("/objections", status_code=HTTP_201_CREATED)
+    async def object(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                     tender_id: FromPath[UUID], data: JSONBody[s.ObjectionIn]) -> s.ObjectionOut:
+        row = await objections.submit(conn, user, actor_of(request, user), tender_id,
+                                      body=data.body)
+        return s.ObjectionOut(**{k: row[k] for k in s.ObjectionOut.__struct_fields__ if k in row})
+
+    @get("/objections")
+    async def list_objections(self, conn: Conn, user: User,
+                              tender_id: FromPath[UUID]) -> list[s.ObjectionOut]:
+        return [s.ObjectionOut(**{k: r[k] for k in s.ObjectionOut.__struct_fields__})
+                for r in await objections.listing(conn, user, tender_id)]
+
+    @post("/objections/{objection_id:uuid}/answer", status_code=HTTP_200_OK)
+    async def answer(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                     tender_id: FromPath[UUID], objection_id: FromPath[UUID],
+                     data: JSONBody[s.AnswerIn]) -> list[s.ObjectionOut]:
+        out = await objections.answer(conn, user, actor_of(request, user), tender_id,
+                                      objection_id, text=data.answer)
+        return [s.ObjectionOut(**{k: r[k] for k in s.ObjectionOut.__struct_fields__})
+                for r in out["objections"]]
+
+    # ------------------------------------------------------------ OCDS
+    @get("/ocds/releases")
+    async def ocds_releases(self, request: Request[Any, Any, Any], conn: Conn,
+                            tender_id: FromPath[UUID]) -> Response[bytes]:
+        settings = request.app.state.settings
+        package = await releases.release_package(conn, tender_id, prefix=settings.ocds_prefix,
+                                                 public_url=settings.web.public_url)
+        return Response(ocds.dumps(package), media_type="application/json")
+
+    @get("/ocds/record")
+    async def ocds_record(self, request: Request[Any, Any, Any], conn: Conn,
+                          tender_id: FromPath[UUID]) -> Response[bytes]:
+        settings = request.app.state.settings
+        package = await releases.record_package(conn, tender_id, prefix=settings.ocds_prefix,
+                                                public_url=settings.web.public_url)
+        return Response(ocds.dumps(package), media_type="application/json")

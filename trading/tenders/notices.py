@@ -1,0 +1,125 @@
+"""Notices as signed bytes: what the agency signs, and the check of its signature.
+
+The tender notice and each clarification are fixed as canonical JSON (sorted
+keys, UTF-8, no spaces, times in Asia/Shanghai). The client fetches exactly
+these bytes, signs them with the organization's signing certificate (detached
+CMS, e.g. ``openssl cms -sign -binary -outform DER``) and sends the signature
+back; the platform rebuilds the bytes in the publishing transaction, so a
+signature over anything else (an older version of the draft, say) fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from core.clock import SHANGHAI
+from core.errors import DomainError
+from signing import cms, identity
+from signing.trust import load_trust_store
+
+FORMAT = 1
+
+
+class SignerNotOfOrganization(DomainError):
+    status = 422
+    code = "signer_not_of_organization"
+    message = "签名证书不属于本项目的招标人或代理机构"
+    message_en = "The signing certificate does not belong to the tender's tenderer or agency"
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.astimezone(SHANGHAI).isoformat()
+    if isinstance(v, Decimal | UUID):
+        return str(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    return v
+
+
+def canonical(obj: dict[str, Any]) -> bytes:
+    def walk(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        return _value(v)
+    return json.dumps(walk(obj), ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":")).encode()
+
+
+def _documents(documents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"name": d["name"], "sha256": d["sha256"], "size": d["size"]}
+            for d in sorted(documents, key=lambda d: d["name"])]
+
+
+TENDER_FIELDS = ("id", "code", "title", "region", "procedure", "sector", "budget",
+                 "ceiling_price", "min_bids", "has_prequalification", "security_forms",
+                 "documents_from", "documents_until", "clarification_deadline", "bid_deadline",
+                 "bid_validity_days", "evaluation_method", "weights", "decryption_minutes",
+                 "decrypt_failure", "officers_n", "officers_k", "version")
+
+
+def tender_notice(tender: dict[str, Any], lots: Sequence[dict[str, Any]],
+                  documents: Sequence[dict[str, Any]], parties: dict[str, Any]) -> bytes:
+    """The tender notice (招标公告) the agency signs to publish."""
+    return canonical({
+        "format": FORMAT, "type": "tender_notice",
+        "tender": {f: tender[f] for f in TENDER_FIELDS},
+        "parties": parties,
+        "lots": [{f: lot[f] for f in ("number", "title", "budget", "security_amount",
+                                      "ceiling_price")} for lot in lots],
+        "documents": _documents(documents),
+    })
+
+
+def clarification(tender: dict[str, Any], notice: dict[str, Any],
+                  documents: Sequence[dict[str, Any]]) -> bytes:
+    """A clarification or amendment (澄清/修改): its text and attachments, by hash."""
+    return canonical({
+        "format": FORMAT, "type": "clarification",
+        "tender": {"id": tender["id"], "code": tender["code"]},
+        "number": notice["number"], "title": notice["title"], "body": notice["body"],
+        "requested_bid_deadline": notice["requested_bid_deadline"],
+        "documents": _documents(documents),
+    })
+
+
+async def parties(conn: asyncpg.Connection, tender: dict[str, Any]) -> dict[str, Any]:
+    rows = await conn.fetch("SELECT id, name, credit_code FROM organizations WHERE id = ANY($1)",
+                            [tender["owner_org_id"], tender["agency_org_id"]])
+    by_id = {r["id"]: {"name": r["name"], "credit_code": r["credit_code"]} for r in rows}
+    return {"tenderer": by_id[tender["owner_org_id"]],
+            "agency": by_id.get(tender["agency_org_id"])}
+
+
+def signing_org(tender: dict[str, Any]) -> UUID:
+    """Who signs for the tender: the agency when there is one, else the tenderer."""
+    org: UUID = tender["agency_org_id"] or tender["owner_org_id"]
+    return org
+
+
+async def verify_org_signature(conn: asyncpg.Connection, signature: bytes, content: Any, *,
+                               organization_id: UUID) -> cms.Verified:
+    """The signature verifies, its certificate is trusted and speaks for the organization."""
+    verified = await cms.verify(cms.pem_to_der(signature), trust=await load_trust_store(conn),
+                                content=content, purpose="signing")
+    expected = await conn.fetchval("SELECT credit_code FROM organizations WHERE id = $1",
+                                   organization_id)
+    if identity.credit_code(verified.signer) != expected:
+        raise SignerNotOfOrganization({"certificate": verified.subject,
+                                       "expected_credit_code": expected})
+    return verified
+
+
+def cert_sha256(verified: cms.Verified) -> bytes:
+    return hashlib.sha256(verified.signer.public_bytes(Encoding.DER)).digest()

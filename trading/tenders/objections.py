@@ -1,0 +1,147 @@
+"""Objections to the tender documents (异议, T4): filed in time, answered, the tender paused.
+
+A bidder may object until 10 days before the bid deadline. The tenderer or
+agency answers within 3 days; until every objection is answered the tender
+is paused: the chronograph fires nothing, so the deadline cannot pass while
+it waits. On the last answer the tender resumes and the bid deadline moves
+later by the paused time, rounded up to whole days so the opening keeps its
+time of day; the move is audited, announced to the holders and queued for
+the guarantee issuers (G5), like a move under T3.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from core import audit, clock, jobs, notify
+from core.auth import Principal
+from core.errors import NotFound
+from trading import chronograph
+from trading.tenders import queries as q
+from trading.tenders import releases, rules, service
+
+ANSWER_WITHIN = timedelta(days=3)
+
+_INSERT = """
+    INSERT INTO objections (tender_id, organization_id, user_id, body, answer_due_at)
+    VALUES ($1, $2, $3, $4, now() + $5::interval)
+    RETURNING id, tender_id, organization_id, body, submitted_at, answer_due_at, answer,
+              answered_at
+"""
+_COLUMNS = """j.id, j.tender_id, j.organization_id, o.name AS organization, j.body,
+    j.submitted_at, j.answer_due_at, j.answer, j.answered_at, j.user_id"""
+_LIST = f"""
+    SELECT {_COLUMNS} FROM objections j JOIN organizations o ON o.id = j.organization_id
+    WHERE j.tender_id = $1 AND ($2::uuid IS NULL OR j.organization_id = $2)
+    ORDER BY j.submitted_at
+"""
+_ANSWER = """
+    UPDATE objections SET answer = $3, answered_at = now(), answered_by = $4
+    WHERE tender_id = $1 AND id = $2 AND answered_at IS NULL RETURNING id, user_id
+"""
+_OPEN = "SELECT count(*) FROM objections WHERE tender_id = $1 AND answered_at IS NULL"
+_PAUSE = "UPDATE tenders SET paused_since = coalesce(paused_since, now()) WHERE id = $1"
+_RESUME = """
+    UPDATE tenders SET paused_since = NULL, bid_deadline = bid_deadline + $2::interval,
+           version = version + 1, updated_at = now()
+    WHERE id = $1 RETURNING bid_deadline
+"""
+_STAFF = """
+    SELECT u.id FROM users u JOIN user_roles r ON r.user_id = u.id
+    WHERE u.is_active AND u.organization_id = ANY($1) AND r.role IN ('tenderer', 'agency')
+"""
+
+
+async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
+                 tender_id: UUID, *, body: str) -> dict[str, Any]:
+    principal.require("bidder")
+    row = await conn.fetchrow(q.LOCK_TENDER, tender_id)
+    if row is None or row["status"] == "draft" or principal.organization_id is None:
+        raise NotFound()
+    tender = dict(row)
+    if tender["status"] != "published":
+        raise service.InvalidTransition({"status": tender["status"]},
+                                        message="投标截止后不能再对招标文件提出异议",
+                                        message_en="Objections to the documents end before the "
+                                                   "bid deadline")
+    rules.check_objection_time(await clock.db_now(conn), tender["bid_deadline"])
+    objection = dict(await conn.fetchrow(_INSERT, tender_id, principal.organization_id,
+                                         principal.user_id, body.strip(), ANSWER_WITHIN))
+    await conn.execute(_PAUSE, tender_id)
+    await chronograph.schedule_next(conn, tender_id)
+    await audit.record(conn, actor, "objection.submit", "tender", tender_id,
+                       {"objection": str(objection["id"]), "paused": True})
+    for staff in await conn.fetch(_STAFF, [tender["owner_org_id"], tender["agency_org_id"]]):
+        await notify.notify(conn, key=f"objection:{objection['id']}", user_id=staff["id"],
+                            ref=f"objection:{objection['id']}",
+                            subject=f"【异议】{tender['code']} 收到对招标文件的异议，请于3日内答复",
+                            subject_en=f"Objection to the documents of {tender['code']}: "
+                                       "answer within 3 days", body=body.strip())
+    return objection
+
+
+async def listing(conn: asyncpg.Connection, principal: Principal,
+                  tender_id: UUID) -> list[dict[str, Any]]:
+    """Staff see every objection; a bidder sees its own organization's."""
+    row = await conn.fetchrow(q.GET_TENDER, tender_id)
+    if row is None:
+        raise NotFound()
+    if service.in_charge(principal, dict(row)):
+        org = None
+    elif principal.organization_id is not None and row["status"] != "draft":
+        org = principal.organization_id
+    else:
+        raise NotFound()
+    return [dict(r) for r in await conn.fetch(_LIST, tender_id, org)]
+
+
+async def answer(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
+                 tender_id: UUID, objection_id: UUID, *, text: str) -> dict[str, Any]:
+    tender = await service.locked_for(conn, principal, tender_id)
+    done = await conn.fetchrow(_ANSWER, tender_id, objection_id, text.strip(), principal.user_id)
+    if done is None:
+        exists = await conn.fetchval("SELECT 1 FROM objections WHERE tender_id = $1 AND id = $2",
+                                     tender_id, objection_id)
+        if exists is None:
+            raise NotFound()
+        raise service.InvalidTransition(message="该异议已答复",
+                                        message_en="The objection has been answered already")
+    await audit.record(conn, actor, "objection.answer", "tender", tender_id,
+                       {"objection": str(objection_id)})
+    await notify.notify(conn, key=f"objection-answer:{objection_id}", user_id=done["user_id"],
+                        ref=f"objection:{objection_id}",
+                        subject=f"【异议答复】{tender['code']} 您的异议已答复",
+                        subject_en=f"Your objection to {tender['code']} has been answered",
+                        body=text.strip())
+    if await conn.fetchval(_OPEN, tender_id) == 0 and tender["paused_since"] is not None:
+        await _resume(conn, actor, tender)
+    return {"tender": await service.get_tender(conn, principal, tender_id),
+            "objections": await listing(conn, principal, tender_id)}
+
+
+async def _resume(conn: asyncpg.Connection, actor: audit.Actor, tender: dict[str, Any]) -> None:
+    now = await clock.db_now(conn)
+    paused = now - tender["paused_since"]
+    days = max(1, math.ceil(paused / timedelta(days=1)))
+    old = tender["bid_deadline"]
+    new = await conn.fetchval(_RESUME, tender["id"], timedelta(days=days))
+    await audit.record(conn, actor, "tender.resume", "tender", tender["id"], {
+        "paused_seconds": int(paused.total_seconds())})
+    await audit.record(conn, actor, "tender.deadline_moved", "tender", tender["id"], {
+        "from": old.isoformat(), "to": new.isoformat(), "rule": "T4"})
+    await jobs.enqueue(conn, "opening_postponed", f"postponed:{tender['id']}:{new.isoformat()}",
+                       tender_id=str(tender["id"]), old=old.isoformat(), new=new.isoformat())
+    when = new.astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    for u in await conn.fetch(q.HOLDER_USERS, tender["id"], None):
+        await notify.notify(conn, key=f"resume:{tender['id']}:{new.isoformat()}",
+                            user_id=u["user_id"], ref=f"tender:{tender['id']}",
+                            subject=f"【恢复】{tender['code']} 异议已答复，投标截止时间顺延至 {when}",
+                            subject_en=f"{tender['code']} resumes after the objection; bid "
+                                       f"deadline now {when} (Beijing time)")
+    await chronograph.schedule_next(conn, tender["id"])
+    await releases.record(conn, tender["id"], "tenderUpdate")
