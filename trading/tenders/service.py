@@ -21,7 +21,7 @@ from core import audit, clock, money
 from core.auth import Principal
 from core.errors import Conflict, InvalidInput, NotFound
 from trading.tenders import queries as q
-from trading.tenders import rules
+from trading.tenders import releases, rules
 
 STATUSES = ("published", "bidding_closed", "opened", "evaluating", "awarded", "failed",
             "cancelled")
@@ -263,6 +263,8 @@ async def cancel(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
                                            "cancelled")
     await audit.record(conn, actor, "tender.cancel", "tender", tender_id,
                        {"reason": reason.strip(), "from": tender["status"]})
+    if tender["status"] != "draft":  # a draft was never released
+        await releases.record(conn, tender_id, "tenderCancellation")
     return await get_tender(conn, principal, tender_id)
 
 
