@@ -40,27 +40,27 @@ def prepare(crl_base: str) -> list[str]:
             made.append(name)
         else:
             ca.write_crl()  # keep it fresh: a development CRL is valid 7 days
-    tsa_dir = ca_dir() / "tsa"
-    if not (tsa_dir / "tsa.crt.pem").exists():
-        issued = DevCA(ca_dir() / "ca-a").issue(cn="天衡时间戳服务", org="天衡平台",
-                                                purpose="tsa", key_type="rsa2048", days=3650)
-        tsa_dir.mkdir(parents=True, exist_ok=True)
-        (tsa_dir / "tsa.crt.pem").write_bytes(
-            issued.cert_pem() + b"".join(c.public_bytes(Encoding.PEM) for c in issued.chain))
-        (tsa_dir / "tsa.key.pem").write_bytes(issued.key_pem())
-        (tsa_dir / "tsa.key.pem").chmod(0o600)
-        made.append("tsa")
-    seal_dir = ca_dir() / "platform"
-    if not (seal_dir / "platform.crt.pem").exists():
-        issued = DevCA(ca_dir() / "ca-a").issue(cn="天衡平台电子签章", org="天衡平台",
-                                                purpose="platform", key_type="p256", days=3650)
-        seal_dir.mkdir(parents=True, exist_ok=True)
-        (seal_dir / "platform.crt.pem").write_bytes(
-            issued.cert_pem() + b"".join(c.public_bytes(Encoding.PEM) for c in issued.chain))
-        (seal_dir / "platform.key.pem").write_bytes(issued.key_pem())
-        (seal_dir / "platform.key.pem").chmod(0o600)
-        made.append("platform seal")
+    # the built-in timestamp authority and the platform's seal on official PDFs
+    for name, cn, purpose, key_type in (("tsa", "天衡时间戳服务", "tsa", "rsa2048"),
+                                        ("platform", "天衡平台电子签章", "platform", "p256")):
+        if _service_certificate(name, cn, purpose, key_type):
+            made.append(name)
     return made
+
+
+def _service_certificate(name: str, cn: str, purpose: str, key_type: str) -> bool:
+    """NAME/NAME.crt.pem (with its chain) and NAME.key.pem from CA 甲, once; True if made."""
+    folder = ca_dir() / name
+    if (folder / f"{name}.crt.pem").exists():
+        return False
+    issued = DevCA(ca_dir() / "ca-a").issue(cn=cn, org="天衡平台", purpose=purpose,  # type: ignore[arg-type]
+                                            key_type=key_type, days=3650)  # type: ignore[arg-type]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.crt.pem").write_bytes(
+        issued.cert_pem() + b"".join(c.public_bytes(Encoding.PEM) for c in issued.chain))
+    (folder / f"{name}.key.pem").write_bytes(issued.key_pem())
+    (folder / f"{name}.key.pem").chmod(0o600)
+    return True
 
 
 async def certificate_login(ctx: Any) -> str:
