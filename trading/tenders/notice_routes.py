@@ -58,8 +58,17 @@ async def _upload(data: dict[str, UploadFile]) -> documents.Upload:
                             file=file.file, signature=await sig.read())  # type: ignore[arg-type]
 
 
+def _pick(cls: Any, row: Any) -> dict[str, Any]:
+    """The row's values for the fields of the wire struct ``cls``."""
+    return {k: row[k] for k in cls.__struct_fields__ if k in row}
+
+
+def _objection_out(row: Any) -> s.ObjectionOut:
+    return s.ObjectionOut(**_pick(s.ObjectionOut, row))
+
+
 def _notice_out(row: dict[str, Any]) -> s.NoticeOut:
-    fields = {k: row[k] for k in s.NoticeOut.__struct_fields__ if k in row}
+    fields = _pick(s.NoticeOut, row)
     for k in ("content_sha256", "pdf_sha256"):
         fields[k] = row[k].hex() if row.get(k) else None
     fields["has_pdf"] = row.get("pdf_key") is not None
@@ -67,7 +76,7 @@ def _notice_out(row: dict[str, Any]) -> s.NoticeOut:
 
 
 def _doc_out(row: dict[str, Any]) -> s.DocumentOut:
-    return s.DocumentOut(**{k: row[k] for k in s.DocumentOut.__struct_fields__ if k in row})
+    return s.DocumentOut(**_pick(s.DocumentOut, row))
 
 
 def _file(data: bytes, media_type: str, name: str) -> Response[bytes]:
@@ -259,13 +268,12 @@ class PublicationController(Controller):
                      tender_id: FromPath[UUID], data: JSONBody[s.ObjectionIn]) -> s.ObjectionOut:
         row = await objections.submit(conn, user, actor_of(request, user), tender_id,
                                       body=data.body)
-        return s.ObjectionOut(**{k: row[k] for k in s.ObjectionOut.__struct_fields__ if k in row})
+        return _objection_out(row)
 
     @get("/objections")
     async def list_objections(self, conn: Conn, user: User,
                               tender_id: FromPath[UUID]) -> list[s.ObjectionOut]:
-        return [s.ObjectionOut(**{k: r[k] for k in s.ObjectionOut.__struct_fields__})
-                for r in await objections.listing(conn, user, tender_id)]
+        return [_objection_out(r) for r in await objections.listing(conn, user, tender_id)]
 
     @post("/objections/{objection_id:uuid}/answer", status_code=HTTP_200_OK)
     async def answer(self, request: Request[Any, Any, Any], conn: Conn, user: User,
@@ -273,8 +281,7 @@ class PublicationController(Controller):
                      data: JSONBody[s.AnswerIn]) -> list[s.ObjectionOut]:
         out = await objections.answer(conn, user, actor_of(request, user), tender_id,
                                       objection_id, text=data.answer)
-        return [s.ObjectionOut(**{k: r[k] for k in s.ObjectionOut.__struct_fields__})
-                for r in out["objections"]]
+        return [_objection_out(r) for r in out["objections"]]
 
     # ------------------------------------------------------------ OCDS
     @get("/ocds/releases")
