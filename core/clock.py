@@ -26,6 +26,11 @@ def local_date(moment: datetime) -> date:
     return moment.astimezone(SHANGHAI).date()
 
 
+def day_start(day: date) -> datetime:
+    """Midnight at the start of ``day`` in Asia/Shanghai."""
+    return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI)
+
+
 class Calendar:
     """Working days given the exceptions; pure, so rules can be tested at the boundary."""
 

@@ -47,12 +47,13 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def _register() -> None:
-    from signing.commands import ca, keys
+    from signing.commands import ca, keys, sign_command
     from signing.verify import verify_command
 
     cli.add_command(ca)
     cli.add_command(keys)
     cli.add_command(verify_command)
+    cli.add_command(sign_command)
 
 
 @cli.command()

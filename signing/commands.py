@@ -151,3 +151,44 @@ def keys_ceremony(lot_id: object, lot_name: str, officers: tuple[Path, ...], k: 
         click.echo(f"share {share.index} sealed to {path.name}")
     click.echo(f"opening certificate for lot {lot_id}: {out / 'opening.crt.pem'} "
                f"({k} of {len(certs)} shares open it); the private key was not written anywhere")
+
+
+@click.command("sign")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
+                                                                   path_type=Path))
+@click.option("--p12", "p12_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="The signing certificate and key (PKCS#12).")
+@click.option("--password-env", default="P12_PASSWORD", show_default=True,
+              help="The environment variable holding the PKCS#12 password (empty: none).")
+@click.option("--pem", is_flag=True, help="Write PEM instead of DER.")
+def sign_command(files: tuple[Path, ...], p12_path: Path, password_env: str, pem: bool) -> None:
+    """Sign each FILE as detached CMS; writes FILE.p7s beside it.
+
+    The same as ``openssl cms -sign -binary -in FILE -signer CERT -inkey KEY
+    -certfile CHAIN -outform DER -out FILE.p7s``, and for SM2 keys too. Upload
+    the .p7s with the file (tender documents) or on the publish form
+    (announcements, clarifications).
+    """
+    import os
+
+    from signing import cms
+    from signing.client import load_pkcs12
+
+    password = os.environ.get(password_env, "")
+    try:
+        key, cert, chain = load_pkcs12(p12_path.read_bytes(), password.encode() or None)
+    except ValueError as exc:
+        raise click.ClickException(f"cannot read {p12_path} / 无法读取证书文件: {exc}") from exc
+    for path in files:
+        with path.open("rb") as f:
+            der = cms.sign(f, cert=cert, key=key, chain=chain)
+        out = path.with_name(path.name + ".p7s")
+        if pem:
+            import base64
+            import textwrap
+
+            body = "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
+            out.write_text(f"-----BEGIN CMS-----\n{body}\n-----END CMS-----\n")
+        else:
+            out.write_bytes(der)
+        click.echo(f"{out} ({len(der)} bytes)")

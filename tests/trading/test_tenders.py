@@ -160,3 +160,32 @@ async def test_public_list_shows_published_only(client: Client, tenderer: Tender
     assert listing["total"] == 1
     page = await client.get("/")
     assert page.status_code == 200 and "已发布项目" in page.text and "草稿项目" not in page.text
+
+
+async def test_public_list_filters_by_procedure_region_and_publication_day(
+        client: Client, conn: asyncpg.Connection, tenderer: Tenderer) -> None:
+    a = await tenderer.published("T-FLT-1", title="公开招标项目", region="四川省雅安市")
+    b = await tenderer.published("T-FLT-2", title="邀请招标项目", region="四川省成都市",
+                                 procedure="invited")
+    # a was published on 1 May, Shanghai time, at 00:30 (16:30 UTC the day before)
+    await conn.execute("UPDATE tenders SET published_at = '2026-05-01 00:30+08' WHERE id = $1",
+                       a["id"])
+    await conn.execute("UPDATE tenders SET published_at = '2026-05-02 23:59+08' WHERE id = $1",
+                       b["id"])
+    client.cookies.clear()
+
+    async def codes(**params: str) -> list[str]:
+        r = await client.get("/api/tenders/", params={"q": "T-FLT", **params})
+        assert r.status_code == 200, r.text
+        return [t["code"] for t in r.json()["items"]]
+
+    assert await codes() == ["T-FLT-2", "T-FLT-1"]
+    assert await codes(procedure="invited") == ["T-FLT-2"]
+    assert await codes(procedure="open") == ["T-FLT-1"]
+    assert await codes(region="四川省雅安市") == ["T-FLT-1"]
+    assert await codes(published_from="2026-05-01", published_to="2026-05-01") == ["T-FLT-1"]
+    assert await codes(published_from="2026-05-02") == ["T-FLT-2"]
+    assert await codes(published_to="2026-04-30") == []
+    assert await codes(published_from="2026-05-03") == []
+    regions = await service.public_regions(conn)
+    assert {"四川省雅安市", "四川省成都市"} <= set(regions)

@@ -63,7 +63,10 @@ COPY_LOTS = """
 _PUBLIC_FILTER = """t.status <> 'draft'
       AND ($1::text IS NULL OR t.title ILIKE '%' || $1 || '%' OR t.code ILIKE '%' || $1 || '%')
       AND ($2::text IS NULL OR t.region = $2)
-      AND ($3::text IS NULL OR t.status = $3)"""
+      AND ($3::text IS NULL OR t.status = $3)
+      AND ($6::text IS NULL OR t.procedure = $6)
+      AND ($7::timestamptz IS NULL OR t.published_at >= $7)
+      AND ($8::timestamptz IS NULL OR t.published_at < $8)"""
 
 LIST_PUBLIC = f"""
     WITH page AS (SELECT t.id FROM tenders t WHERE {_PUBLIC_FILTER}
@@ -71,6 +74,18 @@ LIST_PUBLIC = f"""
     SELECT {TENDER_COLUMNS}, (SELECT count(*) FROM tenders t WHERE {_PUBLIC_FILTER}) AS total
     FROM page p JOIN tenders t ON t.id = p.id JOIN organizations o ON o.id = t.owner_org_id
     ORDER BY t.published_at DESC, t.id DESC
+"""
+
+# The regions that published tenders name, read as a loose index scan over the region index
+# (one probe per distinct value instead of a pass over every row).
+PUBLIC_REGIONS = """
+    WITH RECURSIVE r(region) AS (
+        SELECT min(region) FROM tenders WHERE status <> 'draft'
+        UNION ALL
+        SELECT (SELECT min(t.region) FROM tenders t
+                WHERE t.status <> 'draft' AND t.region > r.region)
+        FROM r WHERE r.region IS NOT NULL)
+    SELECT region FROM r WHERE region IS NOT NULL AND region <> '' LIMIT 500
 """
 
 LIST_OWN = f"""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, post, put
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from core.auth import actor_of
@@ -36,9 +37,15 @@ class TenderController(Controller):
         status: Annotated[str | None, QueryParameter(max_length=30)] = None,
         page: Annotated[int, QueryParameter(ge=1, le=100000)] = 1,
         page_size: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        procedure: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        published_from: FromQuery[date | None] = None,
+        published_to: FromQuery[date | None] = None,
     ) -> s.TenderPage:
-        rows, total = await service.list_public(conn, keyword=q, region=region, status=status,
-                                                page=page, page_size=page_size)
+        """Published tenders, newest first; ``published_from``/``published_to`` are inclusive
+        days in Asia/Shanghai."""
+        rows, total = await service.list_public(
+            conn, keyword=q, region=region, status=status, page=page, page_size=page_size,
+            procedure=procedure, published_from=published_from, published_to=published_to)
         return s.TenderPage(items=[tender_out(r) for r in rows], total=total, page=page,
                             page_size=page_size)
 

@@ -10,7 +10,7 @@ through clarifications and amendments (T3).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -26,6 +26,8 @@ from trading.tenders import releases, rules
 STATUSES = ("published", "bidding_closed", "opened", "evaluating", "awarded", "failed",
             "cancelled")
 # Cancellation is possible at any state before the award.
+PROCEDURES = ("open", "invited", "gp_open", "gp_invited", "gp_competitive_negotiation",
+              "gp_competitive_consultation", "gp_single_source", "gp_inquiry")
 CANCELLABLE = ("draft", "published", "bidding_closed", "opened", "evaluating")
 WEIGHT_KEYS = frozenset({"price", "technical", "commercial"})
 # E6: a government procurement's price weight is at least 30% (goods) or 10% (services)
@@ -297,14 +299,29 @@ async def retender(conn: asyncpg.Connection, principal: Principal, actor: audit.
 
 
 async def list_public(conn: asyncpg.Connection, *, keyword: str | None, region: str | None,
-                      status: str | None, page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
+                      status: str | None, page: int, page_size: int, procedure: str | None = None,
+                      published_from: date | None = None, published_to: date | None = None,
+                      ) -> tuple[list[dict[str, Any]], int]:
+    """One page of non-draft tenders, newest first; dates are days in Asia/Shanghai, inclusive."""
     if status is not None and status not in STATUSES:
         raise InvalidInput({"field": "status", "allowed": list(STATUSES)},
                            message="状态筛选值无效", message_en="Unknown status filter")
+    if procedure is not None and procedure not in PROCEDURES:
+        raise InvalidInput({"field": "procedure", "allowed": list(PROCEDURES)},
+                           message="采购方式筛选值无效", message_en="Unknown procedure filter")
+    if published_from and published_to and published_from > published_to:
+        raise InvalidInput({"field": "published_to"}, message="结束日期早于开始日期",
+                           message_en="The end date is before the start date")
+    since = clock.day_start(published_from) if published_from else None
+    until = clock.day_start(published_to + timedelta(days=1)) if published_to else None
     rows = await conn.fetch(q.LIST_PUBLIC, keyword or None, region or None, status,
-                            page_size, (page - 1) * page_size)
+                            page_size, (page - 1) * page_size, procedure, since, until)
     total = rows[0]["total"] if rows else 0
     return [dict(r) for r in rows], total
+
+
+async def public_regions(conn: asyncpg.Connection) -> list[str]:
+    return [r["region"] for r in await conn.fetch(q.PUBLIC_REGIONS)]
 
 
 async def list_own(conn: asyncpg.Connection, principal: Principal) -> list[dict[str, Any]]:
