@@ -22,13 +22,15 @@ from litestar.template.config import TemplateConfig
 
 from core import commands
 from core.auth import provide_principal, provide_user
+from core.calendar_admin import CalendarController
 from core.csrf import csrf_middleware
 from core.db import create_pool, provide_transaction, transaction_middleware
 from core.errors import EXCEPTION_HANDLERS
 from core.identity.routes import AuthController, IdentityController, login_form, logout_form
 from core.logs import configure_logging, request_id_middleware
+from core.notifications import NotificationController
 from core.ops import PROMETHEUS, MetricsController, healthz
-from core.pages import home, login_page, set_lang
+from core.pages import login_page, set_lang
 from core.settings import Settings
 from core.storage import open_store
 from signing.routes import (
@@ -41,6 +43,7 @@ from signing.routes import (
     cert_login,
     timestamp_authority,
 )
+from trading.tenders import pages as tender_pages
 from trading.tenders.notice_routes import PublicationController
 from trading.tenders.routes import TenderController
 
@@ -82,10 +85,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            home, login_page, set_lang, login_form, logout_form,
+            *tender_pages.ROUTES, login_page, set_lang, login_form, logout_form,
             AuthController, IdentityController, TenderController, PublicationController,
             healthz, MetricsController, ca_crl, ca_ocsp, ca_root, timestamp_authority,
             TrustController, bind_certificate, cert_challenge, cert_login,
+            NotificationController, CalendarController,
             create_static_files_router(path="/static", directories=[ROOT / "static"],
                                        include_in_schema=False),
         ],

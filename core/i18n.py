@@ -48,6 +48,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+def register(messages: dict[str, tuple[str, str]]) -> None:
+    """A domain's page texts join the table (each key once)."""
+    clash = MESSAGES.keys() & messages.keys()
+    if clash:
+        raise ValueError(f"page texts defined twice: {sorted(clash)}")
+    MESSAGES.update(messages)
+
+
 def pick_lang(cookie: str | None, accept: str | None = None) -> str:
     if cookie in LANGS:
         return cookie

@@ -1,4 +1,4 @@
-"""Server-rendered pages: the public home with published tenders, and sign-in."""
+"""Pages common to every domain: the page context (language, who is signed in), sign-in."""
 
 from __future__ import annotations
 
@@ -10,31 +10,21 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from core.clock import SHANGHAI
-from core.deps import Conn, MaybeUser
+from core.deps import MaybeUser
 from core.i18n import LANG_COOKIE, LANGS, pick_lang, translator
-from trading.tenders import service as tenders
-
-PAGE_SIZE = 20
 
 
 def page_context(request: Request[Any, Any, Any], principal: MaybeUser,
                  **extra: Any) -> dict[str, Any]:
     lang = pick_lang(request.cookies.get(LANG_COOKIE))
-    return {"lang": lang, "t": translator(lang), "principal": principal, "shanghai": SHANGHAI,
-            "path": request.url.path, **extra}
+    en = lang == "en"
 
+    def tt(zh: str, english: str) -> str:
+        """A page's own text, written where it is used in both languages."""
+        return english if en else zh
 
-@get("/", include_in_schema=False)
-async def home(
-    request: Request[Any, Any, Any], conn: Conn, principal: MaybeUser,
-    q: Annotated[str | None, QueryParameter(max_length=100)] = None,
-    page: Annotated[int, QueryParameter(ge=1, le=100000)] = 1,
-) -> Template:
-    rows, total = await tenders.list_public(conn, keyword=q, region=None, status=None,
-                                            page=page, page_size=PAGE_SIZE)
-    pages = max(1, -(-total // PAGE_SIZE))
-    return Template("home.html", context=page_context(
-        request, principal, tenders=rows, total=total, page=page, pages=pages, q=q or ""))
+    return {"lang": lang, "t": translator(lang), "tt": tt, "principal": principal,
+            "shanghai": SHANGHAI, "path": request.url.path, **extra}
 
 
 @get("/login", include_in_schema=False)

@@ -2,57 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from core import audit
 from core.identity import service as identity
 from core.settings import Settings
-from tests.conftest import PASSWORD, ROOT, committed, credit_code
-from tests.e2e import wait_healthy
+from tests.conftest import PASSWORD, committed, credit_code
+from tests.e2e.conftest import SHOTS
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "var" / "screenshots"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def live_server(settings: Settings) -> Iterator[str]:
-    """The real app under uvicorn, on the test run's database and buckets."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": settings.database.url,
-           "S3_BUCKET_PREFIX": settings.storage.bucket_prefix, "LOG_JSON": "true"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    if not wait_healthy(url):
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        raise RuntimeError(err.decode() or "server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-    if proc.stderr:
-        proc.stderr.close()
 
 
 @pytest.fixture(scope="module")
@@ -86,18 +50,10 @@ async def published(settings: Settings) -> AsyncIterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def browser_page() -> Iterator[Page]:
-    if not Path(CHROMIUM).exists():
-        raise RuntimeError("Debian chromium is installed by make test (scripts/sysdeps.sh)")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-        yield page
-        browser.close()
+def browser_page(browser: Browser) -> Iterator[Page]:
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    yield page
+    page.close()
 
 
 def test_home_lists_published_tenders_in_chinese_and_english(

@@ -11,17 +11,10 @@ import asyncpg
 
 from core import audit, jobs, pdf
 from core.storage import ObjectStore
-from trading.tenders import documents, notices
+from trading.tenders import documents, notices, texts
 from trading.tenders import queries as q
 
 PDF_BUCKET = "records"
-PROCEDURES = {"open": "公开招标", "invited": "邀请招标", "gp_open": "政府采购公开招标",
-              "gp_invited": "政府采购邀请招标", "gp_competitive_negotiation": "竞争性谈判",
-              "gp_competitive_consultation": "竞争性磋商", "gp_single_source": "单一来源采购",
-              "gp_inquiry": "询价"}
-SECURITY_FORMS = {"deposit": "保证金", "bank_guarantee": "银行保函",
-                  "guarantee_insurance": "投标保证保险", "e_guarantee": "电子保函"}
-
 _SET_PDF = "UPDATE notices SET pdf_key = $2, pdf_sha256 = $3 WHERE id = $1 AND pdf_key IS NULL"
 
 
@@ -35,8 +28,8 @@ async def notice_context(conn: asyncpg.Connection, notice_id: UUID) -> dict[str,
     return {
         "notice": notice, "tender": tender, "lots": lots, "documents": docs,
         "parties": await notices.parties(conn, tender),
-        "procedure": PROCEDURES[tender["procedure"]],
-        "security_forms": "、".join(SECURITY_FORMS[f] for f in tender["security_forms"]),
+        "procedure": texts.zh(f"procedure.{tender['procedure']}"),
+        "security_forms": "、".join(texts.zh(f"security.{f}") for f in tender["security_forms"]),
         "opening_certs": [(lot["number"], lot["opening_cert_sha256"]) for lot in lots
                           if lot["opening_cert_sha256"]] if notice["kind"] == "tender" else [],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Annotated, Any
+from urllib.parse import quote
 from uuid import UUID
 
 from cryptography import x509
@@ -193,7 +194,7 @@ class PublicationController(Controller):
         return Stream(documents.stream(request.app.state.store, doc),
                       media_type=doc["content_type"],
                       headers={"content-disposition":
-                               f"attachment; filename*=UTF-8''{doc['id']}",
+                               f"attachment; filename*=UTF-8''{quote(doc['name'], safe='')}",
                                "x-content-sha256": doc["sha256"].hex()
                                if isinstance(doc["sha256"], bytes) else doc["sha256"]})
 

@@ -237,3 +237,18 @@ INSERT_SHARE = """
 """
 
 OPENING_CERT = "SELECT opening_cert_der, number FROM lots WHERE tender_id = $1 AND id = $2"
+
+# Who may be named an opening officer: active staff of the given organizations, and whether
+# each has a valid encryption certificate bound (publication needs one per officer).
+OFFICER_CANDIDATES = """
+    SELECT u.id, u.login, u.name, o.name AS organization,
+           EXISTS (SELECT 1 FROM user_certificates c WHERE c.user_id = u.id
+                   AND c.purpose = 'encryption' AND c.not_after > now()) AS has_encryption_cert
+    FROM users u JOIN organizations o ON o.id = u.organization_id
+    WHERE u.is_active AND u.organization_id = ANY($1)
+      AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id
+                  AND r.role IN ('tenderer', 'agency'))
+    ORDER BY o.name, u.name, u.login
+"""
+
+AGENCIES = "SELECT id, name FROM organizations WHERE kind = 'agency' ORDER BY name LIMIT 500"

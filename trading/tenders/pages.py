@@ -1,0 +1,174 @@
+"""Tender pages: the public list and announcement, the bidder's documents, the agency's workspace.
+
+Pages read through the same services as the API and change nothing
+themselves: their forms post to the JSON API (static/forms.js), so a page
+and a machine client get the same rules and the same error codes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+from uuid import UUID
+
+import asyncpg
+from litestar import Request, get
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Redirect, Template
+
+from core.clock import SHANGHAI
+from core.deps import Conn, MaybeUser
+from core.errors import InvalidInput, NotFound
+from core.pages import page_context
+from trading.tenders import clarifications, documents, objections, service
+from trading.tenders import queries as q
+from trading.tenders.texts import register_texts
+
+register_texts()
+PAGE_SIZE = 20
+STAFF_ROLES = ("tenderer", "agency")
+Req = Request[Any, Any, Any]
+
+
+def _login_redirect(request: Req) -> Redirect:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Redirect(f"/login?next={quote(target, safe='')}")
+
+
+def _day(value: str | None, field: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput({"field": field}, message="日期格式应为 YYYY-MM-DD",
+                           message_en="Dates are written YYYY-MM-DD") from None
+
+
+@get("/", include_in_schema=False)
+async def tender_list(
+    request: Req, conn: Conn, principal: MaybeUser,
+    q_: Annotated[str | None, QueryParameter(name="q", max_length=100)] = None,
+    region: Annotated[str | None, QueryParameter(max_length=100)] = None,
+    procedure: Annotated[str | None, QueryParameter(max_length=40)] = None,
+    status: Annotated[str | None, QueryParameter(max_length=30)] = None,
+    from_: Annotated[str | None, QueryParameter(name="published_from", max_length=10)] = None,
+    to: Annotated[str | None, QueryParameter(name="published_to", max_length=10)] = None,
+    page: Annotated[int, QueryParameter(ge=1, le=100000)] = 1,
+) -> Template:
+    """The public list: every filter of the API, kept in the pager's links.
+
+    A form sends its empty fields too (``published_from=``): empty means no filter here.
+    """
+    published_from, published_to = _day(from_, "published_from"), _day(to, "published_to")
+    filters = {"q": q_ or "", "region": region or "", "procedure": procedure or "",
+               "status": status or "",
+               "published_from": published_from.isoformat() if published_from else "",
+               "published_to": published_to.isoformat() if published_to else ""}
+    rows, total = await service.list_public(
+        conn, keyword=q_, region=region, status=status or None, page=page, page_size=PAGE_SIZE,
+        procedure=procedure or None, published_from=published_from, published_to=published_to)
+    return Template("tenders/list.html", context=page_context(
+        request, principal, tenders=rows, total=total, page=page,
+        pages=max(1, -(-total // PAGE_SIZE)), filters=filters,
+        query={k: v for k, v in filters.items() if v},
+        regions=await service.public_regions(conn), procedures=service.PROCEDURES,
+        statuses=service.STATUSES))
+
+
+@get("/tenders/{tender_id:uuid}", include_in_schema=False)
+async def announcement_page(request: Req, conn: Conn, principal: MaybeUser,
+                            tender_id: FromPath[UUID]) -> Template:
+    """The announcement: schedule, lots, signed notices and documents, and how to verify them."""
+    tender = await service.get_tender(conn, principal, tender_id)
+    staff = service.in_charge(principal, tender)
+    docs = await documents.listing(conn, tender_id, published_only=True)
+    notices = [dict(r) for r in await conn.fetch(q.NOTICES, tender_id, True)]
+    holder = False
+    mine: list[dict[str, Any]] = []
+    if principal is not None and principal.has("bidder") and principal.organization_id:
+        holder = bool(await conn.fetchval(q.IS_HOLDER, tender_id, principal.organization_id))
+        if tender["status"] != "draft":
+            mine = await objections.listing(conn, principal, tender_id)
+    now: datetime = await conn.fetchval("SELECT now()")
+    return Template("tenders/announcement.html", context=page_context(
+        request, principal, tender=tender, staff=staff, documents=docs, notices=notices,
+        holder=holder, objections=mine, now=now,
+        base_url=str(request.base_url).rstrip("/"),
+        obtainable=tender["status"] == "published" and tender["documents_from"] is not None
+        and tender["documents_from"] <= now <= tender["documents_until"]))
+
+
+@get("/workspace", include_in_schema=False)
+async def workspace(request: Req, conn: Conn, principal: MaybeUser) -> Template | Redirect:
+    """The tenderer's or agency's own tenders, drafts included."""
+    if principal is None:
+        return _login_redirect(request)
+    rows = await service.list_own(conn, principal) if principal.has(*STAFF_ROLES) else []
+    return Template("tenders/workspace.html", context=page_context(
+        request, principal, tenders=rows, staff=principal.has(*STAFF_ROLES)))
+
+
+async def _form_choices(conn: asyncpg.Connection, orgs: list[UUID | None]) -> dict[str, Any]:
+    return {
+        "candidates": [dict(r) for r in await conn.fetch(q.OFFICER_CANDIDATES,
+                                                         [o for o in orgs if o])],
+        "agencies": [dict(r) for r in await conn.fetch(q.AGENCIES)],
+        "procedures": service.PROCEDURES,
+    }
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")
+
+
+def _default_schedule(now: datetime) -> dict[str, str]:
+    """A schedule that meets T1 and T2 as it stands: documents from now for 7 days, the
+    deadline at 09:30 on day 22."""
+    start = now.astimezone(SHANGHAI).replace(second=0, microsecond=0)
+    deadline = (start + timedelta(days=22)).replace(hour=9, minute=30)
+    return {"documents_from": _local(start), "documents_until": _local(start + timedelta(days=7)),
+            "clarification_deadline": _local(deadline - timedelta(days=15)),
+            "bid_deadline": _local(deadline)}
+
+
+@get("/workspace/new", include_in_schema=False)
+async def new_tender_page(request: Req, conn: Conn,
+                          principal: MaybeUser) -> Template | Redirect:
+    if principal is None:
+        return _login_redirect(request)
+    principal.require(*STAFF_ROLES)
+    now: datetime = await conn.fetchval("SELECT now()")
+    return Template("tenders/edit.html", context=page_context(
+        request, principal, tender=None, schedule=_default_schedule(now),
+        **await _form_choices(conn, [principal.organization_id])))
+
+
+@get("/workspace/tenders/{tender_id:uuid}", include_in_schema=False)
+async def manage_page(request: Req, conn: Conn, principal: MaybeUser,
+                      tender_id: FromPath[UUID]) -> Template | Redirect:
+    """Everything the staff in charge do with one tender, by state."""
+    if principal is None:
+        return _login_redirect(request)
+    tender = await service.get_tender(conn, principal, tender_id)
+    if not service.in_charge(principal, tender):
+        raise NotFound()
+    notices = [dict(r) for r in await conn.fetch(q.NOTICES, tender_id, False)]
+    deliveries = {n["id"]: await clarifications.deliveries(conn, principal, tender_id, n["id"])
+                  for n in notices if n["kind"] != "tender" and n["status"] == "published"}
+    docs = await documents.listing(conn, tender_id, published_only=False)
+    context: dict[str, Any] = {}
+    if tender["status"] == "draft":
+        context = await _form_choices(conn, [tender["owner_org_id"], tender["agency_org_id"]])
+        context["schedule"] = {k: _local(tender[k]) if tender[k] else ""
+                               for k in ("documents_from", "documents_until",
+                                         "clarification_deadline", "bid_deadline")}
+    return Template("tenders/manage.html", context=page_context(
+        request, principal, tender=tender, notices=notices, deliveries=deliveries,
+        documents=docs, holders=await documents.holders(conn, tender_id),
+        objections=await objections.listing(conn, principal, tender_id),
+        draft_notice=next((n for n in notices if n["status"] == "draft"), None), **context))
+
+
+ROUTES = [tender_list, announcement_page, workspace, new_tender_page, manage_page]
