@@ -91,6 +91,19 @@ def test_t5_a_lower_local_cap() -> None:
                               cap_amount=Decimal("5000.00")) == Decimal("5000.00")
 
 
+def test_t5_a_local_cap_cannot_lift_the_construction_limit() -> None:
+    """800,000 yuan is the law's ceiling for works; a tender's own cap only lowers it."""
+    budget = Decimal("50000000.00")
+    assert rules.security_cap(budget, sector="construction", cap_percent=Decimal(2),
+                              cap_amount=Decimal("900000.00")) == Decimal("800000.00")
+    assert rules.security_cap(budget, sector="construction", cap_percent=Decimal(2),
+                              cap_amount=Decimal("500000.00")) == Decimal("500000.00")
+    with pytest.raises(rules.SecurityTooHigh):
+        rules.check_security([rules.LotSecurity(1, budget, Decimal("850000.00"))],
+                             sector="construction", cap_percent=Decimal(2),
+                             cap_amount=Decimal("900000.00"))
+
+
 def test_t3_deadline_moves_to_keep_fifteen_days_at_the_same_time_of_day() -> None:
     deadline = datetime(2026, 3, 23, 9, 30, tzinfo=SHANGHAI)
     # exactly 15 days before: no move

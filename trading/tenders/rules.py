@@ -111,8 +111,8 @@ def security_cap(budget: Decimal, *, sector: str, cap_percent: Decimal,
     """The highest bid security a lot of this budget may ask (T5), to the fen."""
     cap = (budget * cap_percent / 100).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
     if sector == "construction":
-        cap = min(cap, cap_amount or CONSTRUCTION_SECURITY_CAP)
-    elif cap_amount is not None:
+        cap = min(cap, CONSTRUCTION_SECURITY_CAP)
+    if cap_amount is not None:  # a tender may cap lower, never higher
         cap = min(cap, cap_amount)
     return cap
 
