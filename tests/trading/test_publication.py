@@ -166,6 +166,30 @@ async def test_clarification_moves_the_deadline_to_keep_15_days(
     r = await tenderer.client.post(f"/api/tenders/{tender['id']}/clarifications", json={
         "title": "提前", "body": "提前截止", "bid_deadline": now.isoformat()})
     assert r.json()["code"] == "clarification_deadline_earlier"
+    # an amendment drafted to extend the deadline, which moved further since (T4 resume)
+    current = await conn.fetchval("SELECT bid_deadline FROM tenders WHERE id = $1", tender["id"])
+    r = await tenderer.client.post(f"/api/tenders/{tender['id']}/clarifications", json={
+        "title": "延期", "body": "截止时间延后一日", "bid_deadline":
+        (current + timedelta(days=1)).isoformat()})
+    assert r.status_code == 201, r.text
+    draft = r.json()
+    await conn.execute("UPDATE tenders SET bid_deadline = bid_deadline + interval '3 days' "
+                       "WHERE id = $1", tender["id"])
+    content = (await tenderer.client.get(
+        f"/api/tenders/{tender['id']}/clarifications/{draft['id']}/content")).content
+    r = await tenderer.client.post(
+        f"/api/tenders/{tender['id']}/clarifications/{draft['id']}/publish",
+        json={"signature": tenderer.sign(content)})
+    assert r.status_code == 200, r.text
+    assert await conn.fetchval("SELECT bid_deadline FROM tenders WHERE id = $1",
+                               tender["id"]) == current + timedelta(days=3)
+    # past the deadline (the chronograph not yet run): refused by the clock
+    await conn.execute("UPDATE tenders SET bid_deadline = now() - interval '1 second', "
+                       "clarification_deadline = NULL, documents_until = now() - interval "
+                       "'2 seconds' WHERE id = $1", tender["id"])
+    r = await tenderer.client.post(f"/api/tenders/{tender['id']}/clarifications",
+                                   json={"title": "迟到", "body": "截止后的澄清"})
+    assert r.status_code == 409 and r.json()["code"] == "tender_deadline_passed"
 
 
 async def test_objection_pauses_until_answered(tenderer: Tenderer, world: World,

@@ -36,6 +36,12 @@ class DraftExists(Conflict):
     message_en = "An unpublished clarification exists; publish or delete it first"
 
 
+class DeadlinePassed(Conflict):
+    code = "tender_deadline_passed"
+    message = "投标截止时间已过，不能再发布澄清或修改"
+    message_en = "The bid deadline has passed: no more clarifications or amendments"
+
+
 class DeadlineEarlier(rules.RuleViolation):
     code = "clarification_deadline_earlier"
     message = "澄清不能提前投标截止时间"
@@ -74,6 +80,9 @@ async def _published_tender(conn: asyncpg.Connection, principal: Principal,
                                         message="只有已发布、未截止的项目可以澄清",
                                         message_en="Only a published tender before its deadline "
                                                    "can be clarified")
+    # the chronograph closes bidding within a minute of the deadline; the clock decides first
+    if await clock.db_now(conn) >= tender["bid_deadline"]:
+        raise DeadlinePassed({"bid_deadline": tender["bid_deadline"].isoformat()})
     return tender
 
 
@@ -143,7 +152,10 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
         raise NoticeOutdated() from None
     now = await clock.db_now(conn)
     old = tender["bid_deadline"]
-    new = rules.deadline_after_clarification(notice["requested_bid_deadline"] or old, now)
+    # a deadline requested in the draft never brings the current one forward (a resumed
+    # objection pause may have moved it past the request since)
+    requested = notice["requested_bid_deadline"]
+    new = rules.deadline_after_clarification(max(requested, old) if requested else old, now)
     row = await conn.fetchrow(
         _PUBLISH, notice_id, signed, hashlib.sha256(signed).digest(),
         pem_to_der(signature), verified.subject, notices.cert_sha256(verified),
