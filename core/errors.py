@@ -148,6 +148,12 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = {
     "lots_ceiling_within_budget": (InvalidInput, "标段最高投标限价不得高于标段预算",
                                    "A lot's ceiling price cannot exceed its budget"),
     "lots_number_key": (Conflict, "标段编号重复", "Lot numbers must be unique"),
+    "tenders_officers_k_of_n": (InvalidInput, "开标人数 n 不超过 15，解密所需分片 k 须在 2 与 n 之间",
+                                "Opening officers: n at most 15, and k between 2 and n"),
+    "tenders_published_has_schedule": (InvalidInput, "发布前须填写文件获取期和投标截止时间",
+                                       "Set the documents period and the bid deadline first"),
+    "notices_one_draft_idx": (Conflict, "已有一份未发布的澄清草稿",
+                              "There is already an unpublished clarification draft"),
     "tenders_retender_once": (Conflict, "该流标项目已重新招标",
                               "This failed tender has already been tendered again"),
 }

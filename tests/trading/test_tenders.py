@@ -189,3 +189,14 @@ async def test_public_list_filters_by_procedure_region_and_publication_day(
     assert await codes(published_from="2026-05-03") == []
     regions = await service.public_regions(conn)
     assert {"四川省雅安市", "四川省成都市"} <= set(regions)
+
+
+async def test_officer_counts_out_of_range_get_a_named_error(tenderer: Tenderer) -> None:
+    r = await tenderer.client.post("/api/tenders/", json=tender_body(
+        "T-KN-1", officers_n=3, officers_k=4,
+        officer_ids=[str(u) for u, _ in tenderer.officers]))
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["code"] == "invalid_input"
+    assert body["detail"] == {"field": "officers_k"}
+    assert "officers_k" in body["message_en"] and "门限" in body["message"]
