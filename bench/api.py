@@ -43,6 +43,13 @@ from core.settings import Settings  # noqa: E402
 REGIONS = ("四川省成都市", "四川省雅安市", "重庆市")
 PROCEDURES = ("open", "gp_open", "invited")
 FILTER_REGION = REGIONS[1]
+# One title in a hundred names KEYWORD, spread evenly over the dates (a first page of hits
+# lies among the newest 2,000). NO_MATCH is in no title and no code: the search that finds
+# nothing, which without a usable index has to read every row to say so.
+KEYWORD = "污水处理"
+KEYWORD_EVERY = 100
+KEYWORD_AT = 42
+NO_MATCH = "地铁隧道"
 PAGE_SIZE = 20
 WARM_UP_SECONDS = 2
 
@@ -52,7 +59,8 @@ WARM_UP_SECONDS = 2
 SEED = """
     INSERT INTO tenders (code, title, region, procedure, sector, owner_org_id, budget, status,
                          published_at, documents_from, documents_until, bid_deadline)
-    SELECT 'BENCH-' || lpad(i::text, 6, '0'), '基准测试项目 ' || i,
+    SELECT 'BENCH-' || lpad(i::text, 6, '0'),
+           '基准测试' || CASE WHEN i % $6 = $7 THEN $5 ELSE '' END || '项目 ' || i,
            ($3::text[])[1 + i % 3], p, CASE WHEN p LIKE 'gp%' THEN 'goods' ELSE 'construction' END,
            $2, 1000000.00 + i, 'published', at, at, at + interval '6 days', at + interval '21 days'
     FROM generate_series(0, $1 - 1) AS i,
@@ -90,7 +98,8 @@ async def seed(url: str, count: int) -> None:
             org = await identity.create_organization(
                 conn, audit.SYSTEM, credit_code=uscc.make("91511800MA62BENCH"[:17]),
                 name="基准测试招标人", kind="tenderer", region="四川省雅安市")
-            await conn.execute(SEED, count, org["id"], list(REGIONS), list(PROCEDURES))
+            await conn.execute(SEED, count, org["id"], list(REGIONS), list(PROCEDURES),
+                               KEYWORD, KEYWORD_EVERY, KEYWORD_AT)
         await conn.execute("ANALYZE tenders")
     finally:
         await conn.close()
@@ -101,6 +110,7 @@ def endpoints(tenders: int) -> list[Endpoint]:
         return max(0, min(PAGE_SIZE, total - (page - 1) * PAGE_SIZE))
 
     in_region = len(range(REGIONS.index(FILTER_REGION), tenders, len(REGIONS)))
+    with_keyword = len(range(KEYWORD_AT, tenders, KEYWORD_EVERY))
     # four fifths of the way down: OFFSET 7980 with the default 10,000
     deep = max(1, tenders * 4 // 5 // PAGE_SIZE)
     return [
@@ -112,6 +122,11 @@ def endpoints(tenders: int) -> list[Endpoint]:
         Endpoint("tender list, region, page 2", "/api/tenders/",
                  {"region": FILTER_REGION, "page": 2, "page_size": PAGE_SIZE},
                  in_region, items(in_region, 2)),
+        Endpoint("tender list, keyword 1%", "/api/tenders/",
+                 {"q": KEYWORD, "page": 1, "page_size": PAGE_SIZE},
+                 with_keyword, items(with_keyword, 1)),
+        Endpoint("tender list, keyword no hit", "/api/tenders/",
+                 {"q": NO_MATCH, "page": 1, "page_size": PAGE_SIZE}, 0, 0),
     ]
 
 
