@@ -7,7 +7,9 @@ workers share the work without firing a tender twice) and moves each one on.
 Firing is idempotent: a transition happens only from the state it expects,
 and the next due moment is recomputed from the row each time.
 
-A paused tender (an objection awaiting its answer, T4) has nothing due.
+A paused tender (an objection awaiting its answer, T4) has nothing due. The
+same pass has a second duty: objections whose 3-day answer period has run out
+unanswered are flagged once for supervision (the tender stays paused).
 """
 
 from __future__ import annotations
@@ -69,11 +71,18 @@ async def run_due(conn: asyncpg.Connection, *, limit: int = BATCH) -> int:
     return fired
 
 
+async def run_overdue(conn: asyncpg.Connection, *, limit: int = BATCH) -> int:
+    """Flag objections unanswered past their due moment (up to ``limit``), in the caller's transaction."""
+    from trading.tenders import objections  # it schedules through this module
+
+    return await objections.flag_overdue(conn, limit=limit)
+
+
 @jobs.job
 async def chronograph_job(ctx: dict[str, Any], outbox_id: int | None = None) -> int:
-    """Every minute: due transitions, one short transaction per batch."""
+    """Every minute: due transitions, then late objections, one short transaction per batch."""
     pool: asyncpg.Pool = ctx["db_pool"]
-    total = 0
+    total = flagged = 0
     async with pool.acquire() as conn:
         while True:
             async with conn.transaction():
@@ -81,6 +90,14 @@ async def chronograph_job(ctx: dict[str, Any], outbox_id: int | None = None) -> 
             total += fired
             if fired < BATCH:
                 break
+        while True:
+            async with conn.transaction():
+                late = await run_overdue(conn)
+            flagged += late
+            if late < BATCH:
+                break
     if total:
         log.info("chronograph_fired", count=total)
-    return total
+    if flagged:
+        log.info("objections_overdue", count=flagged)
+    return total + flagged

@@ -7,6 +7,10 @@ it waits. On the last answer the tender resumes and the bid deadline moves
 later by the paused time, rounded up to whole days so the opening keeps its
 time of day; the move is audited, announced to the holders and queued for
 the guarantee issuers (G5), like a move under T3.
+
+An answer still missing when its 3 days are up is flagged once by the
+chronograph's pass: audited, and announced to the staff in charge and to the
+supervisors. The tender stays paused; the flag is for supervision.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ _INSERT = """
     RETURNING id, tender_id, organization_id, body, submitted_at, answer_due_at, answer,
               answered_at
 """
+# overdue: the answer came, or is still missing, after its due moment
 _COLUMNS = """j.id, j.tender_id, j.organization_id, o.name AS organization, j.body,
-    j.submitted_at, j.answer_due_at, j.answer, j.answered_at, j.user_id"""
+    j.submitted_at, j.answer_due_at, j.answer, j.answered_at, j.user_id,
+    coalesce(j.answered_at, now()) > j.answer_due_at AS overdue"""
 _LIST = f"""
     SELECT {_COLUMNS} FROM objections j JOIN organizations o ON o.id = j.organization_id
     WHERE j.tender_id = $1 AND ($2::uuid IS NULL OR j.organization_id = $2)
@@ -54,6 +60,24 @@ _RESUME = """
 _STAFF = """
     SELECT u.id FROM users u JOIN user_roles r ON r.user_id = u.id
     WHERE u.is_active AND u.organization_id = ANY($1) AND r.role IN ('tenderer', 'agency')
+"""
+_SUPERVISORS = """
+    SELECT u.id FROM users u JOIN user_roles r ON r.user_id = u.id
+    WHERE u.is_active AND r.role = 'supervisor'
+"""
+# Only a published tender waits for the answer; a cancelled one no longer does.
+# SKIP LOCKED: an objection being answered right now is left to the answer.
+_OVERDUE = """
+    SELECT j.id, j.tender_id, j.body, j.answer_due_at, o.name AS organization
+    FROM objections j JOIN tenders t ON t.id = j.tender_id
+         JOIN organizations o ON o.id = j.organization_id
+    WHERE j.answered_at IS NULL AND j.overdue_flagged_at IS NULL AND j.answer_due_at <= now()
+      AND t.status = 'published'
+    ORDER BY j.answer_due_at LIMIT $1 FOR UPDATE OF j SKIP LOCKED
+"""
+_FLAG = """
+    UPDATE objections SET overdue_flagged_at = now()
+    WHERE id = $1 AND answered_at IS NULL AND overdue_flagged_at IS NULL RETURNING id
 """
 
 
@@ -145,3 +169,37 @@ async def _resume(conn: asyncpg.Connection, actor: audit.Actor, tender: dict[str
                                        f"deadline now {when} (Beijing time)")
     await chronograph.schedule_next(conn, tender["id"])
     await releases.record(conn, tender["id"], "tenderUpdate")
+
+
+async def flag_overdue(conn: asyncpg.Connection, *, limit: int) -> int:
+    """Flag up to ``limit`` objections left unanswered past their due moment; how many.
+
+    Runs in the caller's transaction: the flag, the audit record and the
+    notifications commit together, and the flag keeps a later pass away.
+    """
+    flagged = 0
+    for r in await conn.fetch(_OVERDUE, limit):
+        if await conn.fetchval(_FLAG, r["id"]) is None:
+            continue
+        flagged += 1
+        tender = await conn.fetchrow(q.GET_TENDER, r["tender_id"])
+        due = r["answer_due_at"].astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        await audit.record(conn, audit.SYSTEM, "objection.overdue", "tender", r["tender_id"], {
+            "objection": str(r["id"]), "answer_due_at": r["answer_due_at"].isoformat(),
+            "rule": "T4"})
+        key, ref = f"objection-overdue:{r['id']}", f"objection:{r['id']}"
+        for staff in await conn.fetch(_STAFF, [tender["owner_org_id"], tender["agency_org_id"]]):
+            await notify.notify(
+                conn, key=key, user_id=staff["id"], ref=ref, body=r["body"],
+                subject=f"【异议逾期】{tender['code']} 的异议已超过答复期限（{due}），"
+                        "项目暂停中，请尽快答复",
+                subject_en=f"The objection to {tender['code']} is past its answer deadline "
+                           f"({due}, Beijing time); the tender stays paused until it is answered")
+        for supervisor in await conn.fetch(_SUPERVISORS):
+            await notify.notify(
+                conn, key=key, user_id=supervisor["id"], ref=ref, body=r["body"],
+                subject=f"【异议逾期】{tender['code']} {r['organization']} 提出的异议"
+                        f"未在期限（{due}）内答复",
+                subject_en=f"{tender['code']}: the objection of {r['organization']} was not "
+                           f"answered by {due} (Beijing time)")
+    return flagged

@@ -220,3 +220,5 @@ class ObjectionOut(msgspec.Struct):
     organization: str | None = None
     answer: str | None = None
     answered_at: datetime | None = None
+    # the answer came, or is still missing, after answer_due_at
+    overdue: bool = False
