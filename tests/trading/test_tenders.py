@@ -117,6 +117,15 @@ async def test_cancel_and_retender(client: Client, tenderer: Tenderer,
     assert len(new["officers"]) == 3
     twice = await client.post(f"/api/tenders/{failed['id']}/retender", json={"code": "T-FAIL-1S"})
     assert twice.status_code == 409
+    # a draft is cancelled too, and stays out of public view
+    draft = await tenderer.draft("T-CAN-D")
+    r = await client.post(f"/api/tenders/{draft['id']}/cancel", json={"reason": "立项撤销"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled" and r.json()["published_at"] is None
+    client.cookies.clear()
+    assert (await client.get(f"/api/tenders/{draft['id']}")).status_code == 404
+    listing = (await client.get("/api/tenders/", params={"q": "T-CAN-D"})).json()
+    assert listing["total"] == 0
 
 
 async def test_chronograph_fires_due_transitions_once(tenderer: Tenderer,

@@ -57,10 +57,11 @@ COPY_LOTS = """
     FROM lots WHERE tender_id = $1
 """
 
-# Public list: never drafts. Filters are optional ($n IS NULL passes). The page's ids come
+# Public list: never drafts, nor drafts that were cancelled (no publication time).
+# Filters are optional ($n IS NULL passes). The page's ids come
 # from the index first and only those rows are joined; the total is a count of ids (a
 # window count over full rows spilled to disk and cost every page the whole list).
-_PUBLIC_FILTER = """t.status <> 'draft'
+_PUBLIC_FILTER = """t.status <> 'draft' AND t.published_at IS NOT NULL
       AND ($1::text IS NULL OR t.title ILIKE '%' || $1 || '%' OR t.code ILIKE '%' || $1 || '%')
       AND ($2::text IS NULL OR t.region = $2)
       AND ($3::text IS NULL OR t.status = $3)

@@ -211,8 +211,8 @@ async def get_tender(conn: asyncpg.Connection, principal: Principal | None,
     if row is None:
         raise NotFound()
     tender = dict(row)
-    # A draft belongs to its owner and agency only; others see nothing.
-    if tender["status"] == "draft" and not _is_party(principal, tender):
+    # A draft (cancelled ones too) belongs to its owner and agency only; others see nothing.
+    if tender["published_at"] is None and not _is_party(principal, tender):
         raise NotFound()
     tender["lots"] = [
         {**dict(r), "security_cap": rules.security_cap(
