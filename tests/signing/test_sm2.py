@@ -64,7 +64,8 @@ def test_agrees_with_an_independent_implementation(keys: dict[str, Path]) -> Non
 
     text = subprocess.run(["openssl", "pkey", "-in", str(keys["pem"]), "-text", "-noout"],
                           capture_output=True, text=True, check=True).stdout
-    scalar = _hex_field(text, "priv")[-64:]
+    # openssl drops leading zero bytes of the scalar (and adds 00 before a high bit)
+    scalar = _hex_field(text, "priv")[-64:].rjust(64, "0")
     point = _hex_field(text, "pub")[2:]  # drop the 04 prefix
     gm = gm_sm2.CryptSM2(public_key=point, private_key=scalar)
     raw = bytes.fromhex(gm.sign_with_sm3(DATA))

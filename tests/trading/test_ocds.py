@@ -1,6 +1,7 @@
 """OCDS output checked against the published schemas, offline, after a JSON round trip.
 
-The schemas are the Open Contracting Partnership's files kept in shared/data/ocds;
+The schemas are the Open Contracting Partnership's files kept in shared/data/ocds (a
+copy in tests/data/ocds for a clone on its own);
 their cross-file $refs resolve to those files, never to the network.
 """
 
@@ -26,7 +27,10 @@ from core import uscc
 from core.clock import SHANGHAI
 from trading import ocds
 
-SCHEMAS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ocds"
+# the project's shared copy when the checkout sits beside it, else the copy in tests/data
+_SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ocds"
+SCHEMAS = _SHARED if (_SHARED / "release-package-schema.json").exists() else (
+    Path(__file__).resolve().parents[1] / "data" / "ocds")
 PREFIX = "ocds-th0001"
 NS = UUID("6f1c2a54-3f0e-4b8e-9d54-2d1a0c9b7e11")
 
