@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID
@@ -288,15 +289,17 @@ class PublicationController(Controller):
     @get("/ocds/releases")
     async def ocds_releases(self, request: Request[Any, Any, Any], conn: Conn,
                             tender_id: FromPath[UUID]) -> Response[bytes]:
-        settings = request.app.state.settings
-        package = await releases.release_package(conn, tender_id, prefix=settings.ocds_prefix,
-                                                 public_url=settings.web.public_url)
-        return Response(ocds.dumps(package), media_type="application/json")
+        return await _ocds(request, conn, tender_id, releases.release_package)
 
     @get("/ocds/record")
     async def ocds_record(self, request: Request[Any, Any, Any], conn: Conn,
                           tender_id: FromPath[UUID]) -> Response[bytes]:
-        settings = request.app.state.settings
-        package = await releases.record_package(conn, tender_id, prefix=settings.ocds_prefix,
-                                                public_url=settings.web.public_url)
-        return Response(ocds.dumps(package), media_type="application/json")
+        return await _ocds(request, conn, tender_id, releases.record_package)
+
+
+async def _ocds(request: Request[Any, Any, Any], conn: Conn, tender_id: UUID,
+                build: Callable[..., Awaitable[dict[str, Any]]]) -> Response[bytes]:
+    settings = request.app.state.settings
+    package = await build(conn, tender_id, prefix=settings.ocds_prefix,
+                          public_url=settings.web.public_url)
+    return Response(ocds.dumps(package), media_type="application/json")

@@ -17,6 +17,7 @@ from litestar import Request, get
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
+from core import clock
 from core.clock import SHANGHAI
 from core.deps import Conn, MaybeUser
 from core.errors import InvalidInput, NotFound
@@ -91,7 +92,7 @@ async def announcement_page(request: Req, conn: Conn, principal: MaybeUser,
         holder = bool(await conn.fetchval(q.IS_HOLDER, tender_id, principal.organization_id))
         if tender["status"] != "draft":
             mine = await objections.listing(conn, principal, tender_id)
-    now: datetime = await conn.fetchval("SELECT now()")
+    now = await clock.db_now(conn)
     return Template("tenders/announcement.html", context=page_context(
         request, principal, tender=tender, staff=staff, documents=docs, notices=notices,
         holder=holder, objections=mine, now=now,
@@ -139,7 +140,7 @@ async def new_tender_page(request: Req, conn: Conn,
     if principal is None:
         return _login_redirect(request)
     principal.require(*STAFF_ROLES)
-    now: datetime = await conn.fetchval("SELECT now()")
+    now = await clock.db_now(conn)
     return Template("tenders/edit.html", context=page_context(
         request, principal, tender=None, schedule=_default_schedule(now),
         **await _form_choices(conn, [principal.organization_id])))
