@@ -43,6 +43,7 @@ from signing.routes import (
     cert_login,
     timestamp_authority,
 )
+from trading.bids import routes as bid_routes
 from trading.tenders import pages as tender_pages
 from trading.tenders.notice_routes import PublicationController
 from trading.tenders.routes import TenderController
@@ -67,6 +68,7 @@ async def open_resources(state: State, settings: Settings) -> None:
 
 
 async def close_resources(state: State) -> None:
+    await state.store.aclose()
     await state.redis.aclose()
     await state.db_pool.close()
 
@@ -89,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuthController, IdentityController, TenderController, PublicationController,
             healthz, MetricsController, ca_crl, ca_ocsp, ca_root, timestamp_authority,
             TrustController, bind_certificate, cert_challenge, cert_login,
-            NotificationController, CalendarController,
+            NotificationController, CalendarController, *bid_routes.ROUTES,
             create_static_files_router(path="/static", directories=[ROOT / "static"],
                                        include_in_schema=False),
         ],
