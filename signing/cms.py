@@ -17,7 +17,7 @@ for validity, since the signer controls it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
@@ -242,10 +242,23 @@ def _parse(data: bytes) -> _Parsed:
         raise MalformedSignature({"reason": type(exc).__name__}) from None
 
 
+def digest_algorithm(data: bytes) -> str:
+    """The digest algorithm the signer used ("sha256", or SM3's OID for SM2 signers)."""
+    return _parse(data).algorithm
+
+
 async def verify(data: bytes, *, trust: TrustStore, content: bytes | BinaryIO | None = None,
-                 purpose: str = "signing", moment: datetime | None = None) -> Verified:
-    """Verify a CMS signature; raise the specific SignatureError on any failure."""
+                 purpose: str = "signing", moment: datetime | None = None,
+                 digests: Mapping[str, bytes] | None = None) -> Verified:
+    """Verify a CMS signature; raise the specific SignatureError on any failure.
+
+    ``digests`` gives detached content as its digest by algorithm, already
+    computed (a bid hashed while it streamed in): the content is not read again.
+    """
     p = _parse(data)
+    if p.embedded is None and digests and p.algorithm in digests:
+        digest = digests[p.algorithm]
+        return await _verify_digest(p, digest, trust=trust, purpose=purpose, moment=moment)
     if p.embedded is None and content is None:
         raise MalformedSignature({"reason": "detached signature and no content given"},
                                  message="这是分离式签名，需要同时提供被签名的文件",
@@ -256,6 +269,11 @@ async def verify(data: bytes, *, trust: TrustStore, content: bytes | BinaryIO | 
             raise ContentMismatch()
     source: bytes | BinaryIO = p.embedded if p.embedded is not None else content  # type: ignore[assignment]
     digest, _ = _digest_stream(source, p.algorithm)
+    return await _verify_digest(p, digest, trust=trust, purpose=purpose, moment=moment)
+
+
+async def _verify_digest(p: _Parsed, digest: bytes, *, trust: TrustStore, purpose: str,
+                         moment: datetime | None) -> Verified:
     try:
         intact, valid = validate_sig_integrity(p.signer_info, p.signer_cert, p.content_type,
                                                digest, sig_validator=SIGNATURE_VALIDATOR)
