@@ -175,7 +175,13 @@ def client_ip(request: Request[Any, Any, Any]) -> str | None:
 async def provide_principal(request: Request[Any, Any, Any], state: State,
                             conn: NamedDependency[asyncpg.Connection]) -> Principal | None:
     """Dependency: the caller, or None for an anonymous request."""
-    secret_key: str = state.settings.web.session_secret
+    return await authenticate(request, conn, state.settings.web.session_secret)
+
+
+async def authenticate(request: Request[Any, Any, Any], conn: asyncpg.Connection,
+                       secret_key: str) -> Principal | None:
+    """The caller of ``request`` (API key or session cookie), or None; for handlers that
+    stream a long body and must not hold the request's transaction meanwhile."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         found = await principal_from_api_key(conn, secret_key, header[7:].strip())

@@ -49,7 +49,9 @@ def serve(host: str, port: int, workers: int) -> None:
 def _register() -> None:
     from signing.commands import ca, keys, sign_command
     from signing.verify import verify_command
+    from trading.bids.commands import bid
 
+    cli.add_command(bid)
     cli.add_command(ca)
     cli.add_command(keys)
     cli.add_command(verify_command)

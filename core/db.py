@@ -8,6 +8,8 @@ back when it raises, so a failing request leaves no partial write.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,6 +170,24 @@ async def _send_error(send: Send, exc: Exception) -> None:
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+@asynccontextmanager
+async def short_transaction(state: State) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction of its own, for a handler that must not hold one across a long stream.
+
+    A part of a bid streams for minutes; holding a pooled connection (and a
+    transaction) that long would starve the pool. Such handlers take a short
+    transaction before the stream and another after it. In tests it is a
+    savepoint on the test's shared connection, like a request's.
+    """
+    shared: asyncpg.Connection | None = getattr(state, "shared_connection", None)
+    if shared is not None:
+        async with shared.transaction():
+            yield shared
+        return
+    async with state.db_pool.acquire() as conn, conn.transaction():
+        yield conn
 
 
 async def fetch_one(conn: asyncpg.Connection, sql: str, *args: Any) -> dict[str, Any] | None:

@@ -159,6 +159,12 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = {
 }
 
 
+def register_constraint(name: str, cls: type[DomainError], message: str | None = None,
+                        message_en: str | None = None) -> None:
+    """A domain package names the error for a constraint (or trigger) of its own tables."""
+    CONSTRAINT_ERRORS[name] = (cls, message or cls.message, message_en or cls.message_en)
+
+
 # Error classes without a named constraint of their own, most specific first.
 _PG_CLASSES: list[tuple[type[asyncpg.PostgresError], type[DomainError], str | None, str | None]] = [
     (asyncpg.ForeignKeyViolationError, InvalidInput, "引用的对象不存在",

@@ -30,6 +30,9 @@ def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
+    # every object-store part would otherwise log a line at INFO, URL signature included
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _valid_request_id(value: str) -> bool:

@@ -51,11 +51,17 @@ async def render(template: str, context: dict[str, Any]) -> bytes:
     return await asyncio.to_thread(_render_sync, template, context)
 
 
-def _load_seal(settings: Settings) -> tuple[list[x509.Certificate], Any]:
+def load_seal(settings: Settings) -> tuple[list[x509.Certificate], Any]:
+    """The platform's certificate (then chain) and key: PDFs and receipts are sealed with it."""
     if not (settings.platform_cert_file and settings.platform_key_file):
         raise NoPlatformSeal("PLATFORM_CERT_FILE and PLATFORM_KEY_FILE are not set")
-    certs = x509.load_pem_x509_certificates(Path(settings.platform_cert_file).read_bytes())
-    key = serialization.load_pem_private_key(Path(settings.platform_key_file).read_bytes(), None)
+    return _read_seal(settings.platform_cert_file, settings.platform_key_file)
+
+
+@cache
+def _read_seal(cert_file: str, key_file: str) -> tuple[list[x509.Certificate], Any]:
+    certs = x509.load_pem_x509_certificates(Path(cert_file).read_bytes())
+    key = serialization.load_pem_private_key(Path(key_file).read_bytes(), None)
     return certs, key
 
 
@@ -63,7 +69,7 @@ async def seal(pdf: bytes, settings: Settings, *, reason: str) -> bytes:
     from signing.pdf import LocalTimeStamper, sign_pdf
     from signing.tsa import LocalAuthority
 
-    certs, key = _load_seal(settings)
+    certs, key = load_seal(settings)
     stamper = None
     if settings.tsa_cert_file and settings.tsa_key_file:
         stamper = LocalTimeStamper(LocalAuthority.from_files(settings.tsa_cert_file,

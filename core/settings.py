@@ -82,6 +82,10 @@ class Settings:
     platform_key_file: str = ""
     # OCDS: the ocid prefix registered with the Open Contracting Partnership
     ocds_prefix: str = "ocds-th0000"
+    # object lock on stored bids: COMPLIANCE (nobody can delete one before its
+    # retention ends); GOVERNANCE only where an operator must be able to clean
+    # up, as the ingest benchmark does
+    bid_lock_mode: str = "COMPLIANCE"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -122,4 +126,11 @@ class Settings:
             platform_cert_file=env.get("PLATFORM_CERT_FILE", ""),
             platform_key_file=env.get("PLATFORM_KEY_FILE", ""),
             ocds_prefix=env.get("OCDS_PREFIX", "ocds-th0000"),
+            bid_lock_mode=_lock_mode(env.get("BID_LOCK_MODE", "COMPLIANCE")),
         )
+
+
+def _lock_mode(value: str) -> str:
+    if value.upper() not in {"COMPLIANCE", "GOVERNANCE"}:
+        raise SettingsError(f"BID_LOCK_MODE must be COMPLIANCE or GOVERNANCE, not {value!r}")
+    return value.upper()

@@ -24,7 +24,8 @@ from core.settings import Settings
 from core.storage import open_store
 
 # Modules whose @jobs.job functions the worker runs; each registers on import.
-JOB_MODULES = ("core.notify", "signing.trust", "trading.chronograph", "trading.tenders.jobs")
+JOB_MODULES = ("core.notify", "signing.trust", "trading.chronograph", "trading.tenders.jobs",
+               "trading.bids.jobs")
 for _module in JOB_MODULES:
     importlib.import_module(_module)
 

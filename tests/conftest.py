@@ -75,11 +75,18 @@ async def settings(pki: PKI) -> AsyncIterator[Settings]:
     seal_cert = pki.write("platform.crt.pem", seal.cert_pem() + b"".join(
         c.public_bytes(serialization.Encoding.PEM) for c in seal.chain))
     seal_key = pki.write("platform.key.pem", seal.key_pem())
+    # the built-in timestamp authority (bid receipts), from CA 1 too
+    stamp = pki.ca1.issue(cn="天衡时间戳服务（测试）", org="天衡平台", purpose="tsa",
+                          key_type="p256")
+    tsa_cert = pki.write("tsa.crt.pem", stamp.cert_pem() + b"".join(
+        c.public_bytes(serialization.Encoding.PEM) for c in stamp.chain))
+    tsa_key = pki.write("tsa.key.pem", stamp.key_pem())
     yield replace(
         base,
         database=replace(base.database, url=url),
         storage=replace(base.storage, bucket_prefix=f"th-t{secrets.token_hex(3)}"),
         log_json=True, platform_cert_file=str(seal_cert), platform_key_file=str(seal_key),
+        tsa_cert_file=str(tsa_cert), tsa_key_file=str(tsa_key),
     )
     await drop_database(base.database.url, name)
 

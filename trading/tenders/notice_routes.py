@@ -21,6 +21,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from core.auth import actor_of
 from core.deps import Conn, MaybeUser, User
 from core.errors import InvalidInput, NotFound
+from core.responses import file_response
 from trading import ocds
 from trading.tenders import (
     clarifications,
@@ -81,9 +82,7 @@ def _doc_out(row: dict[str, Any]) -> s.DocumentOut:
     return s.DocumentOut(**_pick(s.DocumentOut, row))
 
 
-def _file(data: bytes, media_type: str, name: str) -> Response[bytes]:
-    return Response(data, media_type=media_type,
-                    headers={"content-disposition": f"attachment; filename*=UTF-8''{name}"})
+_file = file_response
 
 
 async def _visible(conn: Conn, principal: MaybeUser, tender_id: UUID) -> dict[str, Any]:

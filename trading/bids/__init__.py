@@ -1,0 +1,1 @@
+"""Sealed bids: the bid format, uploads, finalize with receipts, withdrawal, the bidder tool."""

@@ -1,0 +1,93 @@
+"""What the platform can tell about a sealed bid without opening it (S2).
+
+Only the envelope's head is read: its content type, the content-encryption
+algorithm and the recipients (issuer and serial number of each certificate
+the content key is wrapped for). That is enough to refuse a bid that is not
+encrypted at all, or not encrypted for the lot's opening certificate, and it
+needs no key: the platform holds none that opens a bid.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from asn1crypto import cms as asn1_cms
+from cryptography import x509
+
+from signing.envelope import MalformedEnvelope, _asn1_cert
+from signing.stream import _read_head, _Reader
+from trading.bids.errors import NotEncrypted, WrongRecipients
+
+HEAD_BYTES = 65536  # recipients and algorithms of any sensible envelope fit in this
+CIPHERS = frozenset({"aes128_gcm", "aes192_gcm", "aes256_gcm", "aes128_cbc", "aes192_cbc",
+                     "aes256_cbc", "sm4_cbc"})
+_ENVELOPES = {"enveloped_data", "authenticated_enveloped_data"}
+
+
+@dataclass(frozen=True)
+class EnvelopeHead:
+    kind: str
+    cipher: str
+    recipients: list[dict[str, Any]]  # [{"issuer": readable name, "serial": hex, "issuer_der"}]
+
+
+def _content_type(head: bytes) -> str | None:
+    """The ContentInfo's content type, or None when the bytes are not CMS at all."""
+    try:
+        r = _Reader(io.BytesIO(head))
+        tag, _, _ = r.header()
+        if tag != 0x30:
+            return None
+        return str(asn1_cms.ContentType.load(r.element()).native)
+    except (MalformedEnvelope, ValueError, TypeError):
+        return None
+
+
+def inspect(head: bytes, *, size: int) -> EnvelopeHead:
+    """Parse the head of ``bid.p7m``; NotEncrypted for anything that is not an envelope."""
+    kind = _content_type(head)
+    if kind not in _ENVELOPES:
+        looks_like = ("zip" if head.startswith(b"PK\x03\x04") else
+                      "pdf" if head.startswith(b"%PDF") else kind or "not CMS")
+        raise NotEncrypted({"found": looks_like})
+    try:
+        parsed = _read_head(_Reader(io.BytesIO(head)))
+    except MalformedEnvelope as exc:
+        if size > len(head) and exc.detail == {"reason": "truncated"}:
+            raise MalformedEnvelope({"reason": f"envelope head larger than {HEAD_BYTES} bytes"},
+                                    message="数字信封头部过大（接收者过多）",
+                                    message_en="The envelope's head is too large") from None
+        raise
+    cipher = str(parsed.alg["algorithm"].native)
+    if cipher not in CIPHERS:
+        raise MalformedEnvelope({"cipher": cipher}, message="不支持的内容加密算法",
+                                message_en="Unsupported content-encryption algorithm")
+    recipients = []
+    for info in parsed.infos:
+        if info.name == "ktri":
+            rids = [info.chosen["rid"]]
+        elif info.name == "kari":
+            rids = [k["rid"] for k in info.chosen["recipient_encrypted_keys"]]
+        else:
+            continue
+        for rid in rids:
+            if rid.name not in {"issuer_and_serial_number", "issuer_and_serial"}:
+                continue
+            recipients.append({
+                "issuer": str(rid.chosen["issuer"].human_friendly),
+                "serial": format(rid.chosen["serial_number"].native, "x"),
+                "issuer_der": rid.chosen["issuer"].dump().hex()})
+    return EnvelopeHead(kind, cipher, recipients)
+
+
+def require_recipient(head: EnvelopeHead, cert: x509.Certificate) -> None:
+    """The lot's opening certificate must be among the recipients (S2, and the fallback of S6)."""
+    c = _asn1_cert(cert)
+    issuer_hex = c.issuer.dump().hex()
+    serial = format(c.serial_number, "x")
+    if not any(r["issuer_der"] == issuer_hex and r["serial"] == serial for r in head.recipients):
+        raise WrongRecipients({"recipients": [{"issuer": r["issuer"], "serial": r["serial"]}
+                                              for r in head.recipients],
+                               "expected_serial": serial})
