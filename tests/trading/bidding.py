@@ -87,11 +87,14 @@ def b64(data: bytes) -> str:
 
 
 async def upload(client: httpx.AsyncClient, tender: dict[str, Any], p7m: bytes, *, lot: int = 1,
-                 key: str | None = None, part_size: int = 5 * MIB) -> dict[str, Any]:
+                 key: str | None = None, part_size: int = 5 * MIB,
+                 device: dict[str, Any] | None = None,
+                 creator: dict[str, Any] | None = None) -> dict[str, Any]:
     """Start and send every part; the upload's progress (asserting each step worked)."""
     r = await client.post(f"/api/tenders/{tender['id']}/lots/{lot}/bid-uploads", json={
         "size": len(p7m), "idempotency_key": key or secrets.token_urlsafe(12),
-        "sha256": hashlib.sha256(p7m).hexdigest(), "part_size": part_size})
+        "sha256": hashlib.sha256(p7m).hexdigest(), "part_size": part_size,
+        "device": device, "creator": creator})
     assert r.status_code in (200, 201), r.text
     up: dict[str, Any] = r.json()
     for n in range(up["parts_done"] + 1, up["parts"] + 1):

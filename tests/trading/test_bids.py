@@ -371,3 +371,40 @@ async def test_the_upload_protocol(lot: Lot, client: Client, conn: asyncpg.Conne
     await login(client, rival.login)
     assert (await client.get(f"/api/bid-uploads/{up['id']}")).status_code == 404
     assert (await client.put(f"{url}/2", content=p7m[part:])).status_code == 404
+
+
+async def test_shared_devices_are_flagged_after_the_fact(
+        lot: Lot, client: Client, conn: asyncpg.Connection, world: World, pki: PKI) -> None:
+    """C1/C2: two bidders from one machine share marks; the common tool name flags nobody."""
+    from trading.bids import service
+
+    shared = {"format": 1, "host_id": "4c4c4544-0042-3510-8052-b4c04f4e3732",
+              "macs": ["00:1a:2b:3c:4d:5e"], "disks": ["WD-WCC4N0123456"], "hostname": "pc-1",
+              "os": "Windows 10"}
+    creator = {"tool": "tenderhall", "version": "0.1.0", "machine_code": None}
+    rival = await make_bidder(conn, world, pki.ca1)
+    await obtain(client, rival, lot.tender)
+    alone = await make_bidder(conn, world, pki.ca1)
+    await obtain(client, alone, lot.tender)
+    for who, device in ((lot.bidder, shared), (rival, shared),
+                        (alone, {**shared, "host_id": "other", "macs": ["00:aa:bb:cc:dd:ee"],
+                                 "disks": []})):
+        await login(client, who.login)
+        p7m = lot.sealed(bidder=who)
+        up = await upload(client, lot.tender, p7m, device=device, creator=creator)
+        r = await client.post(f"/api/bid-uploads/{up['id']}/finalize",
+                              json={"signature": b64(who.sign(p7m))})
+        assert r.status_code == 201, r.text
+    lot_id = lot.tender["lots"][0]["id"]
+    flagged = {(m["kind"], m["value"]): set(m["organizations"])
+               for m in await service.shared_marks(conn, lot_id)}
+    pair = {lot.bidder.org_id, rival.org_id}
+    assert flagged[("host_id", shared["host_id"])] == pair
+    assert flagged[("mac", "00:1a:2b:3c:4d:5e")] == pair
+    # the third bidder shares only the address (the tests all come from 127.0.0.1: C1 too)
+    assert flagged[("ip", "127.0.0.1")] == pair | {alone.org_id}
+    assert all(orgs == pair for (kind, _), orgs in flagged.items() if kind != "ip")
+    assert not any(kind == "creator" for kind, _ in flagged)
+    # but the tool is on record for each bid
+    assert await conn.fetchval("SELECT count(*) FROM bid_marks WHERE lot_id = $1 "
+                               "AND kind = 'creator'", lot_id) == 3

@@ -46,15 +46,15 @@ async def _verify_outer(conn: asyncpg.Connection, store: ObjectStore, upload: di
     """The bidder's detached signature over the exact bytes of ``bid.p7m``."""
     signature = cms.pem_to_der(signature)
     trust = await load_trust_store(conn)
-    if cms.digest_algorithm(signature) == "sha256":
+    algorithm = cms.digest_algorithm(signature)
+    if algorithm == "sha256":
         verified = await cms.verify(signature, trust=trust, digests={"sha256": sha256})
-    else:  # SM3 (an SM2 signer): hashed from the stored object, the one re-read
+    else:  # SM3 (an SM2 signer) or another hash: from the stored object, read back once
         await _complete(store, upload)
-        digest = hashlib.new("sm3")
+        digest = cms.HASHES[algorithm]()
         async for chunk in store.get_stream(uploads.BUCKET, upload["object_key"]):
             digest.update(chunk)
-        verified = await cms.verify(signature, trust=trust,
-                                    digests={cms.digest_algorithm(signature): digest.digest()})
+        verified = await cms.verify(signature, trust=trust, digests={algorithm: digest.digest()})
     if identity.credit_code(verified.signer) != org["credit_code"]:
         raise errors.SignerNotBidder({"certificate": verified.subject,
                                       "expected_credit_code": org["credit_code"]})

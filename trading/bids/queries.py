@@ -148,11 +148,13 @@ COUNTS = """
     WHERE l.tender_id = $1 GROUP BY l.id, l.number ORDER BY l.number
 """
 
-# C1/C2: identifiers shared by bids of different bidders in one lot
+# C1/C2: identifiers shared by bids of different bidders in one lot. The tool's
+# name and version ("creator") is kept for the record but never flags: every user
+# of the same tool shares it; the opening reads authorship from the files themselves.
 SHARED_MARKS = """
     SELECT m.kind, m.value, array_agg(DISTINCT m.organization_id) AS organizations
     FROM bid_marks m JOIN bids b ON b.id = m.bid_id AND b.status = 'submitted'
-    WHERE m.lot_id = $1
+    WHERE m.lot_id = $1 AND m.kind <> 'creator'
     GROUP BY m.kind, m.value HAVING count(DISTINCT m.organization_id) > 1
     ORDER BY m.kind, m.value
 """

@@ -143,15 +143,16 @@ def unzip(zipped: BinaryIO, out_dir: Path) -> tuple[list[str], price.PriceSheet,
                                                     dict[str, Any] | None]:
     """Unpack a bid ZIP (names checked), with its price sheet and creator comment."""
     with zipfile.ZipFile(zipped) as z:
-        names = _safe_names(z)
-        sheet = price.parse(z.read(PRICE_FILE))
+        entries = _safe_names(z)
+        sheet = price.parse(z.read(entries[PRICE_FILE]))
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name in names:
+        for name, info in entries.items():
             target = out_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            with z.open(name) as src, target.open("wb") as dst:
+            with z.open(info) as src, target.open("wb") as dst:
                 while chunk := src.read(CHUNK):
                     dst.write(chunk)
+        names = list(entries)
         try:
             creator = json.loads(z.comment) if z.comment else None
         except ValueError:
@@ -159,15 +160,29 @@ def unzip(zipped: BinaryIO, out_dir: Path) -> tuple[list[str], price.PriceSheet,
     return names, sheet, creator if isinstance(creator, dict) else None
 
 
-def _safe_names(z: zipfile.ZipFile) -> list[str]:
-    names = [i.filename for i in z.infolist() if not i.is_dir()]
-    for name in names:
+def _name(info: zipfile.ZipInfo) -> str:
+    """The entry's name; UTF-8 names a tool stored without the UTF-8 flag read as UTF-8.
+
+    Info-ZIP's ``zip`` writes Chinese names in UTF-8 without flagging them, and
+    Python would read them as CP437 (商务标 → σòåσèíµáç).
+    """
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return info.filename
+
+
+def _safe_names(z: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    entries = {_name(i): i for i in z.infolist() if not i.is_dir()}
+    for name in entries:
         parts = Path(name).parts
         if name.startswith("/") or ".." in parts or ":" in name:
             raise SealError(f"ZIP 内文件名不安全 / unsafe name in the ZIP: {name!r}")
-    if PRICE_FILE not in names:
+    if PRICE_FILE not in entries:
         raise SealError(f"{PRICE_FILE} 缺失 / no {PRICE_FILE} in the bid")
-    return names
+    return entries
 
 
 __all__ = ["Opened", "SealError", "Sealed", "open_bid", "pack", "seal_file", "seal_folder"]
