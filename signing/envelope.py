@@ -253,23 +253,28 @@ class Envelope:
         return list(self.body["recipient_infos"])
 
     def recipient_ids(self) -> list[tuple[asn1_x509.Name, int]]:
-        ids = []
-        for info in self.recipient_infos:
-            if info.name == "ktri":
-                rids = [info.chosen["rid"]]
-            elif info.name == "kari":
-                rids = [k["rid"] for k in info.chosen["recipient_encrypted_keys"]]
-            else:
-                continue
-            for rid in rids:
-                if rid.name in {"issuer_and_serial_number", "issuer_and_serial"}:
-                    ids.append((rid.chosen["issuer"], rid.chosen["serial_number"].native))
-        return ids
+        return recipient_ids(self.recipient_infos)
 
     def is_for(self, cert: x509.Certificate) -> bool:
         c = _asn1_cert(cert)
         return any(issuer == c.issuer and serial == c.serial_number
                    for issuer, serial in self.recipient_ids())
+
+
+def recipient_ids(infos: Sequence[cms.RecipientInfo]) -> list[tuple[asn1_x509.Name, int]]:
+    """(issuer, serial number) of every certificate the content key is wrapped for."""
+    ids = []
+    for info in infos:
+        if info.name == "ktri":
+            rids = [info.chosen["rid"]]
+        elif info.name == "kari":
+            rids = [k["rid"] for k in info.chosen["recipient_encrypted_keys"]]
+        else:
+            continue
+        for rid in rids:
+            if rid.name in {"issuer_and_serial_number", "issuer_and_serial"}:
+                ids.append((rid.chosen["issuer"], rid.chosen["serial_number"].native))
+    return ids
 
 
 def parse(data: bytes) -> Envelope:

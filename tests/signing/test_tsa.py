@@ -90,6 +90,7 @@ def test_nonce_mismatch_is_detected(authority: tsa.LocalAuthority) -> None:
 async def test_timestamp_over_http(app: object, client: httpx.AsyncClient, pki: PKI,
                                    authority: tsa.LocalAuthority) -> None:
     state = app.state  # type: ignore[attr-defined]
+    configured = state.tsa  # the run's own authority, put back after
     digest = hashlib.sha256(DATA).digest()
     state.tsa = None
     with pytest.raises(tsa.TimestampUnavailable):
@@ -105,7 +106,7 @@ async def test_timestamp_over_http(app: object, client: httpx.AsyncClient, pki: 
                               headers={"Content-Type": "application/timestamp-query"})
         assert r.status_code == 413
     finally:
-        state.tsa = None
+        state.tsa = configured
 
 
 async def test_embedded_signature_timestamp_sets_the_moment(pki: PKI,

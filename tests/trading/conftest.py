@@ -6,17 +6,20 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import pytest
+from cryptography import x509
 
 from signing import cms
 from signing import login as login_service
 from signing.ca import Issued
 from tests.conftest import PKI, SYSTEM, Client, World, login, tender_body
 from tests.signing.test_cert_login import trust_ca1
+from tests.trading.bidding import Bidder, bid_zip, make_bidder, obtain, opening_cert, seal
 
 
 @dataclass
@@ -101,6 +104,30 @@ async def tenderer(client: Client, conn: asyncpg.Connection, world: World, pki: 
         officers.append((user_id, issued))
     await login(client, name)
     return Tenderer(client, conn, org, name, signer, officers)
+
+
+@dataclass
+class Lot:
+    """A published tender's first lot, a bidder holding the documents, the opening certificate."""
+
+    tender: dict[str, Any]
+    bidder: Bidder
+    opening: x509.Certificate
+
+    def sealed(self, padding: int = 0, bidder: Bidder | None = None, **kw: Any) -> bytes:
+        who = bidder or self.bidder
+        return seal(bid_zip(self.tender, who, padding=padding, **kw), who,
+                    [who.enc.cert, self.opening])
+
+
+@pytest.fixture
+async def lot(tenderer: Tenderer, client: Client, conn: asyncpg.Connection, world: World,
+              pki: PKI) -> Lot:
+    start = datetime.now(UTC) - timedelta(hours=1)
+    tender = await tenderer.published("BID-T-0001", documents_from=start.isoformat())
+    bidder = await make_bidder(conn, world, pki.ca1)
+    await obtain(client, bidder, tender)
+    return Lot(tender, bidder, await opening_cert(client, tender))
 
 
 def sha256(data: bytes) -> str:

@@ -14,42 +14,20 @@ import io
 import json
 import subprocess
 import zipfile
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import pytest
-from cryptography import x509
 from litestar import Litestar
 
 from signing.ca import KeyType
-from tests.conftest import PKI, Client, World
-from tests.trading.bidding import Bidder, b64, make_bidder, obtain, opening_cert, seal, upload
-from tests.trading.conftest import Tenderer
+from tests.conftest import PKI, Client
+from tests.trading.bidding import Bidder, b64, seal, upload
+from tests.trading.conftest import Lot
 from trading.bids import price, sealing
 
 ZIP = "/usr/bin/zip"
 CREATOR = {"tool": "openssl", "version": "3"}
-
-
-@dataclass
-class Lot:
-    tender: dict[str, Any]
-    bidder: Bidder
-    opening: x509.Certificate
-
-
-@pytest.fixture
-async def lot(tenderer: Tenderer, client: Client, conn: asyncpg.Connection, world: World,
-              pki: PKI) -> Lot:
-    start = datetime.now(UTC) - timedelta(hours=1)
-    tender = await tenderer.published("BID-O-0001", documents_from=start.isoformat())
-    bidder = await make_bidder(conn, world, pki.ca1)
-    await obtain(client, bidder, tender)
-    return Lot(tender, bidder, await opening_cert(client, tender))
 
 
 def run(*args: str | Path, cwd: Path | None = None,

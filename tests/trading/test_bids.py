@@ -6,9 +6,6 @@ import hashlib
 import io
 import json
 import subprocess
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -22,39 +19,15 @@ from signing.envelope import NotARecipient
 from tests.conftest import PKI, Client, World, login
 from tests.trading.bidding import (
     MIB,
-    Bidder,
     b64,
     bid_zip,
     make_bidder,
     obtain,
-    opening_cert,
     seal,
     submit,
     upload,
 )
-from tests.trading.conftest import Tenderer
-
-
-@dataclass
-class Lot:
-    tender: dict[str, Any]
-    bidder: Bidder
-    opening: x509.Certificate
-
-    def sealed(self, padding: int = 0, bidder: Bidder | None = None, **kw: Any) -> bytes:
-        who = bidder or self.bidder
-        return seal(bid_zip(self.tender, who, padding=padding, **kw), who,
-                    [who.enc.cert, self.opening])
-
-
-@pytest.fixture
-async def lot(tenderer: Tenderer, client: Client, conn: asyncpg.Connection, world: World,
-              pki: PKI) -> Lot:
-    start = datetime.now(UTC) - timedelta(hours=1)
-    tender = await tenderer.published("BID-T-0001", documents_from=start.isoformat())
-    bidder = await make_bidder(conn, world, pki.ca1)
-    await obtain(client, bidder, tender)
-    return Lot(tender, bidder, await opening_cert(client, tender))
+from tests.trading.conftest import Lot, Tenderer
 
 
 async def move_deadline(conn: asyncpg.Connection, tender_id: str, seconds: float) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from asn1crypto import cms as asn1_cms
 from cryptography import x509
 
-from signing.envelope import MalformedEnvelope, _asn1_cert
+from signing.envelope import MalformedEnvelope, _asn1_cert, recipient_ids
 from signing.stream import _read_head, _Reader
 from trading.bids.errors import NotEncrypted, WrongRecipients
 
@@ -64,21 +64,9 @@ def inspect(head: bytes, *, size: int) -> EnvelopeHead:
     if cipher not in CIPHERS:
         raise MalformedEnvelope({"cipher": cipher}, message="不支持的内容加密算法",
                                 message_en="Unsupported content-encryption algorithm")
-    recipients = []
-    for info in parsed.infos:
-        if info.name == "ktri":
-            rids = [info.chosen["rid"]]
-        elif info.name == "kari":
-            rids = [k["rid"] for k in info.chosen["recipient_encrypted_keys"]]
-        else:
-            continue
-        for rid in rids:
-            if rid.name not in {"issuer_and_serial_number", "issuer_and_serial"}:
-                continue
-            recipients.append({
-                "issuer": str(rid.chosen["issuer"].human_friendly),
-                "serial": format(rid.chosen["serial_number"].native, "x"),
-                "issuer_der": rid.chosen["issuer"].dump().hex()})
+    recipients = [{"issuer": str(issuer.human_friendly), "serial": format(serial, "x"),
+                   "issuer_der": issuer.dump().hex()}
+                  for issuer, serial in recipient_ids(list(parsed.infos))]
     return EnvelopeHead(kind, cipher, recipients)
 
 
