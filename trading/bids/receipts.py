@@ -37,15 +37,22 @@ class Receipt:
     tst: bytes  # RFC 3161 token over SHA-256(p7s)
 
 
-def bid_receipt(bid: dict[str, Any]) -> dict[str, Any]:
-    """The fields a bid receipt vouches for."""
+def _about(kind: str, bid: dict[str, Any]) -> dict[str, Any]:
+    """Which bid of whom, for which lot: what every receipt and statement names."""
     return {
-        "format": FORMAT, "type": "bid_receipt",
+        "format": FORMAT, "type": kind,
         "bid": bid["id"],
         "tender": {"id": bid["tender_id"], "code": bid["tender_code"]},
         "lot": {"id": bid["lot_id"], "number": bid["lot_number"]},
         "bidder": {"organization_id": bid["organization_id"], "name": bid["bidder_name"],
                    "credit_code": bid["bidder_credit_code"]},
+    }
+
+
+def bid_receipt(bid: dict[str, Any]) -> dict[str, Any]:
+    """The fields a bid receipt vouches for."""
+    return {
+        **_about("bid_receipt", bid),
         "bid_p7m": {"sha256": bid["p7m_sha256"], "size": bid["size"]},
         "bid_p7m_p7s": {"sha256": bid["p7s_sha256"], "signer": bid["signer_subject"]},
         "recipients": [{"issuer": r["issuer"], "serial": r["serial"]} for r in bid["recipients"]],
@@ -58,12 +65,7 @@ def bid_receipt(bid: dict[str, Any]) -> dict[str, Any]:
 def withdrawal_receipt(bid: dict[str, Any], *, withdrawn_at: datetime,
                        statement_sha256: bytes) -> dict[str, Any]:
     return {
-        "format": FORMAT, "type": "bid_withdrawal_receipt",
-        "bid": bid["id"],
-        "tender": {"id": bid["tender_id"], "code": bid["tender_code"]},
-        "lot": {"id": bid["lot_id"], "number": bid["lot_number"]},
-        "bidder": {"organization_id": bid["organization_id"], "name": bid["bidder_name"],
-                   "credit_code": bid["bidder_credit_code"]},
+        **_about("bid_withdrawal_receipt", bid),
         "bid_p7m": {"sha256": bid["p7m_sha256"]},
         "withdrawal_statement_sha256": statement_sha256,
         "withdrawn_at": withdrawn_at,

@@ -98,6 +98,18 @@ async def put_part(request: Request[Any, Any, Any], state: State, upload_id: Fro
     return s.upload_out(uploads.progress(row))
 
 
+RECEIPT_MEDIA = {"p7s": "application/pkcs7-mime", "tst": "application/timestamp-reply"}
+
+
+async def _receipt_file(conn: Conn, user: User, bid_id: UUID, column: str,
+                        name: str) -> Response[bytes]:
+    """One of the bid's receipt files; a withdrawal receipt only once there is one."""
+    row = await service.receipt_files(conn, user, bid_id)
+    if row[column] is None:
+        raise errors.BidNotFound()
+    return file_response(row[column], RECEIPT_MEDIA[name.rsplit(".", 1)[1]], name)
+
+
 def _receipt_json(p7s: bytes) -> bytes:
     content: bytes = asn1_cms.ContentInfo.load(p7s)["content"]["encap_content_info"][
         "content"].native
@@ -120,15 +132,12 @@ class BidController(Controller):
 
     @get("/{bid_id:uuid}/receipt.p7s")
     async def receipt(self, conn: Conn, user: User, bid_id: FromPath[UUID]) -> Response[bytes]:
-        row = await service.receipt_files(conn, user, bid_id)
-        return file_response(row["receipt"], "application/pkcs7-mime", f"receipt-{bid_id}.p7s")
+        return await _receipt_file(conn, user, bid_id, "receipt", f"receipt-{bid_id}.p7s")
 
     @get("/{bid_id:uuid}/receipt.tst")
     async def receipt_token(self, conn: Conn, user: User,
                             bid_id: FromPath[UUID]) -> Response[bytes]:
-        row = await service.receipt_files(conn, user, bid_id)
-        return file_response(row["receipt_tst"], "application/timestamp-reply",
-                             f"receipt-{bid_id}.tst")
+        return await _receipt_file(conn, user, bid_id, "receipt_tst", f"receipt-{bid_id}.tst")
 
     @get("/{bid_id:uuid}/receipt.json")
     async def receipt_content(self, conn: Conn, user: User,
@@ -165,20 +174,14 @@ class BidController(Controller):
     @get("/{bid_id:uuid}/withdrawal-receipt.p7s")
     async def withdrawal_receipt(self, conn: Conn, user: User,
                                  bid_id: FromPath[UUID]) -> Response[bytes]:
-        row = await service.receipt_files(conn, user, bid_id)
-        if row["withdrawal_receipt"] is None:
-            raise errors.BidNotFound()
-        return file_response(row["withdrawal_receipt"], "application/pkcs7-mime",
-                             f"withdrawal-{bid_id}.p7s")
+        return await _receipt_file(conn, user, bid_id, "withdrawal_receipt",
+                                   f"withdrawal-{bid_id}.p7s")
 
     @get("/{bid_id:uuid}/withdrawal-receipt.tst")
     async def withdrawal_token(self, conn: Conn, user: User,
                                bid_id: FromPath[UUID]) -> Response[bytes]:
-        row = await service.receipt_files(conn, user, bid_id)
-        if row["withdrawal_receipt_tst"] is None:
-            raise errors.BidNotFound()
-        return file_response(row["withdrawal_receipt_tst"], "application/timestamp-reply",
-                             f"withdrawal-{bid_id}.tst")
+        return await _receipt_file(conn, user, bid_id, "withdrawal_receipt_tst",
+                                   f"withdrawal-{bid_id}.tst")
 
 
 @get("/api/tenders/{tender_id:uuid}/bid-counts", tags=["bids"])
