@@ -12,12 +12,17 @@ and the lot's opening certificate, plus the outer ``bid.p7m.p7s``), then:
 - direct: N concurrent uploads of presigned parts straight to S3, completed,
   then read back whole with SHA-256 (what finalize would have to do then).
 
-Each case prints aggregate MB/s and its ratio to raw. With ``--big-bidders``
+Each case prints aggregate MB/s and its ratio to raw, the CPU each process spent per GB,
+and for the two bidder paths how long finalize took (median / worst): through the
+API it checks a digest already computed; on the presigned path it must read the
+whole object back first, so its time grows with the bid and with the crowd. With ``--big-bidders``
 (default 2) bidders of a 1024 MB bid the API's peak RSS is measured again
 (``--skip-big`` leaves it out). Everything runs on a database and bucket
-prefix of its own, removed at the end. Needs the services of ``make test``, and
-an S3 server that holds one phase's bids at once (``--store-mb``; the test
-radosgw keeps objects in a 4 GiB memstore, so 50 x 100 MB does not fit there).
+prefix of its own, removed at the end. Run it against the bench profile, a
+disk-backed radosgw (``scripts/services.sh start bench``, then
+``scripts/with-env.sh bench python bench/ingest.py``): the test profile's
+4 GiB memstore cannot hold 50 x 100 MB, and a full Ceph OSD stalls every
+client. ``--store-mb`` says what the server holds; each phase must fit.
 
     python bench/ingest.py [--bidders 50] [--size-mb 100] [--big-bidders 2] [--skip-big]
 """
@@ -165,11 +170,28 @@ def raw_puts(store: MinioStore, files: list[tuple[Path, Path]], tag: str) -> flo
     return time.perf_counter() - started
 
 
+def spread(seconds: list[float]) -> str:
+    """Median and worst of per-bidder durations."""
+    if not seconds:
+        return ""
+    ordered = sorted(seconds)
+    return f"{ordered[len(ordered) // 2] * 1000:.0f} / {ordered[-1] * 1000:.0f} ms"
+
+
 async def platform_submits(url: str, world: bid_world.BidWorld,
                            bidders: list[bid_world.LiveBidder],
-                           files: list[tuple[Path, Path]]) -> float:
+                           files: list[tuple[Path, Path]], finalizes: list[float]) -> float:
+    """Each bidder's tool, concurrently; ``finalizes`` gets each finalize request's duration."""
+    async def sent(request: httpx.Request) -> None:
+        request.extensions["sent_at"] = time.perf_counter()
+
+    async def answered(response: httpx.Response) -> None:
+        if response.request.url.path.endswith("/finalize"):
+            finalizes.append(time.perf_counter() - response.request.extensions["sent_at"])
+
     async def one(live: bid_world.LiveBidder, p7m: Path, p7s: Path) -> None:
         async with live.client(url) as http:
+            http.event_hooks = {"request": [sent], "response": [answered]}
             await client.submit(http, tender_id=world.tender["id"], lot=1, p7m=p7m, p7s=p7s,
                                 part_size=PART)
 
@@ -179,7 +201,10 @@ async def platform_submits(url: str, world: bid_world.BidWorld,
     return time.perf_counter() - started
 
 
-async def direct_parts(store: MinioStore, files: list[tuple[Path, Path]], tag: str) -> float:
+async def direct_parts(store: MinioStore, files: list[tuple[Path, Path]], tag: str,
+                       finalizes: list[float]) -> float:
+    """Presigned parts, then what finalize would do on that path: complete, read back, hash
+    (``finalizes`` gets the duration of that last step per bidder)."""
     async def one(i: int, p7m: Path, http: httpx.AsyncClient, expected: str) -> None:
         key, size = f"direct/{tag}/{i}.p7m", (await asyncio.to_thread(p7m.stat)).st_size
         upload_id = await store.create_multipart(BUCKET, key, content_type="application/pkcs7-mime")
@@ -193,11 +218,13 @@ async def direct_parts(store: MinioStore, files: list[tuple[Path, Path]], tag: s
                 "content-length": str(length), "content-type": "application/octet-stream"})
             r.raise_for_status()
             etags.append((number, r.headers["etag"].strip('"')))
+        finalizing = time.perf_counter()
         await store.complete_multipart(BUCKET, key, upload_id, etags)
         digest = hashlib.sha256()
         async for chunk in store.get_stream(BUCKET, key):
             digest.update(chunk)
         assert digest.hexdigest() == expected, key
+        finalizes.append(time.perf_counter() - finalizing)
 
     digests = [await asyncio.to_thread(client.sha256_file, p7m) for p7m, _ in files]
     started = time.perf_counter()
@@ -241,13 +268,22 @@ async def measure(label: str, server: servers.Server, run: Callable[[], Awaitabl
     after = cpu_seconds(server.proc.pid)
     busy = ", ".join(f"{k} {(after[k] - before.get(k, 0)) / seconds * 100:.0f}%"
                      for k in sorted(after))
+    per_gb = ", ".join(f"{k} {(after[k] - before.get(k, 0)) / megabytes * 1000:.2f}"
+                       for k in sorted(after))
     print(f"  {label}: {megabytes:.0f} MB in {seconds:.1f} s; CPU of a core: {busy}; "
-          f"load {fmt_load(os.getloadavg())}")
+          f"load {fmt_load(os.getloadavg())}\n    core-seconds per GB: {per_gb}")
     return megabytes / seconds, peak
 
 
-async def phases(opts: argparse.Namespace, settings: Settings, server: servers.Server,
+def api_server(settings: Settings) -> servers.Server:
+    return servers.start(settings, BID_LOCK_MODE="GOVERNANCE",
+                         REDIS_QUEUE=f"{settings.storage.bucket_prefix}:queue")
+
+
+async def phases(opts: argparse.Namespace, settings: Settings, servers_: list[servers.Server],
                  store: MinioStore, tmp: Path) -> list[Row]:
+    """Each bid size against an API process of its own, so that each peak RSS is its own."""
+    server = servers_[0]
     world = await bid_world.build(settings, server.url, tmp, bidders=opts.bidders)
     conn = await committed(settings.database.url)
     try:
@@ -258,12 +294,18 @@ async def phases(opts: argparse.Namespace, settings: Settings, server: servers.S
                            world.tender["id"])
     finally:
         await conn.close()
-    rows = [Row("api idle", None, None, psutil.Process(server.proc.pid).memory_info().rss)]
+    rows: list[Row] = []
     tag = secrets.token_hex(3)
     for label, bidders, size_mb in ((f"{opts.size_mb} MB", world.bidders[:opts.bidders],
                                      opts.size_mb), ("1 GB", big, 1024)):
         if not bidders:
             continue
+        if rows:  # a fresh process for the next size
+            server.stop()
+            server = api_server(settings)
+            servers_[0] = server
+        rows.append(Row(f"api idle (pid {server.proc.pid})", None, None,
+                        psutil.Process(server.proc.pid).memory_info().rss))
         files, seal_s = await asyncio.to_thread(seal_bids, world, bidders, size_mb * MIB,
                                                 tmp / label.replace(" ", ""))
         mb, n = sum(p.stat().st_size for p, _ in files) / 1e6, len(files)
@@ -273,14 +315,18 @@ async def phases(opts: argparse.Namespace, settings: Settings, server: servers.S
                                   lambda f=files: asyncio.to_thread(raw_puts, store, f, tag), mb)
         rows.append(Row(f"raw put_object {label} x{n}", raw, 1.0, peak))
         print(f"  removed {await empty(store, BUCKET)} objects")
-        rate, peak = await measure(f"platform {label}", server, lambda b=bidders, f=files:
-                                   platform_submits(server.url, world, b, f), mb)
-        rows.append(Row(f"platform submit {label} x{n}", rate, rate / raw, peak))
+        finalizes: list[float] = []
+        rate, peak = await measure(f"platform {label}", server, lambda b=bidders, f=files, t=finalizes,
+                                   u=server.url: platform_submits(u, world, b, f, t), mb)
+        rows.append(Row(f"platform submit {label} x{n}", rate, rate / raw, peak,
+                        f"finalize {spread(finalizes)}"))
         print(f"  removed {await empty(store, BUCKET)} objects")
         if bidders is not big:
+            finalizes = []  # reused: the platform's were reported above
             rate, _ = await measure(f"direct {label}", server,
-                                    lambda f=files: direct_parts(store, f, tag), mb)
-            rows.append(Row(f"presigned + read-back {label} x{n}", rate, rate / raw, None))
+                                    lambda f=files, t=finalizes: direct_parts(store, f, tag, t), mb)
+            rows.append(Row(f"presigned + read-back {label} x{n}", rate, rate / raw, None,
+                            f"finalize {spread(finalizes)}"))
             print(f"  removed {await empty(store, BUCKET)} objects")
         for p7m, _ in files:
             for f in p7m.parent.iterdir():
@@ -299,15 +345,14 @@ async def main(opts: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="th-ingest-") as tmp_name:
         tmp = Path(tmp_name)
         settings, db_name = await make_settings(tmp)
-        server = servers.start(settings, BID_LOCK_MODE="GOVERNANCE",
-                               REDIS_QUEUE=f"{settings.storage.bucket_prefix}:queue")
+        running = [api_server(settings)]
         store = MinioStore(settings.storage)
-        print(f"{opts.bidders} bidders, API pid {server.proc.pid}, prefix "
+        print(f"{opts.bidders} bidders, API pid {running[0].proc.pid}, prefix "
               f"{settings.storage.bucket_prefix}, database {db_name}")
         try:
-            rows = await phases(opts, settings, server, store, tmp)
+            rows = await phases(opts, settings, running, store, tmp)
         finally:
-            server.stop()
+            running[0].stop()
             try:
                 print(f"  removed {await empty(store, drop=True)} objects and the buckets")
             finally:
@@ -327,6 +372,6 @@ if __name__ == "__main__":
     parser.add_argument("--size-mb", type=int, default=100)
     parser.add_argument("--big-bidders", type=int, default=2)
     parser.add_argument("--skip-big", action="store_true")
-    parser.add_argument("--store-mb", type=int, default=3500,
-                        help="what the S3 server can hold (the test radosgw: 4 GiB of memstore)")
+    parser.add_argument("--store-mb", type=int, default=20000,
+                        help="what the S3 server can hold (the bench profile: 32 GiB)")
     asyncio.run(main(parser.parse_args()))

@@ -294,6 +294,10 @@ pid_file = $RGW_PID
 rgw_frontends = beast endpoint=127.0.0.1:$port
 rgw_thread_pool_size = 64
 ms_mon_client_mode = crc
+# space of deleted objects and aborted uploads back within about two minutes,
+# not the default two hours (a benchmark deleting gigabytes fills the OSD first)
+rgw_gc_obj_min_wait = 60
+rgw_gc_processor_period = 60
 EOF
     mv -f -- "$tmp" "$CONF"
 }

