@@ -25,7 +25,7 @@ from core.storage import open_store
 
 # Modules whose @jobs.job functions the worker runs; each registers on import.
 JOB_MODULES = ("core.notify", "signing.trust", "trading.chronograph", "trading.tenders.jobs",
-               "trading.bids.jobs")
+               "trading.bids.jobs", "trading.bids.expiry")
 for _module in JOB_MODULES:
     importlib.import_module(_module)
 
@@ -75,6 +75,7 @@ async def run_worker(settings: Settings) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    log.info("worker_started", queue=settings.redis.queue)  # from here SIGTERM stops it cleanly
     pool = await create_pool(settings.database.url, min_size=1, max_size=4)
     relay = asyncio.create_task(
         jobs.relay_forever(pool, settings.redis.url, queue=settings.redis.queue))

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
@@ -22,10 +22,11 @@ from redis.exceptions import RedisError
 from core import audit, jobs
 from core.db import create_pool
 from core.identity import service as identity
+from core.migrate import upgrade_async
 from core.notify import notify
 from core.settings import Settings
 from core.worker import build_worker
-from tests.conftest import ROOT
+from tests.conftest import ROOT, create_database, drop_database
 
 
 class RedisServer:
@@ -84,6 +85,18 @@ async def forget(pool: asyncpg.Pool, *, login: str, key: str) -> None:
     await pool.execute("DELETE FROM users WHERE login = $1", login)
 
 
+@pytest.fixture(scope="module")
+async def own_db(settings: Settings) -> AsyncIterator[Settings]:
+    """The settings with a migrated database of this module's own. These tests commit, count
+    the outbox and run real workers (whose chronograph acts on every due row it finds): other
+    tests' committed data must not reach them, nor they it."""
+    name = f"th_jobs_{secrets.token_hex(4)}"
+    url = await create_database(settings.database.url, name)
+    await upgrade_async(url)
+    yield replace(settings, database=replace(settings.database, url=url))
+    await drop_database(settings.database.url, name)
+
+
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
@@ -92,11 +105,11 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 async def test_job_enqueued_while_redis_is_down_runs_exactly_once(
-        settings: Settings, redis_server: RedisServer) -> None:
-    pool = await create_pool(settings.database.url, min_size=1, max_size=3)
+        own_db: Settings, redis_server: RedisServer) -> None:
+    pool = await create_pool(own_db.database.url, min_size=1, max_size=3)
     login = f"notified-{secrets.token_hex(3)}"
     queue = f"test:queue:{secrets.token_hex(3)}"
-    job_settings = replace(settings, redis=replace(settings.redis, url=redis_server.url,
+    job_settings = replace(own_db, redis=replace(own_db.redis, url=redis_server.url,
                                                    queue=queue))
     try:
         # Redis is down (never started): the change and its job commit together.
@@ -169,14 +182,14 @@ async def test_rolled_back_change_leaves_no_job(conn: asyncpg.Connection) -> Non
     assert await conn.fetchval("SELECT count(*) FROM outbox WHERE job_key LIKE 'notify:gone:%'") == 0
 
 
-async def test_worker_process_waits_out_a_redis_outage(settings: Settings,
+async def test_worker_process_waits_out_a_redis_outage(own_db: Settings,
                                                        redis_server: RedisServer) -> None:
     """The real `tenderhall worker`: started with Redis down, it delivers once Redis is up."""
-    pool = await create_pool(settings.database.url, min_size=1, max_size=2)
+    pool = await create_pool(own_db.database.url, min_size=1, max_size=2)
     login = f"worker-e2e-{secrets.token_hex(3)}"
-    env = {**os.environ, "DATABASE_URL": settings.database.url, "REDIS_URL": redis_server.url,
+    env = {**os.environ, "DATABASE_URL": own_db.database.url, "REDIS_URL": redis_server.url,
            "REDIS_QUEUE": f"test:worker:{secrets.token_hex(3)}",
-           "S3_BUCKET_PREFIX": settings.storage.bucket_prefix}
+           "S3_BUCKET_PREFIX": own_db.storage.bucket_prefix}
     worker = subprocess.Popen(
         [sys.executable, "-c", "from app import cli; cli()", "worker"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -203,14 +216,19 @@ async def test_worker_process_waits_out_a_redis_outage(settings: Settings,
         await pool.close()
 
 
-def test_worker_stops_on_sigterm(settings: Settings) -> None:
-    env = {**os.environ, "DATABASE_URL": settings.database.url,
-           "S3_BUCKET_PREFIX": settings.storage.bucket_prefix}
+def test_worker_stops_on_sigterm(own_db: Settings) -> None:
+    env = {**os.environ, "DATABASE_URL": own_db.database.url,
+           "S3_BUCKET_PREFIX": own_db.storage.bucket_prefix}
     worker = subprocess.Popen(
         [sys.executable, "-c", "from app import cli; cli()", "worker"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(2)
-    assert worker.poll() is None
+    assert worker.stderr is not None
+    seen = []
+    for line in worker.stderr:  # signals are handled from its first log line on
+        seen.append(line)
+        if "worker_started" in line:
+            break
+    assert worker.poll() is None, "".join(seen)[-2000:]
     worker.terminate()
     _, err = worker.communicate(timeout=15)
     assert worker.returncode == 0, err[-2000:]
@@ -230,12 +248,12 @@ async def flaky_test_job(ctx: dict[str, object], outbox_id: int) -> None:
     await jobs.run_once(ctx, outbox_id, body)  # type: ignore[arg-type]
 
 
-async def test_failed_job_is_retried_after_a_backoff_not_lost(settings: Settings,
+async def test_failed_job_is_retried_after_a_backoff_not_lost(own_db: Settings,
                                                               redis_server: RedisServer) -> None:
-    pool = await create_pool(settings.database.url, min_size=1, max_size=3)
+    pool = await create_pool(own_db.database.url, min_size=1, max_size=3)
     login = f"flaky-{secrets.token_hex(3)}"
     queue = f"test:flaky:{secrets.token_hex(3)}"
-    job_settings = replace(settings, redis=replace(settings.redis, url=redis_server.url,
+    job_settings = replace(own_db, redis=replace(own_db.redis, url=redis_server.url,
                                                    queue=queue))
     redis_server.start()
     redis = await jobs.connect_redis(redis_server.url)
@@ -276,10 +294,10 @@ async def test_failed_job_is_retried_after_a_backoff_not_lost(settings: Settings
         await pool.close()
 
 
-async def test_relayed_job_lost_by_redis_is_relayed_again(settings: Settings,
+async def test_relayed_job_lost_by_redis_is_relayed_again(own_db: Settings,
                                                           redis_server: RedisServer) -> None:
     """Redis restarted without persistence: rows relayed long ago and not done go again."""
-    pool = await create_pool(settings.database.url, min_size=1, max_size=3)
+    pool = await create_pool(own_db.database.url, min_size=1, max_size=3)
     login = f"lost-{secrets.token_hex(3)}"
     redis_server.start()
     redis = await jobs.connect_redis(redis_server.url)

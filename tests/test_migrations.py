@@ -15,7 +15,8 @@ TABLES = {"organizations", "users", "user_roles", "sessions", "api_keys", "audit
           "outbox", "notifications", "calendar_days", "tenders", "lots", "alembic_version",
           "notices", "tender_documents", "tender_officers", "lot_opening_shares",
           "document_holders", "document_downloads", "objections", "ocds_releases",
-          "guarantee_events", "bid_uploads", "bids", "bid_marks"}
+          "guarantee_events", "bid_uploads", "bids", "bid_marks",
+          "bid_openings", "bid_open_attempts"}
 
 
 async def _tables(url: str) -> set[str]:
