@@ -8,8 +8,9 @@ Firing is idempotent: a transition happens only from the state it expects,
 and the next due moment is recomputed from the row each time.
 
 A paused tender (an objection awaiting its answer, T4) has nothing due. The
-same pass has a second duty: objections whose 3-day answer period has run out
-unanswered are flagged once for supervision (the tender stays paused).
+same pass has two more duties: objections whose 3-day answer period has run
+out unanswered are flagged once for supervision (the tender stays paused),
+and bid uploads left unfinished at their deadline expire (trading/bids/expiry.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncpg
 import structlog
 
 from core import audit, clock, jobs
+from trading.bids import expiry
 from trading.tenders import queries as q
 
 log = structlog.get_logger(__name__)
@@ -78,26 +80,27 @@ async def run_overdue(conn: asyncpg.Connection, *, limit: int = BATCH) -> int:
     return await objections.flag_overdue(conn, limit=limit)
 
 
+async def run_expired_uploads(conn: asyncpg.Connection, *, limit: int = BATCH) -> int:
+    """Expire bid uploads left unfinished at their deadline (up to ``limit``)."""
+    return await expiry.expire_due(conn, limit=limit)
+
+
 @jobs.job
 async def chronograph_job(ctx: dict[str, Any], outbox_id: int | None = None) -> int:
-    """Every minute: due transitions, then late objections, one short transaction per batch."""
+    """Every minute: due transitions, late objections, then unfinished bid uploads past their
+    deadline; one short transaction per batch."""
     pool: asyncpg.Pool = ctx["db_pool"]
-    total = flagged = 0
+    counts = {}
     async with pool.acquire() as conn:
-        while True:
-            async with conn.transaction():
-                fired = await run_due(conn)
-            total += fired
-            if fired < BATCH:
-                break
-        while True:
-            async with conn.transaction():
-                late = await run_overdue(conn)
-            flagged += late
-            if late < BATCH:
-                break
-    if total:
-        log.info("chronograph_fired", count=total)
-    if flagged:
-        log.info("objections_overdue", count=flagged)
-    return total + flagged
+        for name, step in (("chronograph_fired", run_due), ("objections_overdue", run_overdue),
+                           ("bid_uploads_expired", run_expired_uploads)):
+            counts[name] = 0
+            while True:
+                async with conn.transaction():
+                    done = await step(conn)
+                counts[name] += done
+                if done < BATCH:
+                    break
+            if counts[name]:
+                log.info(name, count=counts[name])
+    return sum(counts.values())

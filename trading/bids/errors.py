@@ -106,6 +106,13 @@ class UploadFinalized(Conflict):
     message_en = "This upload has been submitted already; nothing can be added"
 
 
+class UploadExpired(DomainError):
+    status = 410
+    code = "bid_upload_expired"
+    message = "投标截止时间已过，该上传未完成递交，已作废（已上传的部分已删除）"
+    message_en = "The deadline passed before this upload was submitted: it has expired"
+
+
 class KeyReused(Conflict):
     code = "idempotency_key_reused"
     message = "该幂等键已用于另一份投标文件"

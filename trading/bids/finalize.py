@@ -82,6 +82,7 @@ async def finalize(conn: asyncpg.Connection, store: ObjectStore, settings: Setti
     upload = dict(upload)
     if upload["status"] == "finalized":
         return await bid_row(conn, upload["bid_id"]), False
+    uploads.check_not_expired(upload)
     if upload["bytes_done"] != upload["size"]:
         raise errors.UploadIncomplete({"bytes_done": upload["bytes_done"], "size": upload["size"],
                                        "parts_done": upload["parts_done"]})

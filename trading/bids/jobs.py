@@ -11,9 +11,10 @@ import asyncpg
 from core import jobs, pdf
 from core.storage import ObjectStore
 from trading.bids import queries as q
+from trading.bids.texts import TEXTS
 
 PDF_BUCKET = "records"
-STATUS = {"submitted": "有效（已递交）", "superseded": "已被替换", "withdrawn": "已撤回"}
+STATUS = {key.removeprefix("bid."): zh for key, (zh, _en) in TEXTS.items()}  # as the pages say
 
 
 async def make_receipt_pdf(conn: asyncpg.Connection, store: ObjectStore, settings: Any,

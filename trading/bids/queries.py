@@ -105,6 +105,16 @@ BIDS_OF_ORG = f"""
     ORDER BY b.received_at DESC LIMIT 500
 """
 
+# the lots an organization may still bid for: documents obtained, published, deadline ahead
+BIDDABLE = """
+    SELECT t.id AS tender_id, t.code AS tender_code, t.title AS tender_title, t.bid_deadline,
+           l.number AS lot_number, l.title AS lot_title
+    FROM document_holders h JOIN tenders t ON t.id = h.tender_id
+    JOIN lots l ON l.tender_id = t.id
+    WHERE h.organization_id = $1 AND t.status = 'published' AND t.bid_deadline > clock_timestamp()
+    ORDER BY t.bid_deadline, t.code, l.number LIMIT 200
+"""
+
 RECEIPT = """
     SELECT receipt, receipt_tst, withdrawal_receipt, withdrawal_receipt_tst, receipt_pdf_key,
            organization_id
@@ -162,4 +172,27 @@ SHARED_MARKS = """
 BIDDER_USERS = """
     SELECT u.id FROM users u JOIN user_roles r ON r.user_id = u.id AND r.role = 'bidder'
     WHERE u.organization_id = $1 AND u.is_active
+"""
+
+# Open uploads of tenders whose deadline has passed (or that were cancelled), not being
+# written to right now (a part in flight finishes first) nor finalized at this moment
+# (finalize holds the row): marked expired, their S3 parts dropped by a job.
+EXPIRE_UPLOADS = """
+    WITH due AS (
+        SELECT u.id FROM bid_uploads u JOIN tenders t ON t.id = u.tender_id
+        WHERE u.status = 'open'
+          AND (t.bid_deadline <= clock_timestamp() OR t.status = 'cancelled')
+          AND (u.busy_until IS NULL OR u.busy_until < clock_timestamp())
+        ORDER BY u.created_at
+        LIMIT $1
+        FOR UPDATE OF u SKIP LOCKED
+    )
+    UPDATE bid_uploads u SET status = 'expired', expired_at = clock_timestamp(),
+        busy_token = NULL, busy_until = NULL, updated_at = now()
+    FROM due WHERE u.id = due.id
+    RETURNING u.id, u.tender_id, u.lot_id, u.organization_id, u.parts_done, u.bytes_done, u.size
+"""
+
+EXPIRED_UPLOAD = """
+    SELECT object_key, s3_upload_id FROM bid_uploads WHERE id = $1 AND status = 'expired'
 """

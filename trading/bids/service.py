@@ -10,6 +10,7 @@ bids each lot received, and who only once the opening hall shows it.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +26,13 @@ from trading.bids import queries as q
 from trading.tenders import service as tenders
 
 
+async def clock(conn: asyncpg.Connection) -> datetime:
+    """The moment that decides the deadline (finalize reads the same clock), not the
+    transaction's start: what a page shows as time left must agree with it."""
+    now: datetime = await conn.fetchval(q.CLOCK)
+    return now
+
+
 async def own_bid(conn: asyncpg.Connection, principal: Principal, bid_id: UUID) -> dict[str, Any]:
     """The caller's organization's bid; anyone else's does not exist (for admins too)."""
     row = await conn.fetchrow(q.GET_BID, bid_id)
@@ -38,6 +46,12 @@ async def mine(conn: asyncpg.Connection, principal: Principal,
                tender_id: UUID | None = None) -> list[dict[str, Any]]:
     org_id = uploads.bidder_org(principal)
     return [dict(r) for r in await conn.fetch(q.BIDS_OF_ORG, org_id, tender_id)]
+
+
+async def biddable(conn: asyncpg.Connection, principal: Principal) -> list[dict[str, Any]]:
+    """Lots the organization can still bid for, so a bidder with no bid yet learns where to start."""
+    org_id = uploads.bidder_org(principal)
+    return [dict(r) for r in await conn.fetch(q.BIDDABLE, org_id)]
 
 
 async def receipt_files(conn: asyncpg.Connection, principal: Principal,
@@ -78,7 +92,7 @@ async def withdraw(conn: asyncpg.Connection, settings: Settings,
     return dict(await conn.fetchrow(q.GET_BID, bid_id))
 
 
-def _may_count(principal: Principal, tender: dict[str, Any]) -> bool:
+def may_count(principal: Principal, tender: dict[str, Any]) -> bool:
     return tenders.in_charge(principal, tender) or principal.has("supervisor", "admin")
 
 
@@ -86,7 +100,7 @@ async def counts(conn: asyncpg.Connection, principal: Principal,
                  tender_id: UUID) -> list[dict[str, Any]]:
     """Bids per lot, for the staff in charge and supervisors, after the deadline only."""
     tender = await tenders.get_tender(conn, principal, tender_id)
-    if not _may_count(principal, tender):
+    if not may_count(principal, tender):
         raise errors.BidsSealed()
     now = await conn.fetchval(q.CLOCK)
     if tender["bid_deadline"] is None or now < tender["bid_deadline"]:
