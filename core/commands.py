@@ -28,6 +28,13 @@ def _database_url() -> str:
     return url
 
 
+# An idle keep-alive connection is held this long (uvicorn's default is 5 s). A client that
+# pauses between two requests on one connection (a bidder between its last part and the
+# finalize, a hall page between polls) would otherwise race the server's close and see its
+# request cut off; 75 s also outlasts the usual 60 s idle timeout of a load balancer in front.
+KEEP_ALIVE_S = 75
+
+
 @click.group()
 def cli() -> None:
     """Tenderhall: public-resource e-trading and remote bid evaluation."""
@@ -43,7 +50,8 @@ def serve(host: str, port: int, workers: int) -> None:
 
     _settings()  # fail early, with the variable's name, if configuration is missing
     uvicorn.run("app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False, proxy_headers=False)
+                log_level="warning", access_log=False, proxy_headers=False,
+                timeout_keep_alive=KEEP_ALIVE_S)
 
 
 def _register() -> None:

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.commands import KEEP_ALIVE_S
 from core.settings import Settings
 from tests.conftest import ROOT
 from tests.e2e import wait_healthy
@@ -61,7 +62,8 @@ def start(settings: Settings, **extra: str) -> Server:
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app:create_app", "--factory", "--host",
-             "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+             "127.0.0.1", "--port", str(port), "--log-level", "warning",
+             "--timeout-keep-alive", str(KEEP_ALIVE_S)],
             cwd=ROOT, env=server_env(settings, **extra), stdout=subprocess.DEVNULL, stderr=sink)
     url = f"http://127.0.0.1:{port}"
     if not wait_healthy(url):
