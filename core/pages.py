@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from litestar import Request, Response, get
 from litestar.datastructures import Cookie
@@ -25,6 +26,12 @@ def page_context(request: Request[Any, Any, Any], principal: MaybeUser,
 
     return {"lang": lang, "t": translator(lang), "tt": tt, "principal": principal,
             "shanghai": SHANGHAI, "path": request.url.path, **extra}
+
+
+def login_redirect(request: Request[Any, Any, Any]) -> Redirect:
+    """To the sign-in page, coming back to the same page (query included) after."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Redirect(f"/login?next={quote(target, safe='')}")
 
 
 @get("/login", include_in_schema=False)

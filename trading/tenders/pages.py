@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
 from uuid import UUID
 
 import asyncpg
@@ -21,7 +20,8 @@ from core import clock
 from core.clock import SHANGHAI
 from core.deps import Conn, MaybeUser
 from core.errors import InvalidInput, NotFound
-from core.pages import page_context
+from core.pages import login_redirect, page_context
+from trading.bids import pages as bid_pages
 from trading.tenders import clarifications, documents, objections, service
 from trading.tenders import queries as q
 from trading.tenders.texts import register_texts
@@ -30,11 +30,6 @@ register_texts()
 PAGE_SIZE = 20
 STAFF_ROLES = ("tenderer", "agency")
 Req = Request[Any, Any, Any]
-
-
-def _login_redirect(request: Req) -> Redirect:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return Redirect(f"/login?next={quote(target, safe='')}")
 
 
 def _day(value: str | None, field: str) -> date | None:
@@ -93,9 +88,10 @@ async def announcement_page(request: Req, conn: Conn, principal: MaybeUser,
         if tender["status"] != "draft":
             mine = await objections.listing(conn, principal, tender_id)
     now = await clock.db_now(conn)
+    bids = await bid_pages.tender_context(conn, principal, tender, holder=holder)
     return Template("tenders/announcement.html", context=page_context(
         request, principal, tender=tender, staff=staff, documents=docs, notices=notices,
-        holder=holder, objections=mine, now=now,
+        holder=holder, objections=mine, now=now, **bids,
         base_url=str(request.base_url).rstrip("/"),
         obtainable=tender["status"] == "published" and tender["documents_from"] is not None
         and tender["documents_from"] <= now <= tender["documents_until"]))
@@ -105,7 +101,7 @@ async def announcement_page(request: Req, conn: Conn, principal: MaybeUser,
 async def workspace(request: Req, conn: Conn, principal: MaybeUser) -> Template | Redirect:
     """The tenderer's or agency's own tenders, drafts included."""
     if principal is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     rows = await service.list_own(conn, principal) if principal.has(*STAFF_ROLES) else []
     return Template("tenders/workspace.html", context=page_context(
         request, principal, tenders=rows, staff=principal.has(*STAFF_ROLES)))
@@ -138,7 +134,7 @@ def _default_schedule(now: datetime) -> dict[str, str]:
 async def new_tender_page(request: Req, conn: Conn,
                           principal: MaybeUser) -> Template | Redirect:
     if principal is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     principal.require(*STAFF_ROLES)
     now = await clock.db_now(conn)
     return Template("tenders/edit.html", context=page_context(
@@ -151,7 +147,7 @@ async def manage_page(request: Req, conn: Conn, principal: MaybeUser,
                       tender_id: FromPath[UUID]) -> Template | Redirect:
     """Everything the staff in charge do with one tender, by state."""
     if principal is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     tender = await service.get_tender(conn, principal, tender_id)
     if not service.in_charge(principal, tender):
         raise NotFound()
@@ -165,6 +161,7 @@ async def manage_page(request: Req, conn: Conn, principal: MaybeUser,
         context["schedule"] = {k: _local(tender[k]) if tender[k] else ""
                                for k in ("documents_from", "documents_until",
                                          "clarification_deadline", "bid_deadline")}
+    context |= await bid_pages.tender_context(conn, principal, tender, holder=False)
     return Template("tenders/manage.html", context=page_context(
         request, principal, tender=tender, notices=notices, deliveries=deliveries,
         documents=docs, holders=await documents.holders(conn, tender_id),
