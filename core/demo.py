@@ -23,6 +23,7 @@ from core.db import connect
 from core.identity import service as identity
 from core.settings import Settings
 from signing import demo as signing_demo
+from trading.bids import demo as bid_demo
 from trading.tenders import demo as tender_demo
 
 
@@ -143,6 +144,11 @@ LIFE_CYCLE: list[tuple[str, Stage]] = [
     ("trust three CAs and sign in with certificates", signing_demo.certificate_login),
     ("publish the tender", tender_demo.publish_tender),
     ("six bidders obtain the documents; a clarification", tender_demo.obtain_and_clarify),
+    ("six bidders seal and submit their bids", bid_demo.submit_bids),
+    ("a bidder replaces its bid", bid_demo.replace_bid),
+    ("the bid deadline passes (demo clock)", bid_demo.deadline_passes),
+    ("a bid after the deadline is refused", bid_demo.late_bid),
+    ("bidding closes", bid_demo.bidding_closes),
     ("timestamp a record", signing_demo.timestamp),
 ]
 
@@ -179,4 +185,6 @@ async def run_demo(settings: Settings, url: str) -> None:
             print(f"  {person.login:<18} {'/'.join(person.roles):<14} {person.name}")
     print("  expert02 ... expert12  expert")
     print(f"Certificates (PKCS#12, same password): {signing_demo.ca_dir().parent / 'certs'}")
+    for line in bid_demo.where(url, password):
+        print(line)
 

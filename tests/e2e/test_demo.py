@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -61,28 +67,120 @@ def demo_env(settings: Settings, scratch_db: str, tmp_path: Path) -> Iterator[di
         web_log.close()
 
 
-def test_demo_life_cycle_runs_twice(demo_env: dict[str, str]) -> None:
+def test_demo_life_cycle_runs_twice(demo_env: dict[str, str], tmp_path: Path) -> None:
     for attempt in (1, 2):
         out = subprocess.run([*CLI, "demo", "--url", demo_env["URL"]], cwd=ROOT, env=demo_env,
                              capture_output=True, text=True, check=False, timeout=180)
         assert out.returncode == 0, out.stdout + out.stderr
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("[")]
-        assert len(lines) == 6, out.stdout
+        assert len(lines) == 11, out.stdout
         assert "6 bidders, 12 experts" in lines[0]
         assert "postgresql ok, redis ok, s3 ok" in lines[1]
         assert "bidder1 signed in" in lines[2] and "bidder2 signed in" in lines[2]
         assert ("already published" in lines[3]) == (attempt == 2)
         assert "6 bidders obtained the documents (6 holders recorded)" in lines[4]
-        assert "RFC 3161 timestamp" in lines[5]
+        assert "6 bidders sealed and submitted 9 bids (lot 1: 6, lot 2: 3; " + (
+            "9 new)" if attempt == 1 else "kept)") in lines[5], lines[5]
+        if attempt == 1:
+            assert "bidder2 replaced its lot 1 bid" in lines[6] and "superseded" in lines[6]
+            assert "demo clock" in lines[7] and "demo.schedule_shifted" in lines[7]
+            assert "refused, bid_deadline_passed 投标截止时间已过" in lines[8], lines[8]
+            # the worker may have closed the documents period in between; the deadline is ours
+            assert re.search(r"chronograph fired (documents_closed and )?deadline", lines[9])
+        else:
+            assert "already replaced its lot 1 bid (kept)" in lines[6]
+            assert "the bid deadline passed at" in lines[7] and "(kept)" in lines[7]
+            # late is late, whether or not bidding has been closed since
+            assert "refused, bid_deadline_passed 投标截止时间已过" in lines[8], lines[8]
+        assert "tender bidding_closed" in lines[9] and "lot 1: 6 bids, lot 2: 3 bids" in lines[9]
+        assert "RFC 3161 timestamp" in lines[10]
         assert "password for all: demo-test-pass" in out.stdout
-    listing = httpx.get(f"{demo_env['URL']}/api/tenders/", params={"q": "YA-JT-2026-0001"}).json()
+        assert f"My bids: {demo_env['URL']}/bids" in out.stdout
+    url = demo_env["URL"]
+    listing = httpx.get(f"{url}/api/tenders/", params={"q": "YA-JT-2026-0001"}).json()
     assert listing["total"] == 1
     # the worker renders and seals the notice PDF after the publication committed
     tender_id = listing["items"][0]["id"]
     for _ in range(60):
-        pdf = httpx.get(f"{demo_env['URL']}/api/tenders/{tender_id}/notices/0/pdf")
+        pdf = httpx.get(f"{url}/api/tenders/{tender_id}/notices/0/pdf")
         if pdf.status_code == 200:
             break
         time.sleep(0.5)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF"), pdf.text
     assert b"/ByteRange" in pdf.content  # sealed
+    _check_bids(demo_env, tmp_path, tender_id)
+
+
+@contextmanager
+def _signed_in(url: str, login: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=url, timeout=30) as http:
+        r = http.post("/api/auth/login", json={"login": login, "password": "demo-test-pass"})
+        assert r.status_code == 200, r.text
+        yield http
+
+
+def _check_bids(env: dict[str, str], tmp_path: Path, tender_id: str) -> None:
+    """Six bidders with current bids, one superseded, receipts that openssl checks."""
+    url = env["URL"]
+    statuses: dict[tuple[str, int], list[str]] = {}
+    for i in range(1, 7):
+        with _signed_in(url, f"bidder{i}") as http:
+            mine = http.get("/api/bids/mine", params={"tender_id": tender_id}).json()
+        for bid in mine:
+            statuses.setdefault((f"bidder{i}", bid["lot_number"]), []).append(bid["status"])
+    assert {k for k, v in statuses.items() if "submitted" in v} == {
+        *((f"bidder{i}", 1) for i in range(1, 7)), ("bidder1", 2), ("bidder4", 2), ("bidder5", 2)}
+    assert all(v == ["submitted"] for k, v in statuses.items() if k != ("bidder2", 1))
+    assert sorted(statuses["bidder2", 1]) == ["submitted", "superseded"]
+    with _signed_in(url, "agency.li") as http:
+        counts = http.get(f"/api/tenders/{tender_id}/bid-counts").json()
+    assert [(c["number"], c["bids"]) for c in counts] == [(1, 6), (2, 3)]
+    assert _demo_shifts(env["DATABASE_URL"]) == 1  # audited once, not again on the second run
+
+    # the revised bid's receipt, checked by openssl alone, names the bid it replaces
+    folder = tmp_path / "bids" / "bidder2"
+    sealed, receipt = folder / "lot-1-revised" / "sealed", folder / "lot-1-revised" / "sealed" / "receipt"
+    root = tmp_path / "ca" / "ca-a" / "root.crt.pem"
+    out = openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", str(receipt / "receipt.p7s"),
+                  "-CAfile", str(root), "-purpose", "any")
+    assert out.returncode == 0, out.stderr
+    fields = json.loads(out.stdout)
+    assert fields == json.loads((receipt / "receipt.json").read_bytes())
+    first = json.loads((folder / "lot-1" / "sealed" / "receipt" / "receipt.json").read_bytes())
+    assert fields["replaces"] == first["bid"] and first["replaces"] is None
+    assert fields["bid_p7m"]["sha256"] == hashlib.sha256(
+        (sealed / "bid.p7m").read_bytes()).hexdigest()
+    assert fields["received_at"] < fields["bid_deadline"]
+    out = openssl("ts", "-verify", "-data", str(receipt / "receipt.p7s"), "-in",
+                  str(receipt / "receipt.tst"), "-token_in", "-CAfile", str(root),
+                  "-untrusted", env["TSA_CERT_FILE"])
+    assert out.returncode == 0 and "Verification: OK" in out.stdout, out.stderr
+
+    # a bidder opens its own sealed bid with the tool (an SM2 one: CA 丙)
+    opened = subprocess.run(
+        [*CLI, "bid", "decrypt", str(tmp_path / "bids" / "bidder3" / "lot-1" / "sealed" / "bid.p7m"),
+         "--p12", str(tmp_path / "certs" / "bidder3-encryption.p12"),
+         "--roots", str(tmp_path / "ca" / "ca-c" / "root.crt.pem"), "--out",
+         str(tmp_path / "opened")], cwd=ROOT, capture_output=True, text=True, check=False,
+        env={**env, "P12_PASSWORD": "demo-test-pass"}, timeout=60)
+    assert opened.returncode == 0, opened.stderr
+    sheet = json.loads((tmp_path / "opened" / "price.json").read_bytes())
+    assert sheet["total_price"] == "22978000.00" and sheet["lot"] == 1
+    assert (tmp_path / "opened" / "投标函.pdf").read_bytes().startswith(b"%PDF")
+
+
+def openssl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["openssl", *args], capture_output=True, text=True, check=False,
+                          timeout=60)
+
+
+def _demo_shifts(database_url: str) -> int:
+    async def count() -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            found: int = await conn.fetchval(
+                "SELECT count(*) FROM audit_log WHERE action = 'demo.schedule_shifted'")
+            return found
+        finally:
+            await conn.close()
+    return asyncio.run(count())

@@ -29,18 +29,18 @@ DOCUMENTS = (("招标文件（第一标段）.pdf", "路基路面工程：投标
              ("招标文件（第二标段）.pdf", "交通安全设施工程：投标人须知、评标办法、工程量清单。"))
 
 
-def _certs() -> Path:
+def certs_dir() -> Path:
     path = ca_dir().parent / "certs"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-async def _me(ctx: Any, login: str) -> dict[str, Any]:
+async def whoami(ctx: Any, login: str) -> dict[str, Any]:
     me: dict[str, Any] = (await (await ctx.client_for(login)).get("/api/auth/me")).json()
     return me
 
 
-async def _credit_code(ctx: Any, org_id: str) -> dict[str, Any]:
+async def organization(ctx: Any, org_id: str) -> dict[str, Any]:
     admin = await ctx.client_for("admin")
     org: dict[str, Any] = (await admin.get(f"/api/organizations/{org_id}")).json()
     return org
@@ -48,10 +48,10 @@ async def _credit_code(ctx: Any, org_id: str) -> dict[str, Any]:
 
 async def _signer(ctx: Any) -> tuple[Any, Any, list[Any]]:
     """The agency's signing certificate and key (made and bound once)."""
-    p12 = _certs() / f"{AGENCY_SIGNER}-signing.p12"
+    p12 = certs_dir() / f"{AGENCY_SIGNER}-signing.p12"
     if not p12.exists():
-        me = await _me(ctx, AGENCY_SIGNER)
-        org = await _credit_code(ctx, me["organization_id"])
+        me = await whoami(ctx, AGENCY_SIGNER)
+        org = await organization(ctx, me["organization_id"])
         issued = DevCA(ca_dir() / "ca-a").issue(cn=me["name"], org=org["name"],
                                                 credit_code=org["credit_code"], purpose="signing")
         p12.write_bytes(issued.pkcs12(ctx.password.encode(), AGENCY_SIGNER))
@@ -63,10 +63,10 @@ async def _officers(ctx: Any) -> list[str]:
     admin = await ctx.client_for("admin")
     ids = []
     for login in OFFICERS:
-        me = await _me(ctx, login)
-        p12 = _certs() / f"{login}-encryption.p12"
+        me = await whoami(ctx, login)
+        p12 = certs_dir() / f"{login}-encryption.p12"
         if not p12.exists():
-            org = await _credit_code(ctx, me["organization_id"])
+            org = await organization(ctx, me["organization_id"])
             ca = DevCA(ca_dir() / "ca-b")
             issued = ca.issue(cn=me["name"], org=org["name"], credit_code=org["credit_code"],
                               purpose="encryption", key_type="rsa2048")

@@ -1,0 +1,125 @@
+"""Demo time: a tender's whole schedule moved at once, so that a demo can reach its deadline.
+
+A real bid deadline is at least 20 days out (T1), and a demo cannot wait that
+long. Only the demo calls this module; no route exposes it. It moves every
+scheduled moment of one tender by the same interval: the documents period,
+the clarification deadline, the bid deadline (which is also the opening),
+the chronograph's next due moment and a draft clarification's requested
+deadline. The order the table's CHECKs require is therefore kept.
+
+What already happened stays as it happened: the publication, the holders, the
+clarification, the bids' ``received_at`` and their signed receipts, which
+keep naming the deadline of the moment they were issued. The move itself is
+appended to the audit log as a demo action (``demo.schedule_shifted``, with
+the old and new deadlines), so that nobody reads it as a real event.
+
+The row is locked FOR UPDATE, as the deadline transition locks it. A finalize
+in flight holds it FOR SHARE, so the move waits for that bid to commit, and
+a finalize after the move reads the new deadline. The bids' guard trigger and
+the deadline checks compare against the moved ``bid_deadline`` from then on.
+The chronograph's due moment moves with the rest and keeps its kind, so it
+catches up as it would after a worker outage: first the close of the
+documents period, on a later pass the deadline. ``catch_up`` fires both at
+once for a demo that does not want to wait for the worker's passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+
+from core import audit
+from trading import chronograph
+
+ACTOR = audit.Actor(None, "system", None, "demo-clock")
+NOTE = ("演示操作：为演示截标，将项目日程整体前移，并非真实事件 / demo action: the whole "
+        "schedule was moved back so that the demo can reach the bid deadline; not a real event")
+
+_LOCK = """
+    SELECT status, bid_deadline, paused_since, clock_timestamp() AS now
+    FROM tenders WHERE id = $1 FOR UPDATE
+"""
+_LATEST_BID = "SELECT max(received_at) FROM bids WHERE tender_id = $1"
+_SHIFT = """
+    UPDATE tenders SET documents_from = documents_from + $2::interval,
+           documents_until = documents_until + $2::interval,
+           clarification_deadline = clarification_deadline + $2::interval,
+           bid_deadline = bid_deadline + $2::interval,
+           next_due_at = next_due_at + $2::interval,
+           version = version + 1, updated_at = now()
+    WHERE id = $1
+"""
+_SHIFT_DRAFTS = """
+    UPDATE notices SET requested_bid_deadline = requested_bid_deadline + $2::interval
+    WHERE tender_id = $1 AND status = 'draft' AND requested_bid_deadline IS NOT NULL
+"""
+
+
+class DemoClockError(RuntimeError):
+    """The move would make the record contradict itself."""
+
+
+@dataclass(frozen=True)
+class Shift:
+    by: timedelta
+    old_deadline: datetime
+    bid_deadline: datetime
+
+
+async def shift_schedule(conn: asyncpg.Connection, tender_id: UUID, *,
+                         by: timedelta) -> Shift:
+    """Move the tender's schedule by ``by`` (negative: back), in the caller's transaction.
+
+    Refused where the result would contradict the record: a paused tender
+    (T4: its deadline cannot pass while an objection waits), a bid received
+    at or after the moved deadline, or a closed tender's deadline moved into
+    the future (it would look open with bidding closed).
+    """
+    row = await conn.fetchrow(_LOCK, tender_id)
+    if row is None:
+        raise DemoClockError(f"tender {tender_id} does not exist")
+    if row["status"] not in ("published", "bidding_closed") or row["paused_since"] is not None:
+        raise DemoClockError(f"tender {tender_id} is {row['status']}"
+                             f"{' (paused)' if row['paused_since'] else ''}: schedule kept")
+    new_deadline = row["bid_deadline"] + by
+    latest = await conn.fetchval(_LATEST_BID, tender_id)
+    if latest is not None and new_deadline <= latest:
+        raise DemoClockError(f"a bid was received at {latest.isoformat()}, not before "
+                             f"the moved deadline {new_deadline.isoformat()}")
+    if row["status"] != "published" and new_deadline > row["now"]:
+        raise DemoClockError("bidding is closed: the deadline cannot move into the future")
+    await conn.execute(_SHIFT, tender_id, by)
+    await conn.execute(_SHIFT_DRAFTS, tender_id, by)
+    await audit.record(conn, ACTOR, "demo.schedule_shifted", "tender", tender_id, {
+        "by_seconds": by.total_seconds(), "bid_deadline_before": row["bid_deadline"].isoformat(),
+        "bid_deadline_after": new_deadline.isoformat(), "note": NOTE})
+    return Shift(by, row["bid_deadline"], new_deadline)
+
+
+async def pass_deadline(conn: asyncpg.Connection, tender_id: UUID) -> Shift | None:
+    """Move the schedule back so that the bid deadline is now; None if it has already passed.
+
+    Now is the database clock read under the row lock, so every bid received
+    so far is before the deadline and every later one after it.
+    """
+    row = await conn.fetchrow(_LOCK, tender_id)
+    if row is None or row["bid_deadline"] is None:
+        raise DemoClockError(f"tender {tender_id} has no bid deadline")
+    if row["bid_deadline"] <= row["now"]:
+        return None
+    return await shift_schedule(conn, tender_id, by=row["now"] - row["bid_deadline"])
+
+
+async def catch_up(conn: asyncpg.Connection, tender_id: UUID) -> list[str]:
+    """Fire everything due for the tender now, as the worker's next passes would; the kinds fired."""
+    fired: list[str] = []
+    for _ in range(4):  # documents closed, then the deadline: two at most today
+        await conn.execute("SELECT 1 FROM tenders WHERE id = $1 FOR UPDATE", tender_id)
+        kind = await chronograph.fire(conn, tender_id)
+        if kind is None:
+            break
+        fired.append(kind)
+    return fired
