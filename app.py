@@ -43,7 +43,9 @@ from signing.routes import (
     cert_login,
     timestamp_authority,
 )
+from trading.bids import pages as bid_pages
 from trading.bids import routes as bid_routes
+from trading.opening import routes as opening_routes
 from trading.tenders import pages as tender_pages
 from trading.tenders.notice_routes import PublicationController
 from trading.tenders.routes import TenderController
@@ -87,11 +89,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            *tender_pages.ROUTES, login_page, set_lang, login_form, logout_form,
+            *tender_pages.ROUTES, *bid_pages.ROUTES, login_page, set_lang, login_form, logout_form,
             AuthController, IdentityController, TenderController, PublicationController,
             healthz, MetricsController, ca_crl, ca_ocsp, ca_root, timestamp_authority,
             TrustController, bind_certificate, cert_challenge, cert_login,
-            NotificationController, CalendarController, *bid_routes.ROUTES,
+            NotificationController, CalendarController, *bid_routes.ROUTES, *opening_routes.ROUTES,
             create_static_files_router(path="/static", directories=[ROOT / "static"],
                                        include_in_schema=False),
         ],

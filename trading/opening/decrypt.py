@@ -1,0 +1,144 @@
+"""A bidder opens its own bid at the opening, from its own office (不见面开标, S4, S6).
+
+The bidder's tool unwraps the content key from the bidder's own recipient
+entry (``tenderhall bid decrypt --key-only``) and hands it over the
+authenticated session. The platform decrypts the stored envelope with it,
+checks that the inner signature is the submitting organization's and that
+the price sheet names this tender, lot and bidder, and records what the
+opening reads out (唱标). The key lives in memory for that request only.
+Before the deadline nothing is decrypted: the platform holds no key that
+could, and this refuses regardless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+import urllib3
+from cryptography.hazmat.primitives.serialization import Encoding
+from minio.error import S3Error
+
+from core import audit
+from core.auth import Principal
+from core.errors import InvalidInput
+from core.storage import ObjectStore
+from signing import identity
+from signing.pathval import TrustStore
+from signing.trust import load_trust_store
+from trading.bids import errors as bid_errors
+from trading.bids import sealing
+from trading.bids import service as bids
+from trading.bids.uploads import BUCKET
+from trading.opening import errors
+from trading.opening import queries as q
+
+KEY_SIZES = (16, 24, 32)  # AES-128/192/256 (and SM4's 16)
+
+
+def content_key(text: str) -> bytes:
+    """The base64 content key as bytes, or a clear refusal."""
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) not in KEY_SIZES:
+        raise InvalidInput({"field": "content_key", "expected": "base64 of 16, 24 or 32 bytes"},
+                           message="内容加密密钥应为 16、24 或 32 字节的 Base64",
+                           message_en="The content key must be base64 of 16, 24 or 32 bytes")
+    return key
+
+
+def window(schedule: dict[str, Any], now: datetime) -> tuple[datetime, datetime]:
+    """The decryption window (from the deadline, for the tender's minutes); refuses before it."""
+    opens = schedule["bid_deadline"]
+    if schedule["status"] not in ("published", "bidding_closed") or now < opens:
+        raise errors.OpeningNotStarted({"opens_at": opens.isoformat(), "now": now.isoformat()})
+    return opens, opens + timedelta(minutes=schedule["decryption_minutes"])
+
+
+async def prepare(conn: asyncpg.Connection, principal: Principal, *,
+                  bid_id: UUID) -> tuple[dict[str, Any] | None, dict[str, Any], TrustStore]:
+    """Before decrypting, in a short transaction: the bid opened already (or None), the bid,
+    and the trust store for its inner signature; refusals for the rest."""
+    bid = await bids.own_bid(conn, principal, bid_id)  # anyone else's bid does not exist
+    schedule = dict(await conn.fetchrow(q.OPENING_OF_BID, bid["tender_id"]))
+    now = await conn.fetchval(q.CLOCK)
+    _, closes = window(schedule, now)
+    found = await conn.fetchrow(q.OPENED, bid_id)
+    if found is not None:
+        return dict(found), bid, await load_trust_store(conn)
+    if bid["status"] != "submitted":
+        raise bid_errors.BidNotCurrent({"status": bid["status"]})
+    if now >= closes:
+        raise errors.WindowClosed({"closed_at": closes.isoformat(), "now": now.isoformat()})
+    return None, bid, await load_trust_store(conn)
+
+
+async def decrypt_stored(store: ObjectStore, trust: TrustStore, bid: dict[str, Any],
+                         cek: bytes) -> sealing.Opened:
+    """Decrypt the stored envelope with ``cek`` and check what it holds; no transaction held
+    (a bid of a gigabyte takes seconds, and fifty bidders open at once)."""
+    with tempfile.TemporaryDirectory(prefix="th-open-") as tmp:
+        p7m = Path(tmp) / "bid.p7m"
+        digest = hashlib.sha256()
+        try:
+            with p7m.open("wb") as out:
+                async for chunk in store.get_stream(BUCKET, bid["object_key"]):
+                    digest.update(chunk)
+                    await asyncio.to_thread(out.write, chunk)
+        except (S3Error, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.StoredBidUnreadable({"reason": type(exc).__name__}) from None
+        # what was received is what is opened: else a wrong-key refusal could blame the bidder
+        if digest.digest() != bytes(bid["p7m_sha256"]):
+            raise errors.StoredBidUnreadable({"reason": "sha256_differs"})
+        with p7m.open("rb") as source:
+            opened = await sealing.open_bid(source, Path(tmp) / "files", trust=trust, cek=cek)
+    _check(bid, opened)
+    return opened
+
+
+async def record_failure(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
+                         bid: dict[str, Any], code: str) -> None:
+    """A refused opening, kept (in a transaction of its own: the refusal does not undo it)."""
+    await conn.execute(q.INSERT_ATTEMPT, bid["id"], bid["lot_id"], principal.user_id, code)
+    await audit.record(conn, actor, "bid.open_refused", "bid", bid["id"], {"code": code})
+
+
+def _check(bid: dict[str, Any], opened: sealing.Opened) -> None:
+    signer_code = identity.credit_code(opened.verified.signer)
+    if signer_code != bid["bidder_credit_code"]:
+        raise errors.InnerSignerNotBidder({"signer": opened.verified.subject,
+                                           "expected_credit_code": bid["bidder_credit_code"]})
+    sheet = opened.sheet
+    named = (sheet.tender_code, sheet.lot, sheet.bidder.credit_code)
+    expected = (bid["tender_code"], bid["lot_number"], bid["bidder_credit_code"])
+    if named != expected:
+        raise errors.PriceSheetMismatch({"price_sheet": list(named), "bid": list(expected)})
+
+
+async def record(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
+                 bid: dict[str, Any], opened: sealing.Opened) -> tuple[dict[str, Any], bool]:
+    """What the opening reads out, recorded once (new: True; a retry got there first: False).
+
+    A key handed over within the window counts even if the decryption ends after it."""
+    signer_sha256 = hashlib.sha256(opened.verified.signer.public_bytes(Encoding.DER)).digest()
+    row = await conn.fetchrow(
+        q.INSERT_OPENED, bid["id"], bid["tender_id"], bid["lot_id"], bid["organization_id"],
+        "bidder", principal.user_id, opened.verified.subject, signer_sha256,
+        opened.sheet.total_price, msgspec.to_builtins(opened.sheet), opened.files)
+    if row is None:
+        return dict(await conn.fetchrow(q.OPENED, bid["id"])), False
+    await audit.record(conn, actor, "bid.open", "bid", bid["id"], {
+        "by": "bidder", "total_price": str(opened.sheet.total_price),
+        "inner_signer": opened.verified.subject, "files": len(opened.files)})
+    return dict(row), True

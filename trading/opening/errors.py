@@ -1,0 +1,54 @@
+"""Why a bid cannot be opened: one stable code per reason, in Chinese and English.
+
+A wrong content key keeps the envelope's own code (``envelope_wrong_key``), a
+replaced or withdrawn bid the bids' own (``bid_not_current``).
+"""
+
+from __future__ import annotations
+
+from core.errors import Conflict, DomainError, register_constraint
+
+
+class OpeningNotStarted(Conflict):
+    code = "opening_not_started"
+    message = "尚未到投标截止（开标）时间，任何投标文件都不能解密"
+    message_en = "The bid deadline (the opening) has not come: no bid can be decrypted yet"
+
+
+class WindowClosed(Conflict):
+    code = "decryption_window_closed"
+    message = "解密时间已结束"
+    message_en = "The decryption window has closed"
+
+
+class InnerSignerNotBidder(DomainError):
+    status = 422
+    code = "inner_signer_not_bidder"
+    message = "投标文件内的签名不属于递交投标的单位"
+    message_en = "The signature inside the bid is not the submitting organization's"
+
+
+class PriceSheetMismatch(DomainError):
+    status = 422
+    code = "price_sheet_mismatch"
+    message = "开标一览表中的项目、标段或投标人与所递交的投标不一致"
+    message_en = "The price sheet names another tender, lot or bidder than the bid"
+
+
+class StoredBidUnreadable(DomainError):
+    """The platform's failure, not the bidder's (S6: withdrawn before the deadline)."""
+
+    status = 503
+    code = "stored_bid_unreadable"
+    message = "平台存储的投标文件暂时无法读取或与递交时不一致（平台原因），请稍后重试"
+    message_en = ("The stored bid cannot be read, or differs from what was received "
+                  "(the platform's fault); try again later")
+
+
+class OpenedBidImmutable(Conflict):
+    code = "opened_bid_immutable"
+    message = "已解密的投标记录不能修改或删除"
+    message_en = "An opened bid's record cannot be changed or deleted"
+
+
+register_constraint("bid_openings_immutable", OpenedBidImmutable)
