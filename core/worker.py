@@ -25,7 +25,7 @@ from core.storage import open_store
 
 # Modules whose @jobs.job functions the worker runs; each registers on import.
 JOB_MODULES = ("core.notify", "signing.trust", "trading.chronograph", "trading.tenders.jobs",
-               "trading.bids.jobs", "trading.bids.expiry")
+               "trading.bids.jobs", "trading.bids.expiry", "trading.opening.officers")
 for _module in JOB_MODULES:
     importlib.import_module(_module)
 

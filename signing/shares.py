@@ -80,7 +80,7 @@ def _encode(lot_id: UUID, index: int, k: int, n: int, half1: bytes, half2: bytes
     return _SHARE.pack(MAGIC, lot_id.bytes, index, k, n, half1, half2)
 
 
-def _decode(raw: bytes) -> tuple[UUID, int, int, int, bytes, bytes]:
+def decode(raw: bytes) -> tuple[UUID, int, int, int, bytes, bytes]:
     if len(raw) != _SHARE.size:
         raise ShareError({"reason": "length"})
     magic, lot, index, k, n, half1, half2 = _SHARE.unpack(raw)
@@ -144,7 +144,7 @@ def unseal_share(sealed: bytes, officer_cert: x509.Certificate, officer_key: Pri
 def recombine(lot_id: UUID, certificate: x509.Certificate,
               shares: Sequence[bytes]) -> ec.EllipticCurvePrivateKey:
     """Rebuild the lot's opening key from unsealed shares; it must match the certificate."""
-    decoded = [_decode(raw) for raw in shares]
+    decoded = [decode(raw) for raw in shares]
     for lot, *_ in decoded:
         if lot != lot_id:
             raise ShareForAnotherLot({"share_lot": str(lot)})

@@ -16,7 +16,8 @@ TABLES = {"organizations", "users", "user_roles", "sessions", "api_keys", "audit
           "notices", "tender_documents", "tender_officers", "lot_opening_shares",
           "document_holders", "document_downloads", "objections", "ocds_releases",
           "guarantee_events", "bid_uploads", "bids", "bid_marks",
-          "bid_openings", "bid_open_attempts"}
+          "bid_openings", "bid_open_attempts", "lot_openings", "bid_opening_failures",
+          "hall_events", "hall_signins"}
 
 
 async def _tables(url: str) -> set[str]:

@@ -15,7 +15,7 @@ and bid uploads left unfinished at their deadline expire (trading/bids/expiry.py
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +24,7 @@ import structlog
 
 from core import audit, clock, jobs
 from trading.bids import expiry
+from trading.opening import hall, lots
 from trading.tenders import queries as q
 
 log = structlog.get_logger(__name__)
@@ -31,7 +32,11 @@ BATCH = 100
 
 
 def next_due(tender: dict[str, Any], now: datetime) -> tuple[datetime | None, str | None]:
-    """What the tender waits for next: documents period end, then the bid deadline."""
+    """What the tender waits for next: documents period end, the bid deadline (the
+    opening), then the end of the decryption window."""
+    if tender["status"] == "bidding_closed":
+        closes = tender["bid_deadline"] + timedelta(minutes=tender["decryption_minutes"])
+        return (closes, "decryption_closed") if closes > now else (None, None)
     if tender["status"] != "published" or tender["paused_since"] is not None:
         return None, None
     if tender["documents_until"] > now:
@@ -47,8 +52,11 @@ async def schedule_next(conn: asyncpg.Connection, tender_id: UUID) -> None:
     await conn.execute(q.SET_DUE, tender_id, at, kind)
 
 
-async def fire(conn: asyncpg.Connection, tender_id: UUID) -> str | None:
-    """Carry out what is due for one tender (row already locked); the kind fired, if any."""
+async def fire(conn: asyncpg.Connection, tender_id: UUID,
+               out: hall.Outgoing | None = None) -> str | None:
+    """Carry out what is due for one tender (row already locked); the kind fired, if any.
+    Hall events go to ``out``, to publish once the caller has committed."""
+    out = out if out is not None else hall.Outgoing()
     row = await conn.fetchrow(q.GET_TENDER, tender_id)
     now = await clock.db_now(conn)
     if row is None or row["next_due_at"] is None or row["next_due_at"] > now:
@@ -56,19 +64,26 @@ async def fire(conn: asyncpg.Connection, tender_id: UUID) -> str | None:
     kind = row["next_due_kind"]
     if kind == "documents_closed":
         await audit.record(conn, audit.SYSTEM, "tender.documents_closed", "tender", tender_id)
-    elif kind == "deadline" and await conn.fetchval(q.SET_STATUS, tender_id, "published",
-                                                    "bidding_closed"):
-        await audit.record(conn, audit.SYSTEM, "tender.deadline_reached", "tender",
-                           tender_id, {"bid_deadline": row["bid_deadline"].isoformat()})
+    elif kind == "deadline":
+        if await conn.fetchval(q.SET_STATUS, tender_id, "published", "bidding_closed"):
+            await audit.record(conn, audit.SYSTEM, "tender.deadline_reached", "tender",
+                               tender_id, {"bid_deadline": row["bid_deadline"].isoformat()})
+        await lots.start(conn, out, tender_id, now)  # S5: each lot opens or fails (流标)
+        await lots.settle_tender(conn, tender_id)
+    elif kind == "decryption_closed":
+        await lots.start(conn, out, tender_id, now)  # in case nothing started it yet
+        await lots.close_windows(conn, out, tender_id)
+        await lots.settle_tender(conn, tender_id)
     await schedule_next(conn, tender_id)
     return str(kind)
 
 
-async def run_due(conn: asyncpg.Connection, *, limit: int = BATCH) -> int:
+async def run_due(conn: asyncpg.Connection, *, limit: int = BATCH,
+                  out: hall.Outgoing | None = None) -> int:
     """Fire every due tender (up to ``limit``) in the caller's transaction."""
     fired = 0
     for r in await conn.fetch(q.DUE_TENDERS, limit):
-        if await fire(conn, r["id"]) is not None:
+        if await fire(conn, r["id"], out) is not None:
             fired += 1
     return fired
 
@@ -96,8 +111,10 @@ async def chronograph_job(ctx: dict[str, Any], outbox_id: int | None = None) -> 
                            ("bid_uploads_expired", run_expired_uploads)):
             counts[name] = 0
             while True:
+                out = hall.Outgoing()
                 async with conn.transaction():
-                    done = await step(conn)
+                    done = await (run_due(conn, out=out) if step is run_due else step(conn))
+                await hall.publish(ctx.get("redis"), out)
                 counts[name] += done
                 if done < BATCH:
                     break

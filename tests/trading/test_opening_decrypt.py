@@ -30,6 +30,12 @@ def own_key(p7m: bytes, bidder: Bidder) -> str:
                                         bidder.enc.key)).decode()
 
 
+async def allow_few_bids(conn: asyncpg.Connection, tender_id: str) -> None:
+    """A single-source procedure opens with the bids it has (S5's three do not apply)."""
+    await conn.execute("UPDATE tenders SET procedure = 'gp_single_source', min_bids = 1 "
+                       "WHERE id = $1", tender_id)
+
+
 async def test_the_bidder_opens_its_own_bid_after_the_deadline_and_nothing_before(
         lot: Lot, client: Client, conn: asyncpg.Connection, world: World, pki: PKI) -> None:
     p7m = lot.sealed()
@@ -45,6 +51,7 @@ async def test_the_bidder_opens_its_own_bid_after_the_deadline_and_nothing_befor
     r = await submit(client, lot.tender, rival, rival_p7m, key="opening-rival-1")
     assert r.status_code == 201, r.text
     rival_bid = r.json()
+    await allow_few_bids(conn, lot.tender["id"])
 
     # before the deadline: nothing opens, not even with the right key
     await login(client, lot.bidder.login)
@@ -88,8 +95,10 @@ async def test_the_bidder_opens_its_own_bid_after_the_deadline_and_nothing_befor
                                bid["id"])
     assert changed.value.constraint_name == "bid_openings_immutable"  # type: ignore[attr-defined]
 
-    # after the window the rival's unopened bid stays shut; the opened one is still shown
-    await move_deadline(conn, lot.tender["id"], -31 * 60)
+    # after the window (fixed when the opening started) the rival's unopened bid stays shut;
+    # the opened one is still shown
+    await conn.execute("UPDATE lot_openings SET window_closes_at = clock_timestamp() "
+                       "WHERE tender_id = $1", lot.tender["id"])
     await login(client, rival.login)
     r = await client.post(f"/api/bids/{rival_bid['id']}/open",
                           json={"content_key": own_key(rival_p7m, rival)})
@@ -111,6 +120,7 @@ async def test_a_replaced_bid_is_not_opened_and_the_sheet_must_name_the_bid(
     r = await submit(client, lot.tender, lot.bidder, wrong_lot, key="opening-second-1")
     assert r.status_code == 201, r.text
     current = r.json()
+    await allow_few_bids(conn, lot.tender["id"])
     await move_deadline(conn, lot.tender["id"], -1)
     r = await client.post(f"/api/bids/{replaced['id']}/open",
                           json={"content_key": own_key(first, lot.bidder)})

@@ -150,11 +150,12 @@ async def test_chronograph_fires_due_transitions_once(tenderer: Tenderer,
     assert await chronograph.run_due(conn) == 0  # idempotent: nothing left to fire
     row = await conn.fetchrow("SELECT status, next_due_at FROM tenders WHERE id = $1",
                               tender["id"])
-    assert row["status"] == "bidding_closed" and row["next_due_at"] is None
+    # no bid came: at the deadline its one lot fails (S5), and so does the tender
+    assert row["status"] == "failed" and row["next_due_at"] is None
     actions = await conn.fetch("SELECT action FROM audit_log WHERE object_id = $1 ORDER BY id",
                                tender["id"])
-    assert [a["action"] for a in actions][-2:] == ["tender.documents_closed",
-                                                   "tender.deadline_reached"]
+    assert [a["action"] for a in actions][-3:] == ["tender.documents_closed",
+                                                   "tender.deadline_reached", "tender.failed"]
 
 
 async def test_public_list_shows_published_only(client: Client, tenderer: Tenderer) -> None:

@@ -17,7 +17,7 @@ import base64
 import binascii
 import hashlib
 import tempfile
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -25,6 +25,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 import urllib3
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from minio.error import S3Error
 
@@ -33,13 +34,14 @@ from core.auth import Principal
 from core.errors import InvalidInput
 from core.storage import ObjectStore
 from signing import identity
+from signing.keys import PrivateKey
 from signing.pathval import TrustStore
 from signing.trust import load_trust_store
 from trading.bids import errors as bid_errors
 from trading.bids import sealing
 from trading.bids import service as bids
 from trading.bids.uploads import BUCKET
-from trading.opening import errors
+from trading.opening import errors, hall, lots
 from trading.opening import queries as q
 
 KEY_SIZES = (16, 24, 32)  # AES-128/192/256 (and SM4's 16)
@@ -58,36 +60,55 @@ def content_key(text: str) -> bytes:
     return key
 
 
-def window(schedule: dict[str, Any], now: datetime) -> tuple[datetime, datetime]:
-    """The decryption window (from the deadline, for the tender's minutes); refuses before it."""
+def not_before_deadline(schedule: dict[str, Any], now: datetime) -> None:
+    """Nothing is decrypted before the deadline (nor in a tender that never reached it)."""
     opens = schedule["bid_deadline"]
-    if schedule["status"] not in ("published", "bidding_closed") or now < opens:
+    if schedule["status"] == "cancelled":
+        raise errors.TenderCancelled({"status": "cancelled"})
+    if schedule["status"] == "draft" or now < opens:
         raise errors.OpeningNotStarted({"opens_at": opens.isoformat(), "now": now.isoformat()})
-    return opens, opens + timedelta(minutes=schedule["decryption_minutes"])
+
+
+async def start(conn: asyncpg.Connection, principal: Principal, out: hall.Outgoing, *,
+                bid_id: UUID) -> None:
+    """The lot's opening started if the deadline has passed (the first to need it starts
+    it), in a transaction of its own: a refusal that follows does not undo it."""
+    bid = await bids.own_bid(conn, principal, bid_id)  # anyone else's bid does not exist
+    schedule = dict(await conn.fetchrow(q.OPENING_OF_BID, bid["tender_id"]))
+    now = await conn.fetchval(q.CLOCK)
+    not_before_deadline(schedule, now)
+    await lots.start(conn, out, bid["tender_id"], now)
 
 
 async def prepare(conn: asyncpg.Connection, principal: Principal, *,
                   bid_id: UUID) -> tuple[dict[str, Any] | None, dict[str, Any], TrustStore]:
     """Before decrypting, in a short transaction: the bid opened already (or None), the bid,
     and the trust store for its inner signature; refusals for the rest."""
-    bid = await bids.own_bid(conn, principal, bid_id)  # anyone else's bid does not exist
+    bid = await bids.own_bid(conn, principal, bid_id)
     schedule = dict(await conn.fetchrow(q.OPENING_OF_BID, bid["tender_id"]))
     now = await conn.fetchval(q.CLOCK)
-    _, closes = window(schedule, now)
+    not_before_deadline(schedule, now)
     found = await conn.fetchrow(q.OPENED, bid_id)
     if found is not None:
         return dict(found), bid, await load_trust_store(conn)
     if bid["status"] != "submitted":
         raise bid_errors.BidNotCurrent({"status": bid["status"]})
-    if now >= closes:
+    lot = await conn.fetchrow(q.LOT_OPENING, bid["lot_id"])
+    if lot["status"] == "failed":
+        raise errors.LotFailed({"bids": lot["bids_at_deadline"],
+                                "required": lot["required_bids"]})
+    closes = lot["window_closes_at"]
+    if lot["status"] != "decrypting" or now >= closes:
         raise errors.WindowClosed({"closed_at": closes.isoformat(), "now": now.isoformat()})
     return None, bid, await load_trust_store(conn)
 
 
 async def decrypt_stored(store: ObjectStore, trust: TrustStore, bid: dict[str, Any],
-                         cek: bytes) -> sealing.Opened:
-    """Decrypt the stored envelope with ``cek`` and check what it holds; no transaction held
-    (a bid of a gigabyte takes seconds, and fifty bidders open at once)."""
+                         cek: bytes | None = None, *, cert: x509.Certificate | None = None,
+                         key: PrivateKey | None = None) -> sealing.Opened:
+    """Decrypt the stored envelope with ``cek`` (the bidder's) or the lot's opening key
+    (the officers'), and check what it holds; no transaction held (a bid of a gigabyte
+    takes seconds, and fifty bidders open at once)."""
     with tempfile.TemporaryDirectory(prefix="th-open-") as tmp:
         p7m = Path(tmp) / "bid.p7m"
         digest = hashlib.sha256()
@@ -102,16 +123,20 @@ async def decrypt_stored(store: ObjectStore, trust: TrustStore, bid: dict[str, A
         if digest.digest() != bytes(bid["p7m_sha256"]):
             raise errors.StoredBidUnreadable({"reason": "sha256_differs"})
         with p7m.open("rb") as source:
-            opened = await sealing.open_bid(source, Path(tmp) / "files", trust=trust, cek=cek)
+            opened = await sealing.open_bid(source, Path(tmp) / "files", trust=trust, cek=cek,
+                                            cert=cert, key=key)
     _check(bid, opened)
     return opened
 
 
-async def record_failure(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
+async def record_failure(conn: asyncpg.Connection, actor: audit.Actor, out: hall.Outgoing,
                          bid: dict[str, Any], code: str) -> None:
-    """A refused opening, kept (in a transaction of its own: the refusal does not undo it)."""
-    await conn.execute(q.INSERT_ATTEMPT, bid["id"], bid["lot_id"], principal.user_id, code)
+    """A refused opening, kept and shown in the hall (in a transaction of its own: the
+    refusal does not undo it)."""
+    await conn.execute(q.INSERT_ATTEMPT, bid["id"], bid["lot_id"], actor.user_id, code)
     await audit.record(conn, actor, "bid.open_refused", "bid", bid["id"], {"code": code})
+    await hall.emit(conn, out, bid["lot_id"], "bid.open_refused",
+                    {"bid_id": str(bid["id"]), "bidder": bid["bidder_name"], "code": code})
 
 
 def _check(bid: dict[str, Any], opened: sealing.Opened) -> None:
@@ -126,19 +151,35 @@ def _check(bid: dict[str, Any], opened: sealing.Opened) -> None:
         raise errors.PriceSheetMismatch({"price_sheet": list(named), "bid": list(expected)})
 
 
-async def record(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
-                 bid: dict[str, Any], opened: sealing.Opened) -> tuple[dict[str, Any], bool]:
-    """What the opening reads out, recorded once (new: True; a retry got there first: False).
+async def record(conn: asyncpg.Connection, actor: audit.Actor, out: hall.Outgoing,
+                 bid: dict[str, Any], opened: sealing.Opened, *, by: str,
+                 user_id: UUID | None) -> tuple[dict[str, Any], bool]:
+    """What the opening reads out, recorded once (new: True; a retry got there first: False),
+    shown in the hall's price table (唱标); the lot is read once its last bid is.
 
     A key handed over within the window counts even if the decryption ends after it."""
+    await conn.execute(q.LOCK_LOT_OPENING, bid["lot_id"])  # one lot's readings in order
     signer_sha256 = hashlib.sha256(opened.verified.signer.public_bytes(Encoding.DER)).digest()
     row = await conn.fetchrow(
         q.INSERT_OPENED, bid["id"], bid["tender_id"], bid["lot_id"], bid["organization_id"],
-        "bidder", principal.user_id, opened.verified.subject, signer_sha256,
+        by, user_id, opened.verified.subject, signer_sha256,
         opened.sheet.total_price, msgspec.to_builtins(opened.sheet), opened.files)
     if row is None:
         return dict(await conn.fetchrow(q.OPENED, bid["id"])), False
     await audit.record(conn, actor, "bid.open", "bid", bid["id"], {
-        "by": "bidder", "total_price": str(opened.sheet.total_price),
+        "by": by, "total_price": str(opened.sheet.total_price),
         "inner_signer": opened.verified.subject, "files": len(opened.files)})
+    await hall.emit(conn, out, bid["lot_id"], "bid.opened", reading(bid, dict(row)))
+    await lots.settle_if_read(conn, out, bid["lot_id"])
     return dict(row), True
+
+
+def reading(bid: dict[str, Any], opened: dict[str, Any]) -> dict[str, Any]:
+    """One line of the price reading (唱标): what the hall and the record show."""
+    sheet = opened["price_sheet"]
+    return {"bid_id": str(bid["id"]), "bidder": bid["bidder_name"],
+            "credit_code": bid["bidder_credit_code"], "by": opened["opened_by"],
+            "total_price": str(opened["total_price"]),
+            "duration_days": sheet.get("duration_days"), "quality": sheet.get("quality"),
+            "warranty_months": sheet.get("warranty_months"),
+            "items": sheet.get("items") or [], "discount_note": sheet.get("discount_note")}

@@ -52,3 +52,35 @@ class OpenedBidImmutable(Conflict):
 
 
 register_constraint("bid_openings_immutable", OpenedBidImmutable)
+
+
+class LotFailed(Conflict):
+    code = "lot_failed"
+    message = "本标段有效投标不足，未开标（流标），投标文件不解密"
+    message_en = "Too few valid bids: this lot failed without opening, and no bid is decrypted"
+
+
+class TenderCancelled(Conflict):
+    code = "tender_cancelled"
+    message = "招标项目已终止，投标文件不解密"
+    message_en = "The tender was cancelled: no bid is decrypted"
+
+
+class NotAnOfficer(DomainError):
+    status = 403
+    code = "not_opening_officer"
+    message = "您不是本标段的开标人，没有密钥分片"
+    message_en = "You are not an opening officer of this lot and hold no share"
+
+
+class SharesNotNeeded(Conflict):
+    code = "opening_shares_not_needed"
+    message = "本标段当前不需要开标人提交密钥分片（仅在解密时间结束后仍有未解密的投标文件时需要）"
+    message_en = ("This lot does not need the officers' shares now (only once the decryption "
+                  "window has closed on bids left encrypted)")
+
+
+class HeldShareUnreadable(Conflict):
+    code = "opening_share_resubmit"
+    message = "平台保存的密钥分片无法读取（平台密钥已更换），请开标人重新提交"
+    message_en = "A held share can no longer be read (the platform's secret changed): resubmit it"

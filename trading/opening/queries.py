@@ -24,3 +24,141 @@ INSERT_OPENED = """
 """
 
 INSERT_ATTEMPT = "INSERT INTO bid_open_attempts (bid_id, lot_id, user_id, code) VALUES ($1, $2, $3, $4)"
+
+# ---------------------------------------------------------------- the hall's event log
+# one writer per lot at a time, until commit: numbers commit in the order they were given
+LOCK_HALL = "SELECT pg_advisory_xact_lock(hashtextextended('hall:' || $1, 0))"
+
+INSERT_EVENT = """
+    INSERT INTO hall_events (lot_id, seq, kind, payload)
+    SELECT $1, coalesce(max(seq), 0) + 1, $2, $3 FROM hall_events WHERE lot_id = $1
+    RETURNING seq, at
+"""
+
+EVENTS_SINCE = """
+    SELECT seq, kind, payload, at FROM hall_events
+    WHERE lot_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
+"""
+
+# ---------------------------------------------------------------- each lot's opening
+TENDER_FOR_OPENING = """
+    SELECT id, status, procedure, min_bids, bid_deadline, decryption_minutes, decrypt_failure,
+           officers_k, officers_n
+    FROM tenders WHERE id = $1
+"""
+
+# the valid submissions at the deadline (none can change after it) decide each lot (S5)
+START_LOTS = """
+    INSERT INTO lot_openings AS o (lot_id, tender_id, status, bids_at_deadline, required_bids,
+                                   decrypt_failure, window_closes_at, failed_reason)
+    SELECT l.id, l.tender_id, CASE WHEN c.n < $2 THEN 'failed' ELSE 'decrypting' END,
+           c.n, $2, $4, $3, CASE WHEN c.n < $2 THEN 'too_few_bids' END
+    FROM lots l CROSS JOIN LATERAL (
+        SELECT count(*)::int AS n FROM bids b WHERE b.lot_id = l.id AND b.status = 'submitted') c
+    WHERE l.tender_id = $1
+    ORDER BY l.number
+    ON CONFLICT (lot_id) DO NOTHING
+    RETURNING o.lot_id, (SELECT number FROM lots WHERE id = o.lot_id) AS number, o.status,
+              o.bids_at_deadline, o.required_bids, o.decrypt_failure
+"""
+
+LOT_OPENING = """
+    SELECT o.lot_id, o.tender_id, o.status, o.bids_at_deadline, o.required_bids,
+           o.decrypt_failure, o.window_closes_at, o.started_at, o.read_at, o.failed_reason,
+           l.number, l.title
+    FROM lot_openings o JOIN lots l ON l.id = o.lot_id WHERE o.lot_id = $1
+"""
+
+LOCK_LOT_OPENING = "SELECT status FROM lot_openings WHERE lot_id = $1 FOR UPDATE"
+
+LOTS_DECRYPTING = """
+    SELECT o.lot_id, o.decrypt_failure, t.officers_k, t.officers_n
+    FROM lot_openings o JOIN tenders t ON t.id = o.tender_id
+    WHERE o.tender_id = $1 AND o.status = 'decrypting' AND o.window_closes_at <= clock_timestamp()
+    ORDER BY o.lot_id FOR UPDATE OF o
+"""
+
+# submitted bids of the lot neither opened nor decided yet
+UNOPENED_BIDS = """
+    SELECT b.id, b.tender_id, b.lot_id, b.organization_id, org.name AS bidder_name
+    FROM bids b JOIN organizations org ON org.id = b.organization_id
+    WHERE b.lot_id = $1 AND b.status = 'submitted'
+      AND NOT EXISTS (SELECT 1 FROM bid_openings x WHERE x.bid_id = b.id)
+      AND NOT EXISTS (SELECT 1 FROM bid_opening_failures f WHERE f.bid_id = b.id)
+    ORDER BY b.received_at
+"""
+
+SET_LOT_STATUS = "UPDATE lot_openings SET status = $3 WHERE lot_id = $1 AND status = $2"
+
+MARK_READ = """
+    UPDATE lot_openings o SET status = 'read', read_at = clock_timestamp()
+    WHERE o.lot_id = $1 AND o.status IN ('decrypting', 'officers')
+      AND NOT EXISTS (
+        SELECT 1 FROM bids b WHERE b.lot_id = o.lot_id AND b.status = 'submitted'
+          AND NOT EXISTS (SELECT 1 FROM bid_openings x WHERE x.bid_id = b.id)
+          AND NOT EXISTS (SELECT 1 FROM bid_opening_failures f WHERE f.bid_id = b.id))
+    RETURNING (SELECT count(*) FROM bid_openings x WHERE x.lot_id = o.lot_id) AS opened,
+              (SELECT count(*) FROM bid_opening_failures f WHERE f.lot_id = o.lot_id) AS not_opened
+"""
+
+ATTEMPT_CODES = "SELECT code FROM bid_open_attempts WHERE bid_id = $1 ORDER BY id"
+
+INSERT_FAILURE = """
+    INSERT INTO bid_opening_failures (bid_id, lot_id, fault, last_code) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (bid_id) DO NOTHING
+"""
+
+LOT_STATES = """
+    SELECT o.status FROM lots l LEFT JOIN lot_openings o ON o.lot_id = l.id
+    WHERE l.tender_id = $1 ORDER BY l.number
+"""
+
+SET_TENDER_STATUS = """
+    UPDATE tenders SET status = $3, version = version + 1, updated_at = now()
+    WHERE id = $1 AND status = $2 RETURNING id
+"""
+
+# ---------------------------------------------------------------- the officers' shares
+_SHARE_COLUMNS = """s.lot_id, s.share_index, s.officer_id, s.envelope, s.submitted_at, s.used_at,
+    u.name AS officer_name, t.officers_k, t.officers_n"""
+_SHARE_FROM = """FROM lot_opening_shares s JOIN users u ON u.id = s.officer_id
+    JOIN lots l ON l.id = s.lot_id JOIN tenders t ON t.id = l.tender_id"""
+
+MY_SHARE = f"SELECT {_SHARE_COLUMNS} {_SHARE_FROM} WHERE s.lot_id = $1 AND s.officer_id = $2"
+
+MY_SHARE_FOR_UPDATE = f"""
+    SELECT {_SHARE_COLUMNS} {_SHARE_FROM} WHERE s.lot_id = $1 AND s.officer_id = $2
+    FOR UPDATE OF s
+"""
+
+LOT_OPENING_FOR_UPDATE = """
+    SELECT o.status, t.officers_k, t.officers_n FROM lot_openings o
+    JOIN tenders t ON t.id = o.tender_id WHERE o.lot_id = $1 FOR UPDATE OF o
+"""
+
+HOLD_SHARE = """
+    UPDATE lot_opening_shares SET submitted_at = clock_timestamp(), held = $3
+    WHERE lot_id = $1 AND share_index = $2 AND submitted_at IS NULL
+"""
+
+HELD_COUNT = "SELECT count(*)::int FROM lot_opening_shares WHERE lot_id = $1 AND held IS NOT NULL"
+
+HELD_SHARES = """
+    SELECT share_index, held FROM lot_opening_shares
+    WHERE lot_id = $1 AND held IS NOT NULL ORDER BY share_index
+"""
+
+LOT_FOR_OFFICERS = """
+    SELECT o.status, o.tender_id, l.opening_cert_der, t.officers_k
+    FROM lot_openings o JOIN lots l ON l.id = o.lot_id JOIN tenders t ON t.id = o.tender_id
+    WHERE o.lot_id = $1
+"""
+
+LOCK_TENDER = "SELECT 1 FROM tenders WHERE id = $1 FOR UPDATE"
+
+WIPE_SHARES = """
+    WITH wiped AS (
+        UPDATE lot_opening_shares SET held = NULL, used_at = clock_timestamp()
+        WHERE lot_id = $1 AND held IS NOT NULL RETURNING 1)
+    SELECT count(*)::int FROM wiped
+"""

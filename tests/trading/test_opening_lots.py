@@ -1,0 +1,236 @@
+"""Each lot's opening: five bids with one left closed, under each S6 rule; two bids fail (S5)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+from litestar import Litestar
+
+from core.settings import Settings
+from signing import shares
+from tests.conftest import PKI, Client, World, login
+from tests.trading.bidding import Bidder, make_bidder, obtain, submit
+from tests.trading.conftest import Lot, Tenderer
+from tests.trading.test_bids import move_deadline
+from tests.trading.test_opening_decrypt import own_key
+from trading import chronograph
+from trading.opening import lots, officers
+
+
+class OnePool:
+    """The test's connection where a job takes one from its pool (its writes roll back)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        yield self.conn
+
+
+async def bids_from(lot: Lot, client: Client, conn: asyncpg.Connection, world: World,
+                    pki: PKI, count: int) -> list[tuple[Bidder, bytes, dict[str, Any]]]:
+    """``count`` bidders (the lot's own first), each with a bid submitted."""
+    out = []
+    for i in range(count):
+        bidder = lot.bidder if i == 0 else await make_bidder(conn, world, pki.ca1)
+        if i:
+            await obtain(client, bidder, lot.tender)
+        p7m = lot.sealed(bidder=bidder, total=f"{950000 + i * 10000}.00")
+        r = await submit(client, lot.tender, bidder, p7m, key=f"lots-{i}-{bidder.login}")
+        assert r.status_code == 201, r.text
+        out.append((bidder, p7m, r.json()))
+    return out
+
+
+async def deadline_passes(conn: asyncpg.Connection, tender_id: str) -> None:
+    """The deadline two minutes ago; the chronograph fires it (now() is the test's start)."""
+    await move_deadline(conn, tender_id, -120)
+    await conn.execute("UPDATE tenders SET next_due_at = now() - interval '1 second', "
+                       "next_due_kind = 'deadline' WHERE id = $1", tender_id)
+    assert await chronograph.fire(conn, UUID(tender_id)) == "deadline"
+
+
+async def window_closes(conn: asyncpg.Connection, tender_id: str) -> None:
+    await conn.execute("UPDATE lot_openings SET window_closes_at = clock_timestamp() "
+                       "WHERE tender_id = $1", tender_id)
+    await conn.execute("UPDATE tenders SET next_due_at = now() - interval '1 second', "
+                       "next_due_kind = 'decryption_closed' WHERE id = $1", tender_id)
+    assert await chronograph.fire(conn, UUID(tender_id)) == "decryption_closed"
+
+
+async def events(conn: asyncpg.Connection, lot_id: str) -> list[tuple[str, dict[str, Any]]]:
+    return [(r["kind"], r["payload"]) for r in await conn.fetch(
+        "SELECT kind, payload FROM hall_events WHERE lot_id = $1 ORDER BY seq", lot_id)]
+
+
+async def open_own(client: Client, bidder: Bidder, p7m: bytes, bid: dict[str, Any]) -> Any:
+    await login(client, bidder.login)
+    return await client.post(f"/api/bids/{bid['id']}/open",
+                             json={"content_key": own_key(p7m, bidder)})
+
+
+@pytest.mark.parametrize("rule", ["withdrawn", "officers"])
+async def test_five_bids_one_left_closed_under_each_rule(
+        rule: str, lot: Lot, tenderer: Tenderer, client: Client, conn: asyncpg.Connection,
+        world: World, pki: PKI, app: Litestar, settings: Settings) -> None:
+    tender_id = lot.tender["id"]
+    lot_id = lot.tender["lots"][0]["id"]
+    await conn.execute("UPDATE tenders SET decrypt_failure = $2 WHERE id = $1", tender_id, rule)
+    bids = await bids_from(lot, client, conn, world, pki, 5)
+    await deadline_passes(conn, tender_id)
+    state = await conn.fetchrow("SELECT * FROM lot_openings WHERE lot_id = $1", lot_id)
+    assert (state["status"], state["bids_at_deadline"], state["required_bids"],
+            state["decrypt_failure"]) == ("decrypting", 5, 3, rule)
+
+    # the officers have nothing to do while bidders may still decrypt
+    officer_id, officer = tenderer.officers[0]
+    officer_login = await conn.fetchval("SELECT login FROM users WHERE id = $1", officer_id)
+    await login(client, officer_login)
+    r = await client.get(f"/api/lots/{lot_id}/shares/mine")
+    assert r.status_code == 200, r.text
+    sealed = r.json()
+    share = shares.unseal_share(base64.b64decode(sealed["envelope"]),
+                                officer.cert, officer.key)
+    r = await client.post(f"/api/lots/{lot_id}/shares",
+                          json={"share": base64.b64encode(share).decode()})
+    assert r.status_code == 409 and r.json()["code"] == "opening_shares_not_needed", r.text
+
+    # four bidders decrypt their own; the fifth hands over a wrong key, then nothing
+    for bidder, p7m, bid in bids[:4]:
+        r = await open_own(client, bidder, p7m, bid)
+        assert r.status_code == 201, r.text
+    last_bidder, last_p7m, last_bid = bids[4]
+    await login(client, last_bidder.login)
+    r = await client.post(f"/api/bids/{last_bid['id']}/open",
+                          json={"content_key": own_key(bids[0][1], bids[0][0])})
+    assert r.status_code == 400 and r.json()["code"] == "envelope_wrong_key", r.text
+    readings = [p for k, p in await events(conn, lot_id) if k == "bid.opened"]
+    assert [p["total_price"] for p in readings] == [
+        "950000.00", "960000.00", "970000.00", "980000.00"]
+    assert {p["bidder"] for p in readings} == {b.name for b, _, _ in bids[:4]}
+
+    await window_closes(conn, tender_id)
+    r = await open_own(client, last_bidder, last_p7m, last_bid)
+    assert r.status_code == 409 and r.json()["code"] == "decryption_window_closed", r.text
+    status = await conn.fetchval("SELECT status FROM lot_openings WHERE lot_id = $1", lot_id)
+    if rule == "withdrawn":
+        failure = await conn.fetchrow("SELECT * FROM bid_opening_failures WHERE bid_id = $1",
+                                      last_bid["id"])
+        assert (failure["fault"], failure["last_code"]) == ("bidder", "envelope_wrong_key")
+        assert status == "read"
+        assert await conn.fetchval("SELECT status FROM tenders WHERE id = $1",
+                                   tender_id) == "opened"
+        kinds = [k for k, _ in await events(conn, lot_id)]
+        assert kinds[-2:] == ["bid.not_opened", "opening.read"]
+        return
+
+    assert status == "officers"
+    assert ("officers.needed", {"bidders": [last_bidder.name], "k": 2, "n": 3}) in await events(
+        conn, lot_id)
+    # a share handed over by the wrong officer, or by someone who holds none
+    second_id, second = tenderer.officers[1]
+    second_login = await conn.fetchval("SELECT login FROM users WHERE id = $1", second_id)
+    await login(client, second_login)
+    second_sealed = (await client.get(f"/api/lots/{lot_id}/shares/mine")).json()
+    second_share = shares.unseal_share(
+        base64.b64decode(second_sealed["envelope"]), second.cert, second.key)
+    await login(client, officer_login)
+    r = await client.post(f"/api/lots/{lot_id}/shares",
+                          json={"share": base64.b64encode(second_share).decode()})
+    assert r.status_code == 400 and r.json()["code"] == "opening_share_invalid", r.text
+    await login(client, last_bidder.login)
+    r = await client.post(f"/api/lots/{lot_id}/shares",
+                          json={"share": base64.b64encode(share).decode()})
+    assert r.status_code == 403 and r.json()["code"] == "not_opening_officer", r.text
+
+    await login(client, officer_login)
+    r = await client.post(f"/api/lots/{lot_id}/shares",
+                          json={"share": base64.b64encode(share).decode()})
+    assert r.status_code == 200 and r.json()["have"] == 1 and r.json()["need"] == 2, r.text
+    assert await conn.fetchval("SELECT count(*) FROM outbox WHERE function = $1",
+                               officers.JOB) == 0
+    await login(client, second_login)
+    r = await client.post(f"/api/lots/{lot_id}/shares",
+                          json={"share": base64.b64encode(second_share).decode()})
+    assert r.status_code == 200 and r.json()["have"] == 2, r.text
+    assert await conn.fetchval("SELECT count(*) FROM outbox WHERE function = $1",
+                               officers.JOB) == 1
+    # held sealed, never as handed over
+    held = await conn.fetch("SELECT held FROM lot_opening_shares WHERE lot_id = $1 "
+                            "AND held IS NOT NULL", lot_id)
+    assert len(held) == 2 and all(share not in bytes(h["held"]) for h in held)
+
+    assert await officers.open_remaining(OnePool(conn), app.state.store, None, settings,
+                                         UUID(lot_id)) == 1
+    opened = await conn.fetchrow("SELECT * FROM bid_openings WHERE bid_id = $1", last_bid["id"])
+    assert opened["opened_by"] == "officers" and opened["user_id"] is None
+    assert str(opened["total_price"]) == "990000.00"
+    assert await conn.fetchval("SELECT count(*) FROM lot_opening_shares WHERE lot_id = $1 "
+                               "AND held IS NOT NULL", lot_id) == 0
+    actions = [r["action"] for r in await conn.fetch(
+        "SELECT action FROM audit_log WHERE object_id IN ($1, $2) ORDER BY id",
+        lot_id, last_bid["id"])]
+    assert actions.count("opening_share.submitted") == 2
+    assert "opening_key.used" in actions and actions[-1] == "opening_key.discarded"
+    assert await conn.fetchval("SELECT status FROM lot_openings WHERE lot_id = $1",
+                               lot_id) == "read"
+    assert await conn.fetchval("SELECT status FROM tenders WHERE id = $1", tender_id) == "opened"
+    kinds = [k for k, _ in await events(conn, lot_id)]
+    assert kinds[-3:] == ["bid.opened", "opening.read", "officers.done"]
+    # done once: a second delivery of the job finds nothing to do
+    assert await officers.open_remaining(OnePool(conn), app.state.store, None, settings,
+                                         UUID(lot_id)) == 0
+
+
+async def test_two_bids_fail_the_lot_without_opening(
+        lot: Lot, client: Client, conn: asyncpg.Connection, world: World, pki: PKI) -> None:
+    tender_id = lot.tender["id"]
+    lot_id = lot.tender["lots"][0]["id"]
+    bids = await bids_from(lot, client, conn, world, pki, 2)
+    await move_deadline(conn, tender_id, -120)
+    # the first to need it (here a bidder opening its bid) starts the opening: the lot fails
+    bidder, p7m, bid = bids[0]
+    r = await open_own(client, bidder, p7m, bid)
+    assert r.status_code == 409 and r.json()["code"] == "lot_failed", r.text
+    assert r.json()["detail"] == {"bids": 2, "required": 3}
+    state = await conn.fetchrow("SELECT * FROM lot_openings WHERE lot_id = $1", lot_id)
+    assert (state["status"], state["failed_reason"]) == ("failed", "too_few_bids")
+    assert await conn.fetchval("SELECT count(*) FROM bid_openings WHERE lot_id = $1", lot_id) == 0
+    # the chronograph, when it comes, fails the tender (every lot failed): it can be re-tendered
+    await conn.execute("UPDATE tenders SET next_due_at = now() - interval '1 second', "
+                       "next_due_kind = 'deadline' WHERE id = $1", tender_id)
+    assert await chronograph.fire(conn, UUID(tender_id)) == "deadline"
+    assert await conn.fetchval("SELECT status FROM tenders WHERE id = $1", tender_id) == "failed"
+    assert [k for k, _ in await events(conn, lot_id)] == ["lot.failed"]
+
+
+async def test_whose_fault_a_closed_bid_is(lot: Lot, client: Client, conn: asyncpg.Connection,
+                                         world: World, pki: PKI) -> None:
+    """Left closed after the platform failed to read it: withdrawn before the deadline (S6)."""
+    tender_id = lot.tender["id"]
+    lot_id = lot.tender["lots"][0]["id"]
+    await conn.execute("UPDATE tenders SET decrypt_failure = 'withdrawn' WHERE id = $1", tender_id)
+    bids = await bids_from(lot, client, conn, world, pki, 3)
+    await deadline_passes(conn, tender_id)
+    silent, unreadable = bids[1][2], bids[2][2]
+    await conn.execute("INSERT INTO bid_open_attempts (bid_id, lot_id, code) VALUES "
+                       "($1, $2, 'envelope_wrong_key'), ($1, $2, 'stored_bid_unreadable')",
+                       unreadable["id"], lot_id)
+    await window_closes(conn, tender_id)
+    faults = {str(r["bid_id"]): (r["fault"], r["last_code"]) for r in await conn.fetch(
+        "SELECT * FROM bid_opening_failures WHERE lot_id = $1", lot_id)}
+    assert faults == {bids[0][2]["id"]: ("bidder", None), silent["id"]: ("bidder", None),
+                      unreadable["id"]: ("platform", "stored_bid_unreadable")}
+    with pytest.raises(asyncpg.CheckViolationError):
+        async with conn.transaction():
+            await conn.execute("UPDATE bid_opening_failures SET fault = 'platform'")
+    assert lots.required_bids({"procedure": "open", "min_bids": 1}) == 3
+    assert lots.required_bids({"procedure": "open", "min_bids": 5}) == 5
+    assert lots.required_bids({"procedure": "gp_single_source", "min_bids": 1}) == 1
