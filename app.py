@@ -12,6 +12,8 @@ from pathlib import Path
 
 from arq import ArqRedis
 from litestar import Litestar
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -19,6 +21,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from redis.asyncio import Redis
 
 from core import commands
 from core.auth import provide_principal, provide_user
@@ -45,6 +48,7 @@ from signing.routes import (
 )
 from trading.bids import pages as bid_pages
 from trading.bids import routes as bid_routes
+from trading.opening import hall_routes
 from trading.opening import routes as opening_routes
 from trading.tenders import pages as tender_pages
 from trading.tenders.notice_routes import PublicationController
@@ -75,6 +79,16 @@ async def close_resources(state: State) -> None:
     await state.db_pool.close()
 
 
+def hall_channels(settings: Settings) -> ChannelsPlugin:
+    """The opening hall's fan-out: one Redis subscription per lot per process, relayed to
+    that process's live clients; a slow client loses its oldest messages, not the server
+    its memory (it reads them back from the log)."""
+    return ChannelsPlugin(
+        backend=RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis.url)),
+        arbitrary_channels_allowed=True, subscriber_max_backlog=1000,
+        subscriber_backlog_strategy="dropleft")
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(json=settings.log_json, level=settings.log_level)
@@ -94,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             healthz, MetricsController, ca_crl, ca_ocsp, ca_root, timestamp_authority,
             TrustController, bind_certificate, cert_challenge, cert_login,
             NotificationController, CalendarController, *bid_routes.ROUTES, *opening_routes.ROUTES,
+            *hall_routes.ROUTES,
             create_static_files_router(path="/static", directories=[ROOT / "static"],
                                        include_in_schema=False),
         ],
@@ -103,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "user": Provide(provide_user),
         },
         lifespan=[lifespan],
+        plugins=[hall_channels(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_id_middleware, csrf_middleware, PROMETHEUS.middleware,
                     transaction_middleware],

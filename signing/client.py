@@ -32,16 +32,22 @@ def load_pkcs12(data: bytes, password: bytes | None) -> tuple[PrivateKey, x509.C
     return key, cert, list(extra)
 
 
+async def signed_challenge(http: httpx.AsyncClient, key: PrivateKey, cert: x509.Certificate,
+                           chain: list[x509.Certificate]) -> dict[str, str]:
+    """A fresh server nonce signed with the login key: what a certificate sign-in sends
+    (to log in, or to sign in to an opening hall)."""
+    r = await http.post("/api/auth/cert/challenge")
+    r.raise_for_status()
+    nonce_b64: str = r.json()["nonce"]
+    signature = cms.sign(base64.b64decode(nonce_b64), cert=cert, key=key, chain=chain)
+    return {"nonce": nonce_b64, "signature": base64.b64encode(signature).decode()}
+
+
 async def login_with_pkcs12(http: httpx.AsyncClient, p12: bytes,
                             password: bytes | None) -> dict[str, Any]:
     """Sign the server's nonce with the login key; the session cookie lands in ``http``."""
     key, cert, chain = load_pkcs12(p12, password)
-    r = await http.post("/api/auth/cert/challenge")
-    r.raise_for_status()
-    nonce = base64.b64decode(r.json()["nonce"])
-    signature = cms.sign(nonce, cert=cert, key=key, chain=chain)
-    r = await http.post("/api/auth/cert/login", json={
-        "nonce": r.json()["nonce"], "signature": base64.b64encode(signature).decode()})
+    r = await http.post("/api/auth/cert/login", json=await signed_challenge(http, key, cert, chain))
     body: dict[str, Any] = r.json()
     if r.status_code != 200:
         raise PermissionError(body.get("message_en", "certificate login failed"))

@@ -162,3 +162,57 @@ WIPE_SHARES = """
         WHERE lot_id = $1 AND held IS NOT NULL RETURNING 1)
     SELECT count(*)::int FROM wiped
 """
+
+# ---------------------------------------------------------------- what the hall shows
+HALL_LOT = """
+    SELECT l.id AS lot_id, l.number, l.title, t.id AS tender_id, t.code AS tender_code,
+           t.title AS tender_title, t.status AS tender_status, t.bid_deadline,
+           t.decryption_minutes, t.decrypt_failure, t.officers_k, t.officers_n,
+           t.owner_org_id, t.agency_org_id
+    FROM lots l JOIN tenders t ON t.id = l.tender_id WHERE l.id = $1
+"""
+
+LAST_EVENT = "SELECT coalesce(max(seq), 0) FROM hall_events WHERE lot_id = $1"
+
+HALL_SIGNINS = """
+    SELECT u.name, o.name AS organization, s.role, s.at, s.organization_id, s.ip,
+           s.certificate_subject
+    FROM hall_signins s JOIN users u ON u.id = s.user_id
+    LEFT JOIN organizations o ON o.id = s.organization_id
+    WHERE s.lot_id = $1 ORDER BY s.at
+"""
+
+# every bid valid at the deadline, with how far its opening has come
+HALL_BIDS = """
+    SELECT b.id, b.received_at, org.name AS bidder_name, org.credit_code,
+           x.opened_by, x.opened_at, x.total_price, x.price_sheet,
+           f.fault, f.last_code AS failure_code,
+           (SELECT count(*)::int FROM bid_open_attempts a WHERE a.bid_id = b.id) AS attempts,
+           (SELECT a.code FROM bid_open_attempts a WHERE a.bid_id = b.id
+            ORDER BY a.id DESC LIMIT 1) AS last_code
+    FROM bids b JOIN organizations org ON org.id = b.organization_id
+    LEFT JOIN bid_openings x ON x.bid_id = b.id
+    LEFT JOIN bid_opening_failures f ON f.bid_id = b.id
+    WHERE b.lot_id = $1 AND b.status = 'submitted'
+    ORDER BY b.received_at
+"""
+
+HALL_SHARES = """
+    SELECT s.share_index AS index, u.name AS officer, s.submitted_at, s.used_at
+    FROM lot_opening_shares s JOIN users u ON u.id = s.officer_id
+    WHERE s.lot_id = $1 ORDER BY s.share_index
+"""
+
+INSERT_SIGNIN = """
+    INSERT INTO hall_signins (lot_id, user_id, organization_id, role, certificate_subject, ip)
+    VALUES ($1, $2, $3, $4, $5, $6::inet)
+    ON CONFLICT (lot_id, user_id) DO NOTHING RETURNING at
+"""
+
+SIGNIN_COUNT = "SELECT count(*)::int FROM hall_signins WHERE lot_id = $1"
+
+HOLDS_DOCUMENTS = """
+    SELECT 1 FROM document_holders WHERE tender_id = $1 AND organization_id = $2
+"""
+
+IS_OFFICER = "SELECT 1 FROM lot_opening_shares WHERE lot_id = $1 AND officer_id = $2"

@@ -71,7 +71,7 @@ async def open_bid(request: Request[Any, Any, Any], state: State, bid_id: FromPa
     cek = decrypt.content_key(data.content_key)
     out = hall.Outgoing()
     async with short_transaction(state) as conn:
-        user = await _signed_in(request, state, conn)
+        user = await signed_in(request, state, conn)
         actor = actor_of(request, user)
         await decrypt.start(conn, user, out, bid_id=bid_id)
     await hall.publish(state.redis, out)
@@ -93,7 +93,7 @@ async def open_bid(request: Request[Any, Any, Any], state: State, bid_id: FromPa
     return _out(row, created=created)
 
 
-async def _signed_in(request: Request[Any, Any, Any], state: State,
+async def signed_in(request: Request[Any, Any, Any], state: State,
                      conn: Any) -> Principal:
     user = await authenticate(request, conn, state.settings.web.session_secret)
     if user is None:
@@ -106,7 +106,7 @@ async def my_share(request: Request[Any, Any, Any], state: State,
                    lot_id: FromPath[UUID]) -> SealedShareOut:
     """Your share of the lot's opening key, sealed to your encryption certificate."""
     async with short_transaction(state) as conn:
-        user = await _signed_in(request, state, conn)
+        user = await signed_in(request, state, conn)
         row = await officers.my_share(conn, user, lot_id)
     return SealedShareOut(lot_id=row["lot_id"], index=row["share_index"], k=row["officers_k"],
                           n=row["officers_n"],
@@ -122,7 +122,7 @@ async def submit_share(request: Request[Any, Any, Any], state: State, lot_id: Fr
     share = officers.share_bytes(data.share)
     out = hall.Outgoing()
     async with short_transaction(state) as conn:
-        user = await _signed_in(request, state, conn)
+        user = await signed_in(request, state, conn)
         result = await officers.submit(conn, user, actor_of(request, user), out, state.settings,
                                        lot_id=lot_id, share=share)
     await hall.publish(state.redis, out)

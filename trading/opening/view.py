@@ -1,0 +1,86 @@
+"""What the hall shows of a lot: the same for the host, bidders, supervisors and the public.
+
+Before the deadline nobody learns who bid: the hall shows the countdown and
+how many have signed in, not who. From the deadline on, everything is public:
+who signed in, each bid's decryption progress, the price reading (唱标), the
+officers' shares, the messages.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from core.errors import NotFound
+from trading.opening import decrypt
+from trading.opening import queries as q
+
+
+def phase(lot: dict[str, Any], opening: dict[str, Any] | None, now: datetime) -> str:
+    if lot["tender_status"] == "cancelled":
+        return "cancelled"
+    if opening is not None:
+        return str(opening["status"])
+    return "waiting" if now < lot["bid_deadline"] else "starting"
+
+
+async def lot_of(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
+    """The lot and its tender as the hall names them; a draft's lot does not exist."""
+    row = await conn.fetchrow(q.HALL_LOT, lot_id)
+    if row is None or row["tender_status"] == "draft":
+        raise NotFound()
+    return dict(row)
+
+
+async def state(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
+    """The hall's whole state now; live clients then follow its events from ``last_event``."""
+    lot = await lot_of(conn, lot_id)
+    now = await conn.fetchval(q.CLOCK)
+    found = await conn.fetchrow(q.LOT_OPENING, lot_id)
+    opening = dict(found) if found is not None else None
+    public = now >= lot["bid_deadline"]
+    signins = [dict(r) for r in await conn.fetch(q.HALL_SIGNINS, lot_id)]
+    out: dict[str, Any] = {
+        "lot": {k: lot[k] for k in ("lot_id", "number", "title", "tender_id", "tender_code",
+                                    "tender_title", "bid_deadline", "decryption_minutes",
+                                    "decrypt_failure", "officers_k", "officers_n")},
+        "now": now, "phase": phase(lot, opening, now),
+        "opening": None if opening is None else {
+            k: opening[k] for k in ("bids_at_deadline", "required_bids", "decrypt_failure",
+                                    "window_closes_at", "started_at", "read_at",
+                                    "failed_reason")},
+        "signins": {"count": len(signins),
+                    "people": [{"name": s["name"], "organization": s["organization"],
+                                "role": s["role"], "at": s["at"]} for s in signins]
+                    if public else []},
+        "bids": [], "officers": [],
+        "last_event": await conn.fetchval(q.LAST_EVENT, lot_id),
+    }
+    if opening is None:
+        return out
+    out["bids"] = [progress(dict(r)) for r in await conn.fetch(q.HALL_BIDS, lot_id)]
+    out["officers"] = [dict(r) for r in await conn.fetch(q.HALL_SHARES, lot_id)]
+    return out
+
+
+def progress(row: dict[str, Any]) -> dict[str, Any]:
+    """One bid's line: waiting, refused (still in time), opened with its reading, or not
+    opened (with whose fault)."""
+    if row["opened_by"] is not None:
+        status = "opened"
+    elif row["fault"] is not None:
+        status = "not_opened"
+    elif row["attempts"]:
+        status = "refused"
+    else:
+        status = "waiting"
+    line = {"bid_id": row["id"], "bidder": row["bidder_name"], "status": status,
+            "attempts": row["attempts"], "last_code": row["last_code"], "fault": row["fault"],
+            "reading": None}
+    if status == "opened":
+        line["reading"] = decrypt.reading({"id": row["id"], "bidder_name": row["bidder_name"],
+                                           "bidder_credit_code": row["credit_code"]}, row)
+    return line
