@@ -49,6 +49,7 @@ from signing.routes import (
 from trading.bids import pages as bid_pages
 from trading.bids import routes as bid_routes
 from trading.opening import hall_routes
+from trading.opening import pages as opening_pages
 from trading.opening import routes as opening_routes
 from trading.tenders import pages as tender_pages
 from trading.tenders.notice_routes import PublicationController
@@ -103,7 +104,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            *tender_pages.ROUTES, *bid_pages.ROUTES, login_page, set_lang, login_form, logout_form,
+            *tender_pages.ROUTES, *bid_pages.ROUTES, *opening_pages.ROUTES,
+            login_page, set_lang, login_form, logout_form,
             AuthController, IdentityController, TenderController, PublicationController,
             healthz, MetricsController, ca_crl, ca_ocsp, ca_root, timestamp_authority,
             TrustController, bind_certificate, cert_challenge, cert_login,

@@ -58,8 +58,10 @@ def _register() -> None:
     from signing.commands import ca, keys, sign_command
     from signing.verify import verify_command
     from trading.bids.commands import bid
+    from trading.opening.commands import hall
 
     cli.add_command(bid)
+    cli.add_command(hall)
     cli.add_command(ca)
     cli.add_command(keys)
     cli.add_command(verify_command)

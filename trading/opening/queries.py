@@ -216,3 +216,12 @@ HOLDS_DOCUMENTS = """
 """
 
 IS_OFFICER = "SELECT 1 FROM lot_opening_shares WHERE lot_id = $1 AND officer_id = $2"
+
+HALL_MESSAGES = """
+    SELECT seq, payload, at FROM hall_events WHERE lot_id = $1 AND kind = 'hall.message'
+    ORDER BY seq DESC LIMIT 50
+"""
+
+MY_BID_IN_LOT = """
+    SELECT id FROM bids WHERE lot_id = $1 AND organization_id = $2 AND status = 'submitted'
+"""

@@ -57,6 +57,8 @@ async def state(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
                                 "role": s["role"], "at": s["at"]} for s in signins]
                     if public else []},
         "bids": [], "officers": [],
+        "messages": [{"seq": r["seq"], "at": r["at"], **r["payload"]}
+                     for r in reversed(await conn.fetch(q.HALL_MESSAGES, lot_id))],
         "last_event": await conn.fetchval(q.LAST_EVENT, lot_id),
     }
     if opening is None:
