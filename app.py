@@ -48,7 +48,7 @@ from signing.routes import (
 )
 from trading.bids import pages as bid_pages
 from trading.bids import routes as bid_routes
-from trading.opening import hall_routes
+from trading.opening import hall_routes, record_routes
 from trading.opening import pages as opening_pages
 from trading.opening import routes as opening_routes
 from trading.tenders import pages as tender_pages
@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             healthz, MetricsController, ca_crl, ca_ocsp, ca_root, timestamp_authority,
             TrustController, bind_certificate, cert_challenge, cert_login,
             NotificationController, CalendarController, *bid_routes.ROUTES, *opening_routes.ROUTES,
-            *hall_routes.ROUTES,
+            *hall_routes.ROUTES, *record_routes.ROUTES,
             create_static_files_router(path="/static", directories=[ROOT / "static"],
                                        include_in_schema=False),
         ],

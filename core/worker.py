@@ -25,7 +25,8 @@ from core.storage import open_store
 
 # Modules whose @jobs.job functions the worker runs; each registers on import.
 JOB_MODULES = ("core.notify", "signing.trust", "trading.chronograph", "trading.tenders.jobs",
-               "trading.bids.jobs", "trading.bids.expiry", "trading.opening.officers")
+               "trading.bids.jobs", "trading.bids.expiry", "trading.opening.officers",
+               "trading.opening.record")
 for _module in JOB_MODULES:
     importlib.import_module(_module)
 

@@ -17,7 +17,8 @@ TABLES = {"organizations", "users", "user_roles", "sessions", "api_keys", "audit
           "document_holders", "document_downloads", "objections", "ocds_releases",
           "guarantee_events", "bid_uploads", "bids", "bid_marks",
           "bid_openings", "bid_open_attempts", "lot_openings", "bid_opening_failures",
-          "hall_events", "hall_signins"}
+          "hall_events", "hall_signins", "opening_records", "opening_confirmations",
+          "opening_objections"}
 
 
 async def _tables(url: str) -> set[str]:

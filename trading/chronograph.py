@@ -24,7 +24,8 @@ import structlog
 
 from core import audit, clock, jobs
 from trading.bids import expiry
-from trading.opening import hall, lots
+from trading.opening import hall, lots, objections
+from trading.opening import queries as oq
 from trading.tenders import queries as q
 
 log = structlog.get_logger(__name__)
@@ -37,6 +38,9 @@ def next_due(tender: dict[str, Any], now: datetime) -> tuple[datetime | None, st
     if tender["status"] == "bidding_closed":
         closes = tender["bid_deadline"] + timedelta(minutes=tender["decryption_minutes"])
         return (closes, "decryption_closed") if closes > now else (None, None)
+    if tender["status"] == "opened":  # S7: lots close once confirmations and objections are
+        until = tender.get("confirm_until")
+        return (until, "objections_closed") if until is not None and until > now else (None, None)
     if tender["status"] != "published" or tender["paused_since"] is not None:
         return None, None
     if tender["documents_until"] > now:
@@ -48,7 +52,9 @@ async def schedule_next(conn: asyncpg.Connection, tender_id: UUID) -> None:
     row = await conn.fetchrow(q.GET_TENDER, tender_id)
     if row is None:
         return
-    at, kind = next_due(dict(row), await clock.db_now(conn))
+    tender = dict(row) | {"confirm_until": await conn.fetchval(oq.LATEST_CONFIRM_UNTIL,
+                                                                tender_id)}
+    at, kind = next_due(tender, await clock.db_now(conn))
     await conn.execute(q.SET_DUE, tender_id, at, kind)
 
 
@@ -74,6 +80,9 @@ async def fire(conn: asyncpg.Connection, tender_id: UUID,
         await lots.start(conn, out, tender_id, now)  # in case nothing started it yet
         await lots.close_windows(conn, out, tender_id)
         await lots.settle_tender(conn, tender_id)
+        await objections.close_due(conn, out, tender_id)  # lots read early may be due too
+    elif kind == "objections_closed":
+        await objections.close_due(conn, out, tender_id)
     await schedule_next(conn, tender_id)
     return str(kind)
 

@@ -84,3 +84,10 @@ class HeldShareUnreadable(Conflict):
     code = "opening_share_resubmit"
     message = "平台保存的密钥分片无法读取（平台密钥已更换），请开标人重新提交"
     message_en = "A held share can no longer be read (the platform's secret changed): resubmit it"
+
+
+class RecordUnreadable(DomainError):
+    status = 503
+    code = "opening_record_unreadable"
+    message = "开标记录文件暂时无法读取或与登记的指纹不符（平台原因）"
+    message_en = "The opening record cannot be read, or differs from its recorded SHA-256"

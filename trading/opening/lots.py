@@ -55,8 +55,9 @@ async def start(conn: asyncpg.Connection, out: hall.Outgoing, tender_id: UUID,
         if lot["status"] == "failed":
             await audit.record(conn, audit.SYSTEM, "lot.failed", "lot", lot["lot_id"],
                                {**facts, "reason": "too_few_bids"})
-            await hall.emit(conn, out, lot["lot_id"], "lot.failed",
-                            {**facts, "reason": "too_few_bids"})
+            event = await hall.emit(conn, out, lot["lot_id"], "lot.failed",
+                                    {**facts, "reason": "too_few_bids"})
+            await _request_record(conn, lot["lot_id"], event.seq)
         else:
             await audit.record(conn, audit.SYSTEM, "lot.opening_started", "lot", lot["lot_id"],
                                {**facts, "window_closes_at": closes.isoformat(),
@@ -72,11 +73,18 @@ async def settle_if_read(conn: asyncpg.Connection, out: hall.Outgoing, lot_id: U
     row = await conn.fetchrow(q.MARK_READ, lot_id)
     if row is None:
         return False
-    await audit.record(conn, audit.SYSTEM, "lot.read", "lot", lot_id,
-                       {"opened": row["opened"], "not_opened": row["not_opened"]})
-    await hall.emit(conn, out, lot_id, "opening.read",
-                    {"opened": row["opened"], "not_opened": row["not_opened"]})
+    facts = {"opened": row["opened"], "not_opened": row["not_opened"],
+             "confirm_until": row["confirm_until"].isoformat()}
+    await audit.record(conn, audit.SYSTEM, "lot.read", "lot", lot_id, facts)
+    event = await hall.emit(conn, out, lot_id, "opening.read", facts)
+    await _request_record(conn, lot_id, event.seq)
     return True
+
+
+async def _request_record(conn: asyncpg.Connection, lot_id: UUID, as_of: int) -> None:
+    from trading.opening import record  # it reads the hall's view, which reads this module
+
+    await record.request(conn, lot_id, as_of)
 
 
 async def close_windows(conn: asyncpg.Connection, out: hall.Outgoing, tender_id: UUID) -> int:

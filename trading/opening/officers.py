@@ -35,6 +35,7 @@ from core.errors import DomainError, InvalidInput
 from core.settings import Settings
 from signing import shares
 from signing.trust import load_trust_store
+from trading import chronograph
 from trading.bids import queries as bid_queries
 from trading.opening import decrypt, errors, hall, lots
 from trading.opening import queries as q
@@ -184,6 +185,7 @@ async def open_remaining(pool: asyncpg.Pool, store: Any, redis: Any, settings: S
             await hall.emit(conn, out, lot_id, "officers.done", {"opened": opened})
             await lots.settle_if_read(conn, out, lot_id)
             await lots.settle_tender(conn, lot["tender_id"])
+            await chronograph.schedule_next(conn, lot["tender_id"])
         await hall.publish(redis, out)
         return opened
 

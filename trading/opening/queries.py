@@ -65,7 +65,7 @@ START_LOTS = """
 LOT_OPENING = """
     SELECT o.lot_id, o.tender_id, o.status, o.bids_at_deadline, o.required_bids,
            o.decrypt_failure, o.window_closes_at, o.started_at, o.read_at, o.failed_reason,
-           l.number, l.title
+           o.confirm_until, o.closed_at, l.number, l.title
     FROM lot_openings o JOIN lots l ON l.id = o.lot_id WHERE o.lot_id = $1
 """
 
@@ -91,13 +91,16 @@ UNOPENED_BIDS = """
 SET_LOT_STATUS = "UPDATE lot_openings SET status = $3 WHERE lot_id = $1 AND status = $2"
 
 MARK_READ = """
-    UPDATE lot_openings o SET status = 'read', read_at = clock_timestamp()
+    UPDATE lot_openings o SET status = 'read', read_at = clock_timestamp(),
+        confirm_until = clock_timestamp() + make_interval(mins => (
+            SELECT t.objection_minutes FROM tenders t WHERE t.id = o.tender_id))
     WHERE o.lot_id = $1 AND o.status IN ('decrypting', 'officers')
       AND NOT EXISTS (
         SELECT 1 FROM bids b WHERE b.lot_id = o.lot_id AND b.status = 'submitted'
           AND NOT EXISTS (SELECT 1 FROM bid_openings x WHERE x.bid_id = b.id)
           AND NOT EXISTS (SELECT 1 FROM bid_opening_failures f WHERE f.bid_id = b.id))
-    RETURNING (SELECT count(*) FROM bid_openings x WHERE x.lot_id = o.lot_id) AS opened,
+    RETURNING o.confirm_until,
+              (SELECT count(*) FROM bid_openings x WHERE x.lot_id = o.lot_id) AS opened,
               (SELECT count(*) FROM bid_opening_failures f WHERE f.lot_id = o.lot_id) AS not_opened
 """
 
@@ -224,4 +227,104 @@ HALL_MESSAGES = """
 
 MY_BID_IN_LOT = """
     SELECT id FROM bids WHERE lot_id = $1 AND organization_id = $2 AND status = 'submitted'
+"""
+
+# ---------------------------------------------------------------- the opening record
+RECORD_TENDER = """
+    SELECT t.id AS tender_id, t.code, t.title, t.procedure, t.bid_deadline,
+           owner.name AS owner_name, agency.name AS agency_name, l.number, l.title AS lot_title,
+           l.budget, l.ceiling_price, l.security_amount
+    FROM lots l JOIN tenders t ON t.id = l.tender_id
+    JOIN organizations owner ON owner.id = t.owner_org_id
+    LEFT JOIN organizations agency ON agency.id = t.agency_org_id
+    WHERE l.id = $1
+"""
+
+RECORD_BIDS = """
+    SELECT b.id, b.received_at, encode(b.p7m_sha256, 'hex') AS p7m_sha256, b.size,
+           x.opened_at, x.inner_signer
+    FROM bids b LEFT JOIN bid_openings x ON x.bid_id = b.id
+    WHERE b.lot_id = $1 AND b.status = 'submitted'
+"""
+
+RECORD_AS_OF = "SELECT 1 FROM opening_records WHERE lot_id = $1 AND as_of_event = $2"
+
+NEXT_RECORD_VERSION = """
+    SELECT coalesce(max(version), 0) + 1 FROM opening_records WHERE lot_id = $1
+"""
+
+INSERT_RECORD = """
+    INSERT INTO opening_records (lot_id, version, object_key, sha256, size, as_of_event)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    RETURNING lot_id, version, object_key, sha256, size, as_of_event, created_at
+"""
+
+RECORDS = """
+    SELECT version, encode(sha256, 'hex') AS sha256, size, as_of_event, created_at
+    FROM opening_records WHERE lot_id = $1 ORDER BY version
+"""
+
+RECORD = "SELECT object_key, sha256 FROM opening_records WHERE lot_id = $1 AND version = $2"
+
+# ---------------------------------------------------------------- confirmations and objections
+OBJECTIONS = """
+    SELECT j.id, o.name AS bidder, u.name AS raised_by_name, j.text, j.raised_at, j.answer,
+           a.name AS answered_by_name, j.answered_at
+    FROM opening_objections j JOIN organizations o ON o.id = j.organization_id
+    JOIN users u ON u.id = j.raised_by LEFT JOIN users a ON a.id = j.answered_by
+    WHERE j.lot_id = $1 ORDER BY j.raised_at
+"""
+
+CONFIRMATIONS = """
+    SELECT o.name AS bidder, u.name AS user_name, c.at
+    FROM opening_confirmations c JOIN organizations o ON o.id = c.organization_id
+    JOIN users u ON u.id = c.user_id WHERE c.lot_id = $1 ORDER BY c.at
+"""
+
+LOT_OPENING_LOCKED = """
+    SELECT status, confirm_until FROM lot_openings WHERE lot_id = $1 FOR UPDATE
+"""
+
+LOT_STATUS = "SELECT status FROM lot_openings WHERE lot_id = $1"
+
+ORG_NAME = "SELECT name FROM organizations WHERE id = $1"
+
+INSERT_CONFIRMATION = """
+    INSERT INTO opening_confirmations (lot_id, organization_id, user_id) VALUES ($1, $2, $3)
+    ON CONFLICT (lot_id, organization_id) DO NOTHING RETURNING at
+"""
+
+INSERT_OBJECTION = """
+    INSERT INTO opening_objections (lot_id, organization_id, raised_by, text)
+    VALUES ($1, $2, $3, $4) RETURNING id, lot_id, text, raised_at, answer, answered_at
+"""
+
+ANSWER_OBJECTION = """
+    UPDATE opening_objections SET answer = $3, answered_by = $4, answered_at = clock_timestamp()
+    WHERE id = $1 AND lot_id = $2 AND answer IS NULL
+    RETURNING id, lot_id, text, raised_at, answer, answered_at
+"""
+
+OBJECTION_EXISTS = "SELECT 1 FROM opening_objections WHERE id = $1 AND lot_id = $2"
+
+CLOSE_OPENING = """
+    UPDATE lot_openings o SET status = 'closed', closed_at = clock_timestamp()
+    WHERE o.lot_id = $1 AND o.status = 'read' AND o.confirm_until <= clock_timestamp()
+      AND NOT EXISTS (SELECT 1 FROM opening_objections j
+                      WHERE j.lot_id = o.lot_id AND j.answer IS NULL)
+    RETURNING o.lot_id
+"""
+
+READ_LOTS = """
+    SELECT lot_id FROM lot_openings WHERE tender_id = $1 AND status = 'read'
+    ORDER BY lot_id FOR UPDATE
+"""
+
+LATEST_CONFIRM_UNTIL = """
+    SELECT max(confirm_until) FROM lot_openings WHERE tender_id = $1 AND status = 'read'
+"""
+
+# what a record is issued as of: the last event other than a record's own issue
+RECORD_AS_OF_EVENT = """
+    SELECT coalesce(max(seq), 0) FROM hall_events WHERE lot_id = $1 AND kind <> 'record.issued'
 """

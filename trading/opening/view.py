@@ -51,7 +51,7 @@ async def state(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
         "opening": None if opening is None else {
             k: opening[k] for k in ("bids_at_deadline", "required_bids", "decrypt_failure",
                                     "window_closes_at", "started_at", "read_at",
-                                    "failed_reason")},
+                                    "failed_reason", "confirm_until", "closed_at")},
         "signins": {"count": len(signins),
                     "people": [{"name": s["name"], "organization": s["organization"],
                                 "role": s["role"], "at": s["at"]} for s in signins]
@@ -59,6 +59,7 @@ async def state(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
         "bids": [], "officers": [],
         "messages": [{"seq": r["seq"], "at": r["at"], **r["payload"]}
                      for r in reversed(await conn.fetch(q.HALL_MESSAGES, lot_id))],
+        "records": [dict(r) for r in await conn.fetch(q.RECORDS, lot_id)],
         "last_event": await conn.fetchval(q.LAST_EVENT, lot_id),
     }
     if opening is None:

@@ -1,0 +1,86 @@
+"""The opening record (开标记录表, S4): a PAdES-signed PDF of everything the opening showed.
+
+It lists every bid valid at the deadline with its price sheet and how its
+opening ended, the officers' shares used, who signed in, the host's messages,
+and the bidders' confirmations, objections and answers (S7). A job issues it
+when the reading ends (or the lot fails), and again after each objection and
+answer, each issue as of a hall event; issues are numbered, kept in the object
+store, and their SHA-256 goes into the audit log and the hall.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from core import audit, jobs, pdf
+from core.settings import Settings
+from core.storage import ObjectStore
+from trading.opening import hall, view
+from trading.opening import queries as q
+
+BUCKET = "records"
+JOB = "issue_opening_record"
+FAULT = {"bidder": "投标人原因，视为截标后撤回", "platform": "平台原因，视为截标前撤回"}
+OUTCOME = {"bidder": "投标人解密", "officers": "开标人密钥分片解密"}
+
+
+async def request(conn: asyncpg.Connection, lot_id: UUID, as_of: int) -> None:
+    """Ask for an issue as of hall event ``as_of`` (after the caller commits)."""
+    await jobs.enqueue(conn, JOB, f"opening-record:{lot_id}:{as_of}", lot_id=str(lot_id))
+
+
+async def context(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
+    """What the record shows, read in the caller's transaction."""
+    state = await view.state(conn, lot_id)
+    tender = await conn.fetchrow(q.RECORD_TENDER, lot_id)
+    details = {r["id"]: dict(r) for r in await conn.fetch(q.RECORD_BIDS, lot_id)}
+    bids = []
+    for line in state["bids"]:
+        extra = details[line["bid_id"]]
+        outcome = (OUTCOME.get(line["reading"]["by"], "") if line["status"] == "opened" else
+                   FAULT.get(line["fault"] or "", "") if line["status"] == "not_opened" else
+                   "尚未解密")
+        total = line["reading"]["total_price"] if line["reading"] else None
+        bids.append({**line, **extra, "outcome": outcome,
+                     "total": Decimal(total) if total is not None else None})
+    return {"state": state, "tender": dict(tender), "bids": bids,
+            "objections": [dict(r) for r in await conn.fetch(q.OBJECTIONS, lot_id)],
+            "confirmations": [dict(r) for r in await conn.fetch(q.CONFIRMATIONS, lot_id)]}
+
+
+async def issue(conn: asyncpg.Connection, store: ObjectStore, settings: Settings,
+                out: hall.Outgoing, lot_id: UUID) -> dict[str, Any] | None:
+    """Render, seal and store the record as of the hall's last event; None if issued already
+    as of that event."""
+    as_of = await conn.fetchval(q.RECORD_AS_OF_EVENT, lot_id)
+    if await conn.fetchval(q.RECORD_AS_OF, lot_id, as_of):
+        return None
+    data = await context(conn, lot_id)
+    html = await pdf.render("pdf/opening_record.html", data)
+    sealed = await pdf.seal(html, settings, reason="天衡平台签章：开标记录表 / opening record")
+    version = await conn.fetchval(q.NEXT_RECORD_VERSION, lot_id)
+    key = f"tenders/{data['tender']['tender_id']}/lots/{lot_id}/opening-record-v{version}.pdf"
+    await store.put_bytes(BUCKET, key, sealed, content_type="application/pdf")
+    digest = hashlib.sha256(sealed).digest()
+    row = dict(await conn.fetchrow(q.INSERT_RECORD, lot_id, version, key, digest, len(sealed),
+                                   as_of))
+    await audit.record(conn, audit.SYSTEM, "opening_record.issued", "lot", lot_id,
+                       {"version": version, "sha256": digest.hex(), "as_of_event": as_of})
+    await hall.emit(conn, out, lot_id, "record.issued",
+                    {"version": version, "sha256": digest.hex(), "size": len(sealed)})
+    return row
+
+
+@jobs.job
+async def issue_opening_record(ctx: dict[str, Any], outbox_id: int) -> None:
+    out = hall.Outgoing()
+
+    async def body(conn: asyncpg.Connection, args: dict[str, Any]) -> None:
+        await issue(conn, ctx["store"], ctx["settings"], out, UUID(args["lot_id"]))
+    await jobs.run_once(ctx, outbox_id, body)
+    await hall.publish(ctx.get("redis"), out)

@@ -1,0 +1,102 @@
+"""HTTP routes after the reading: the opening record's issues (public, as the opening is),
+the bidders' confirmations and objections, and the host's answers (S7)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
+
+from core.auth import actor_of
+from core.db import short_transaction
+from core.errors import NotFound
+from core.responses import file_response
+from trading.opening import errors, hall, objections, record, view
+from trading.opening import queries as q
+from trading.opening.routes import signed_in
+
+
+class TextIn(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+
+
+class ObjectionOut(msgspec.Struct):
+    id: UUID
+    lot_id: UUID
+    text: str
+    raised_at: datetime
+    answer: str | None
+    answered_at: datetime | None
+
+
+@get("/api/lots/{lot_id:uuid}/opening-records", tags=["opening"])
+async def records(state: State, lot_id: FromPath[UUID]) -> list[dict[str, Any]]:
+    """Every issue of the lot's opening record, oldest first."""
+    async with short_transaction(state) as conn:
+        await view.lot_of(conn, lot_id)
+        return [dict(r) for r in await conn.fetch(q.RECORDS, lot_id)]
+
+
+@get("/api/lots/{lot_id:uuid}/opening-records/{version:int}", tags=["opening"])
+async def record_pdf(state: State, lot_id: FromPath[UUID],
+                     version: FromPath[int]) -> Response[bytes]:
+    """One issue of the record: the signed PDF, checked against its recorded SHA-256."""
+    async with short_transaction(state) as conn:
+        lot = await view.lot_of(conn, lot_id)
+        row = await conn.fetchrow(q.RECORD, lot_id, version)
+    if row is None:
+        raise NotFound()
+    data = await state.store.get_bytes(record.BUCKET, row["object_key"])
+    if hashlib.sha256(data).digest() != bytes(row["sha256"]):
+        raise errors.RecordUnreadable({"version": version})
+    return file_response(data, "application/pdf",
+                         f"开标记录-{lot['tender_code']}-{lot['number']}-v{version}.pdf",
+                         inline=True)
+
+
+@post("/api/lots/{lot_id:uuid}/opening/confirm", tags=["opening"], status_code=200)
+async def confirm(request: Request[Any, Any, Any], state: State,
+                  lot_id: FromPath[UUID]) -> dict[str, Any]:
+    """Confirm the opening record (a bidder of the lot, within the period)."""
+    out = hall.Outgoing()
+    async with short_transaction(state) as conn:
+        user = await signed_in(request, state, conn)
+        result = await objections.confirm(conn, user, actor_of(request, user), out, lot_id=lot_id)
+    await hall.publish(state.redis, out)
+    return result
+
+
+@post("/api/lots/{lot_id:uuid}/objections", tags=["opening"], status_code=201)
+async def raise_objection(request: Request[Any, Any, Any], state: State, lot_id: FromPath[UUID],
+                          data: JSONBody[TextIn]) -> ObjectionOut:
+    """Object to the opening (a bidder of the lot, within the period)."""
+    out = hall.Outgoing()
+    async with short_transaction(state) as conn:
+        user = await signed_in(request, state, conn)
+        row = await objections.raise_objection(conn, user, actor_of(request, user), out,
+                                               lot_id=lot_id, text=data.text)
+    await hall.publish(state.redis, out)
+    return ObjectionOut(**row)
+
+
+@post("/api/lots/{lot_id:uuid}/objections/{objection_id:uuid}/answer", tags=["opening"],
+      status_code=200)
+async def answer(request: Request[Any, Any, Any], state: State, lot_id: FromPath[UUID],
+                 objection_id: FromPath[UUID], data: JSONBody[TextIn]) -> ObjectionOut:
+    """The host's answer to an objection (once)."""
+    out = hall.Outgoing()
+    async with short_transaction(state) as conn:
+        user = await signed_in(request, state, conn)
+        row = await objections.answer(conn, user, actor_of(request, user), out, lot_id=lot_id,
+                                      objection_id=objection_id, text=data.text)
+    await hall.publish(state.redis, out)
+    return ObjectionOut(**row)
+
+
+ROUTES = [records, record_pdf, confirm, raise_objection, answer]
