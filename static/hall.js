@@ -12,7 +12,7 @@
   const PHASES = {
     waiting: T("等待开标", "Waiting for the opening"), starting: T("开标中", "Opening"),
     decrypting: T("解密中", "Decrypting"), officers: T("开标人解密中", "Officers decrypting"),
-    read: T("唱标完成", "Prices read"), failed: T("流标（有效投标不足）", "Failed: too few bids"),
+    read: T("唱标完成", "Prices read"), closed: T("开标结束", "Opening closed"), failed: T("流标（有效投标不足）", "Failed: too few bids"),
     cancelled: T("项目已终止", "Tender cancelled"),
   };
   const STATUS = {
@@ -79,6 +79,30 @@
       `<li>${esc(o.officer)} · ${o.submitted_at ? T("已提交分片", "share handed over") : T("未提交", "not yet")}</li>`).join("");
   }
 
+  function renderWords() {
+    const recs = $("[data-records]");
+    recs.hidden = !state.records.length;
+    recs.querySelector("ul").innerHTML = state.records.map((r) =>
+      `<li><a href="/api/lots/${lotId}/opening-records/${r.version}" target="_blank" data-testid="record-link">${
+        T("第 " + r.version + " 版", "Issue " + r.version)}</a> <span class="mono small muted">SHA-256 ${esc(r.sha256)}</span></li>`).join("");
+    const box = $("[data-objections-box]");
+    const o = state.opening || {};
+    box.hidden = !o.read_at;
+    $("[data-confirm-until]").textContent = o.confirm_until && state.phase === "read" ?
+      T("截止 ", "until ") + beijing(o.confirm_until) : "";
+    const host = ["host", "officer"].includes(root.dataset.role);
+    $("[data-objections]").innerHTML = [
+      ...state.confirmations.map((c) => `<li>${esc(c.bidder)}: ${T("确认", "confirmed")}</li>`),
+      ...state.objections.map((j) => `<li data-objection="${esc(j.id)}"><b>${esc(j.bidder)}</b> ${T("异议", "objects")}: ${esc(j.text)}<br>${
+        j.answer ? `<span class="muted">${T("答复", "Answer")} (${esc(j.answered_by_name)}): ${esc(j.answer)}</span>` :
+        host ? `<form data-answer="${esc(j.id)}" class="inline-form"><input name="text" required data-testid="answer-text">` +
+          `<button type="submit" data-testid="answer-send">${T("答复", "Answer")}</button></form>` :
+        `<span class="tag tag-refused">${T("待答复", "awaiting an answer")}</span>`}</li>`)].join("");
+    const word = root.querySelector("[data-bidder-word]");
+    if (word) word.hidden = state.phase !== "read" || Date.parse(o.confirm_until) <=
+      Date.parse(state.now) + (performance.now() - loadedAt);
+  }
+
   function render() {
     const phase = $("[data-phase]");
     phase.textContent = PHASES[state.phase] || state.phase;
@@ -91,6 +115,7 @@
     renderSignins();
     renderMessages();
     renderOfficers();
+    renderWords();
     tick();
   }
 
@@ -146,7 +171,8 @@
     const handler = (e) => apply(e.type, JSON.parse(e.data));
     ["hall.signin", "hall.message", "bid.opened", "bid.open_refused", "bid.not_opened", "opening.started",
      "opening.read", "lot.failed", "officers.needed", "officers.share_submitted", "officers.done",
-     "officers.rebuild_failed"].forEach((k) => source.addEventListener(k, handler));
+     "officers.rebuild_failed", "record.issued", "opening.confirmed", "objection.raised",
+     "objection.answered", "opening.closed"].forEach((k) => source.addEventListener(k, handler));
   }
 
   load().then(() => { if (state) follow(); });
@@ -160,6 +186,22 @@
       method: "POST", headers: { "content-type": "application/json" },
       body: JSON.stringify({ text: input.value }) });
     if (r.ok) input.value = "";
+  });
+  const post = (path, body) => fetch(path, { method: "POST",
+    headers: { "content-type": "application/json" }, body: JSON.stringify(body || {}) });
+  root.addEventListener("submit", async (e) => {
+    const f = e.target;
+    if (f.matches("[data-objection-form]")) {
+      e.preventDefault();
+      if ((await post(`/api/lots/${lotId}/objections`, { text: f.text.value })).ok) f.reset();
+    } else if (f.dataset.answer) {
+      e.preventDefault();
+      await post(`/api/lots/${lotId}/objections/${f.dataset.answer}/answer`, { text: f.text.value });
+    }
+  });
+  const confirmButton = root.querySelector("[data-confirm]");
+  if (confirmButton) confirmButton.addEventListener("click", async () => {
+    confirmButton.disabled = (await post(`/api/lots/${lotId}/opening/confirm`)).ok;
   });
   const signin = root.querySelector("[data-signin]");
   if (signin) signin.addEventListener("click", async () => {

@@ -4,23 +4,29 @@ decrypts its bid from its own office and the prices are read out."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from core.settings import Settings
+from core.storage import open_store
 from tests.conftest import PASSWORD, committed
 from tests.e2e import bid_world
 from tests.e2e.conftest import SHOTS
 from tests.e2e.test_bid_pages import _bidder, _bids, _signed_in
 from tests.trading.bidding import Bidder, bid_zip, seal, submit
 from tests.trading.test_opening_decrypt import own_key
+from trading.opening import hall as hall_events
+from trading.opening import record
 
 pytestmark = pytest.mark.browser
 TOTALS = ["9850000.00", "9790000.00", "9920000.00"]
@@ -28,6 +34,7 @@ TOTALS = ["9850000.00", "9790000.00", "9920000.00"]
 
 @dataclass
 class Hall:
+    settings: Settings
     world: bid_world.BidWorld
     lot_id: str
     bidders: list[Bidder]
@@ -60,7 +67,7 @@ async def hall(settings: Settings, live_server: str,
             sealed.append(p7m)
         now = await bid_world.db_now(settings)
         await bid_world.set_deadline(settings, world.tender["id"], now - timedelta(seconds=5))
-        yield Hall(world, world.tender["lots"][0]["id"], bidders, sealed, bids)
+        yield Hall(settings, world, world.tender["lots"][0]["id"], bidders, sealed, bids)
     finally:
         await conn.close()
         await bid_world.retire(settings, world)
@@ -75,6 +82,24 @@ def _open(url: str, bidder: Bidder, p7m: bytes, bid: dict[str, Any]) -> dict[str
         assert r.status_code == 201, r.text
         body: dict[str, Any] = r.json()
         return body
+
+
+async def _issue_record(settings: Settings, lot_id: str) -> None:
+    """What the worker does after the commit: issue the record (and tell the hall)."""
+    from redis.asyncio import Redis
+
+    conn = await committed(settings.database.url)
+    store = open_store(settings.storage)
+    redis = Redis.from_url(settings.redis.url)
+    try:
+        out = hall_events.Outgoing()
+        async with conn.transaction():
+            await record.issue(conn, store, settings, out, UUID(lot_id))
+        await hall_events.publish(redis, out)
+    finally:
+        await redis.aclose()
+        await store.aclose()
+        await conn.close()
 
 
 def _row(page: Page, bid: dict[str, Any]) -> Any:
@@ -125,6 +150,26 @@ def test_four_people_watch_the_opening_live(hall: Hall, browser: Browser,
                 expect(_row(page, bid).get_by_test_id("price")).to_have_text(total)
         for name, page in zip(("host", "bidder1", "bidder2", "bidder3"), pages, strict=True):
             page.screenshot(path=str(SHOTS / f"hall-{name}-read.png"), full_page=True)
+
+        # S7 on the spot: one bidder confirms, another objects, the host answers
+        bidders[0].get_by_test_id("confirm").click()
+        bidders[1].get_by_test_id("objection-text").fill("请核实第三名的工期。")
+        bidders[1].get_by_test_id("objection-send").click()
+        host.get_by_test_id("answer-text").fill("已核实，以开标一览表为准。")
+        host.get_by_test_id("answer-send").click()
+        for page in pages:
+            box = page.get_by_test_id("objections")
+            expect(box).to_contain_text("确认")
+            expect(box).to_contain_text("请核实第三名的工期。")
+            expect(box).to_contain_text("已核实，以开标一览表为准。")
+        # the worker's job issues the signed record; every page links it at once
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _issue_record(hall.settings, hall.lot_id)).result()
+        for page in pages:
+            expect(page.get_by_test_id("record-link")).to_have_count(1)
+        link = host.get_by_test_id("record-link").get_attribute("href") or ""
+        assert host.request.get(link).body().startswith(b"%PDF")
+        host.screenshot(path=str(SHOTS / "hall-host-objection.png"), full_page=True)
     finally:
         for page in pages:
             page.context.close()

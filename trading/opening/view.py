@@ -60,6 +60,8 @@ async def state(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
         "messages": [{"seq": r["seq"], "at": r["at"], **r["payload"]}
                      for r in reversed(await conn.fetch(q.HALL_MESSAGES, lot_id))],
         "records": [dict(r) for r in await conn.fetch(q.RECORDS, lot_id)],
+        "objections": [dict(r) for r in await conn.fetch(q.OBJECTIONS, lot_id)],
+        "confirmations": [dict(r) for r in await conn.fetch(q.CONFIRMATIONS, lot_id)],
         "last_event": await conn.fetchval(q.LAST_EVENT, lot_id),
     }
     if opening is None:
