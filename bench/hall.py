@@ -354,8 +354,9 @@ async def fan_out(label: str, specs: list[ClientSpec], opts: argparse.Namespace,
         subscribed = sum(m[2] for m in ready)
         connect_s = max(m[3] for m in ready)
         before = cpu_seconds(tracked)
-        print(f"  {label}: {subscribed} of {opts.clients} clients subscribed in {connect_s:.1f} s "
-              f"(CPU of a core meanwhile: {cpu_line(before_connect, before, connect_s)})")
+        print(f"  {label}: {subscribed} of {opts.clients} clients subscribed in {connect_s:.1f} s; "
+              "core-seconds from starting the client processes: " + ", ".join(
+                  f"{k} {before[k] - before_connect.get(k, 0):.2f}" for k in sorted(before)))
         for m in ready:
             for error in m[4]:
                 print(f"    client process {m[1]}: {error}")
@@ -764,7 +765,7 @@ async def main(opts: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="th-hall-") as tmp_name:
         tmp = Path(tmp_name)
         settings, db_name = await make_settings(tmp)
-        tracked = services(settings)
+        tracked = {**services(settings), "bench": [os.getpid()]}
         print(f"database {db_name}, prefix {settings.storage.bucket_prefix}; tracked: "
               f"{', '.join(f'{k} {v}' for k, v in sorted(tracked.items()))}")
         running = [api_server(settings)]

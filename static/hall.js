@@ -133,12 +133,36 @@
       T("解密剩余 ", "Decryption closes in ") + clock;
   }
 
+  let supervising = null;
+  async function loadSupervision() {
+    if (root.dataset.role !== "supervisor" || !state || state.phase === "waiting") return;
+    const r = await fetch(`/api/lots/${lotId}/hall/supervision`);
+    if (!r.ok) return;
+    const s = await r.json();
+    $("[data-flags]").innerHTML = s.flags.length ? s.flags.map((f) =>
+      `<li class="flag" data-testid="flag"><b>${esc(f.indicator)}</b> ${esc(f.kind)} <span class="mono">${esc(f.value)}</span>: ${
+        f.bidders.map(esc).join(T("、", ", "))}</li>`).join("") :
+      `<li class="muted">${T("暂未发现相同 IP 或设备", "No shared address or device so far")}</li>`;
+    $("[data-supervised]").innerHTML = s.bidders.map((b) => {
+      const d = b.device || {};
+      const device = ["host_id", "machine_code", "cpu_serial"].filter((k) => d[k]).map((k) => `${k}=${esc(d[k])}`)
+        .concat((d.macs || []).map((m) => "mac=" + esc(m))).join(" ");
+      return `<tr><td>${esc(b.bidder)}</td><td class="mono">${b.client_ips.map(esc).join(" ")}</td>` +
+        `<td class="mono">${esc(b.signin_ip || "—")}</td><td class="mono small">${device || "—"}</td></tr>`;
+    }).join("");
+  }
+  function superviseSoon() {
+    clearTimeout(supervising);
+    supervising = setTimeout(loadSupervision, 300);
+  }
+
   async function load() {
     const r = await fetch(`/api/lots/${lotId}/hall`, { headers: { accept: "application/json" } });
     if (!r.ok) return;
     state = await r.json();
     loadedAt = performance.now();
     render();
+    superviseSoon();
   }
 
   function apply(kind, ev) {
@@ -168,7 +192,7 @@
     const live = $("[data-live]");
     source.onopen = () => { live.textContent = T("实时连接", "Live"); live.classList.add("on"); };
     source.onerror = () => { live.textContent = T("重新连接中…", "Reconnecting…"); live.classList.remove("on"); };
-    const handler = (e) => apply(e.type, JSON.parse(e.data));
+    const handler = (e) => { apply(e.type, JSON.parse(e.data)); superviseSoon(); };
     ["hall.signin", "hall.message", "bid.opened", "bid.open_refused", "bid.not_opened", "opening.started",
      "opening.read", "lot.failed", "officers.needed", "officers.share_submitted", "officers.done",
      "officers.rebuild_failed", "record.issued", "opening.confirmed", "objection.raised",

@@ -124,3 +124,30 @@ async def test_a_failed_lot_shows_as_failed(lot: Lot, client: Client, conn: asyn
     await deadline_passes(conn, lot.tender["id"])
     state = (await client.get(f"/api/lots/{lot_id}/hall")).json()
     assert state["phase"] == "failed" and state["opening"]["failed_reason"] == "too_few_bids"
+
+
+async def test_supervisors_see_addresses_and_devices_with_flags(
+        lot: Lot, client: Client, conn: asyncpg.Connection, world: World, pki: PKI) -> None:
+    lot_id = lot.tender["lots"][0]["id"]
+    bids = await bids_from(lot, client, conn, world, pki, 3)
+    supervisor = await world.user("supervisor")
+    await login(client, supervisor)
+    r = await client.get(f"/api/lots/{lot_id}/hall/supervision")
+    assert r.status_code == 409 and r.json()["code"] == "opening_not_started", r.text
+    await deadline_passes(conn, lot.tender["id"])
+    # two bidders sign in to the hall from one address (C1)
+    for bidder, _, _ in bids[:2]:
+        await login(client, bidder.login)
+        r = await sign_in(client, lot_id, await login_certificate(conn, pki, bidder))
+        assert r.status_code == 200, r.text
+    r = await client.get(f"/api/lots/{lot_id}/hall/supervision")
+    assert r.status_code == 403, r.text  # a bidder sees no one's fingerprint
+    await login(client, supervisor)
+    r = await client.get(f"/api/lots/{lot_id}/hall/supervision")
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert {b["bidder"] for b in view["bidders"]} == {b.name for b, _, _ in bids}
+    signin = [f for f in view["flags"] if f["kind"] == "signin_ip"]
+    assert len(signin) == 1 and signin[0]["indicator"] == "C1"
+    assert signin[0]["bidders"] == sorted(b.name for b, _, _ in bids[:2])
+    assert all(f["indicator"] in ("C1", "C2") for f in view["flags"])

@@ -18,7 +18,7 @@ from litestar.response import ServerSentEvent
 from core.auth import actor_of, client_ip
 from core.db import short_transaction
 from core.errors import InvalidInput
-from trading.opening import hall, presence, stream, view
+from trading.opening import hall, presence, stream, supervision, view
 from trading.opening.routes import signed_in
 
 
@@ -112,4 +112,13 @@ async def post_message(request: Request[Any, Any, Any], state: State, lot_id: Fr
     return MessageOut(**result)
 
 
-ROUTES = [hall_state, hall_events, hall_stream, sign_in, post_message]
+@get("/api/lots/{lot_id:uuid}/hall/supervision", tags=["opening"])
+async def hall_supervision(request: Request[Any, Any, Any], state: State,
+                           lot_id: FromPath[UUID]) -> dict[str, Any]:
+    """Supervisors: each bidder's addresses and device, with C1/C2 flags (from the deadline)."""
+    async with short_transaction(state) as conn:
+        user = await signed_in(request, state, conn)
+        return await supervision.supervision(conn, user, lot_id)
+
+
+ROUTES = [hall_state, hall_events, hall_stream, sign_in, post_message, hall_supervision]

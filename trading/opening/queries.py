@@ -328,3 +328,24 @@ LATEST_CONFIRM_UNTIL = """
 RECORD_AS_OF_EVENT = """
     SELECT coalesce(max(seq), 0) FROM hall_events WHERE lot_id = $1 AND kind <> 'record.issued'
 """
+
+# ---------------------------------------------------------------- supervision
+SUPERVISED_BIDS = """
+    SELECT b.id AS bid_id, b.organization_id, o.name AS bidder, o.credit_code, b.received_at,
+           b.client_ips, b.device, b.creator, b.signer_subject,
+           s.ip AS signin_ip, s.certificate_subject AS signin_certificate, s.at AS signed_in_at
+    FROM bids b JOIN organizations o ON o.id = b.organization_id
+    LEFT JOIN LATERAL (
+        SELECT x.ip, x.certificate_subject, x.at FROM hall_signins x
+        WHERE x.lot_id = b.lot_id AND x.organization_id = b.organization_id AND x.role = 'bidder'
+        ORDER BY x.at LIMIT 1) s ON true
+    WHERE b.lot_id = $1 AND b.status = 'submitted'
+    ORDER BY b.received_at
+"""
+
+# C1 in the hall: bidders of different organizations signing in from one address
+SHARED_SIGNIN_IPS = """
+    SELECT ip, array_agg(DISTINCT organization_id) AS organizations FROM hall_signins
+    WHERE lot_id = $1 AND role = 'bidder' AND ip IS NOT NULL
+    GROUP BY ip HAVING count(DISTINCT organization_id) > 1 ORDER BY ip
+"""
