@@ -3,19 +3,21 @@ a raw baseline on the same machine in the same run.
 
 Live clients. ``--clients`` (default 1000) Server-Sent-Event streams on one lot's hall
 (``GET /api/lots/{id}/hall/stream``), all on ONE API process, held by ``--client-procs``
-processes of httpx clients (one Python process reading a thousand streams would itself be
-what is measured; each reports the CPU it used). Every client has read the hall's first
-message (from the log, so it is subscribed) before the host posts ``--events`` messages
-``--interval`` s apart. A delivery's latency runs from the event's own timestamp ``at``
-(``clock_timestamp()`` at its INSERT, before the commit, as the hall's log gives it; one
-clock on one machine) to its arrival at the client. The latency from the moment the host's
-POST returned is printed beside it: it leaves out the commit and the publish, and can be
-negative (the publish precedes the response). Raw baseline: as many redis.asyncio pub/sub
-subscribers in the same client processes, messages of the same shape PUBLISHed straight to
-Redis as far apart (latency from just before the PUBLISH). Printed: p50 / p99 / max over
-every (event, client) pair, missed deliveries, how long one event took to reach everyone
-(first to last arrival), the API's RSS idle, with every client connected and at its peak,
-and the CPU of each process.
+(4) client processes, each reporting the CPU it used. A client reads its stream by hand
+over asyncio (HTTP/1.1, chunked, on uvloop): httpx (``--sse-client httpx``) parses in
+pure Python and spent more CPU per delivery than the API itself (0.34 against 0.24
+core-ms with 1000 clients), so on two cores it would be what is measured. Every client
+has read the hall's first message (from the log, so it is subscribed) before the host
+posts ``--events`` messages ``--interval`` s apart. A delivery's latency runs from the
+event's own timestamp ``at`` (``clock_timestamp()`` at its INSERT, before the commit, as
+the hall's log gives it; one clock on one machine) to its arrival at the client. The
+latency from the moment the host's POST returned is printed beside it: it leaves out the
+commit and the publish, and can be negative (the publish precedes the response). Raw
+baseline: as many redis.asyncio pub/sub subscribers in the same client processes, messages
+of the same shape PUBLISHed straight to Redis as far apart (latency from just before the
+PUBLISH). Printed: p50 / p99 / max over every (event, client) pair, missed deliveries, how
+long one event took to reach everyone (first to last arrival), the API's RSS idle, with
+every client connected and at its peak, and the CPU of each process.
 
 Opening. ``--bids`` bidders (default 200) each seal a bid with the tool's ``seal_folder``
 (price.json and a stored file of ``--size-mb`` MiB) and submit it; the deadline is moved
@@ -168,7 +170,7 @@ def pct(values: Sequence[float], p: float) -> float:
 # ------------------------------------------------------------------ live clients
 @dataclass(frozen=True)
 class ClientSpec:
-    kind: str  # "sse" or "redis"
+    kind: str  # "sse" (read by hand), "httpx" (the same stream through httpx) or "redis"
     target: str  # the API's URL, or Redis's
     where: str  # the stream's path, or the channel
     count: int
@@ -196,6 +198,40 @@ async def follow_sse(http: httpx.AsyncClient, spec: ClientSpec, log: Log,
                 subscribed()
             if seq >= spec.last:
                 return
+
+
+async def follow_sse_lean(spec: ClientSpec, log: Log, subscribed: Callable[[], None]) -> None:
+    """The same stream read by hand over asyncio (HTTP/1.1, chunked): a fraction of the CPU
+    httpx spends per event (h11 parses in pure Python), so the server is what is measured."""
+    url = urlsplit(spec.target)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    try:
+        writer.write(f"GET {spec.where} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                     "Accept: text/event-stream\r\n\r\n".encode())
+        status = await reader.readline()
+        if status.split(b" ")[1:2] != [b"200"]:
+            raise RuntimeError(f"HTTP {status.decode(errors='replace').strip()}")
+        headers = b""
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            headers += line.lower()
+        if b"transfer-encoding: chunked" not in headers:
+            raise RuntimeError("the stream is not chunked")
+        buffer = b""
+        while size := int((await reader.readline()).split(b";")[0], 16):
+            buffer += (await reader.readexactly(size + 2))[:-2]
+            arrived = time.time()
+            while (end := buffer.find(b"\r\n\r\n")) >= 0:
+                message, buffer = buffer[:end], buffer[end + 4:]
+                for field_ in message.split(b"\r\n"):
+                    if field_.startswith(b"id: "):
+                        seq = int(field_[4:])
+                        log.append((seq, arrived))
+                        if seq == spec.first:
+                            subscribed()
+                        if seq >= spec.last:
+                            return
+    finally:
+        writer.close()
 
 
 async def follow_redis(redis: Redis, spec: ClientSpec, log: Log,
@@ -234,10 +270,12 @@ async def _clients(spec: ClientSpec, out: Queue[Any], stop: Event, leave: Event)
 
     async def one(i: int) -> None:
         try:
-            if redis is None:
+            if redis is not None:
+                await follow_redis(redis, spec, logs[i], subscribed)
+            elif spec.kind == "httpx":
                 await follow_sse(http, spec, logs[i], subscribed)
             else:
-                await follow_redis(redis, spec, logs[i], subscribed)
+                await follow_sse_lean(spec, logs[i], subscribed)
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}"[:300])
             if ready + len(errors) >= spec.count:
@@ -415,9 +453,10 @@ async def sse_phase(opts: argparse.Namespace, server: servers.Server, world: bid
             return seq, sent, returned
 
         first, _, _ = await say(-1)  # read by every client from the log: it is subscribed
-        specs = specs_for("sse", server.url, f"/api/lots/{lot_id}/hall/stream", opts, first,
+        specs = specs_for(opts.sse_client, server.url, f"/api/lots/{lot_id}/hall/stream", opts, first,
                           first + opts.events)
-        phase = await fan_out("SSE", specs, opts, tracked, say, server.proc.pid)
+        label = "SSE" if opts.sse_client == "sse" else "SSE (httpx)"
+        phase = await fan_out(label, specs, opts, tracked, say, server.proc.pid)
         if [s for s, _, _ in phase.sent] != list(range(first + 1, first + opts.events + 1)):
             print(f"  warning: the hall numbered the events {[s for s, _, _ in phase.sent]}")
         r = await host.get(f"/api/lots/{lot_id}/hall/events", params={"after": first})
@@ -795,6 +834,8 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--client-procs", type=int, default=4,
                         help="processes holding the clients (and the raw subscribers)")
+    parser.add_argument("--sse-client", choices=("sse", "httpx"), default="sse",
+                        help="read the streams by hand over asyncio (default) or with httpx")
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between events")
     parser.add_argument("--bids", type=int, default=200)

@@ -24,6 +24,7 @@ from core.identity import service as identity
 from core.settings import Settings
 from signing import demo as signing_demo
 from trading.bids import demo as bid_demo
+from trading.opening import demo as opening_demo
 from trading.tenders import demo as tender_demo
 
 
@@ -149,6 +150,9 @@ LIFE_CYCLE: list[tuple[str, Stage]] = [
     ("the bid deadline passes (demo clock)", bid_demo.deadline_passes),
     ("a bid after the deadline is refused", bid_demo.late_bid),
     ("bidding closes", bid_demo.bidding_closes),
+    ("the opening hall: bidders decrypt from their offices", opening_demo.bidders_open),
+    ("one bid left closed: the officers' shares open it", opening_demo.officers_open),
+    ("an objection answered; the signed opening record", opening_demo.objection_and_record),
     ("timestamp a record", signing_demo.timestamp),
 ]
 

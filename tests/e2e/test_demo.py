@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -73,7 +74,7 @@ def test_demo_life_cycle_runs_twice(demo_env: dict[str, str], tmp_path: Path) ->
                              capture_output=True, text=True, check=False, timeout=180)
         assert out.returncode == 0, out.stdout + out.stderr
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("[")]
-        assert len(lines) == 11, out.stdout
+        assert len(lines) == 14, out.stdout
         assert "6 bidders, 12 experts" in lines[0]
         assert "postgresql ok, redis ok, s3 ok" in lines[1]
         assert "bidder1 signed in" in lines[2] and "bidder2 signed in" in lines[2]
@@ -92,8 +93,21 @@ def test_demo_life_cycle_runs_twice(demo_env: dict[str, str], tmp_path: Path) ->
             assert "the bid deadline passed at" in lines[7] and "(kept)" in lines[7]
             # late is late, whether or not bidding has been closed since
             assert "refused, bid_deadline_passed 投标截止时间已过" in lines[8], lines[8]
-        assert "tender bidding_closed" in lines[9] and "lot 1: 6 bids, lot 2: 3 bids" in lines[9]
-        assert "RFC 3161 timestamp" in lines[10]
+        # the first run leaves the tender opened (both lots read), so the second finds it so
+        assert f"tender {'bidding_closed' if attempt == 1 else 'opened'}" in lines[9], lines[9]
+        assert "lot 1: 6 bids, lot 2: 3 bids" in lines[9]
+        # the opening: eight bids opened by their bidders, bidder6's by the officers' shares
+        if attempt == 1:
+            assert "bidders decrypted 8 bids" in lines[10], lines[10]
+            assert "lot 1: 5 of 6 read, lot 2: 3 of 3 read" in lines[10], lines[10]
+            assert "2 of the 3 officers handed over their shares" in lines[11], lines[11]
+        else:
+            assert "(8 kept)" in lines[10] and "lot 1: 6 of 6 read" in lines[10], lines[10]
+            assert "0 of the 3 officers" in lines[11], lines[11]
+        assert "demo action" in lines[11] and "discarded the key" in lines[11], lines[11]
+        assert "objected to lot 1's reading and the host answered" in lines[12], lines[12]
+        assert "signed opening record" in lines[12], lines[12]
+        assert "RFC 3161 timestamp" in lines[13]
         assert "password for all: demo-test-pass" in out.stdout
         assert f"My bids: {demo_env['URL']}/bids" in out.stdout
     url = demo_env["URL"]
@@ -109,6 +123,28 @@ def test_demo_life_cycle_runs_twice(demo_env: dict[str, str], tmp_path: Path) ->
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF"), pdf.text
     assert b"/ByteRange" in pdf.content  # sealed
     _check_bids(demo_env, tmp_path, tender_id)
+    _check_opening(demo_env, tmp_path, listing["items"][0])
+
+
+def _check_opening(env: dict[str, str], tmp_path: Path, tender: dict[str, Any]) -> None:
+    """Eight bids opened by their bidders and bidder6's by the officers; the signed record."""
+    url = env["URL"]
+    detail = httpx.get(f"{url}/api/tenders/{tender['id']}").json()
+    lot1 = next(x for x in detail["lots"] if x["number"] == 1)
+    state = httpx.get(f"{url}/api/lots/{lot1['id']}/hall").json()
+    by = sorted(b["reading"]["by"] for b in state["bids"])
+    assert by == ["bidder"] * 5 + ["officers"], state["bids"]
+    with _signed_in(url, "bidder6") as http:
+        mine = http.get("/api/bids/mine", params={"tender_id": tender["id"]}).json()
+    (own,) = [b for b in mine if b["lot_number"] == 1]
+    officers = next(b for b in state["bids"] if b["reading"]["by"] == "officers")
+    assert officers["bid_id"] == own["id"]
+    assert [j["answer"] is not None for j in state["objections"]] == [True]
+    records = sorted((tmp_path / "records").glob("opening-record-lot1-v*.pdf"))
+    assert records, "the demo keeps the signed record"
+    out = subprocess.run(["pdfsig", "-nocert", "-no-ocsp", str(records[-1])],
+                         capture_output=True, text=True, check=False)
+    assert "Signature is Valid" in out.stdout, out.stdout + out.stderr
 
 
 @contextmanager

@@ -14,15 +14,19 @@ import click
 from trading.bids.commands import P12, _client, _conn_opts, _pkcs12, _run, bid, connection
 
 
-def own_content_key(p7m: Path, p12_path: Path, password_env: str) -> str:
+def content_key(p7m: Path, key: Any, cert: Any) -> str:
     """The content key from one's own recipient entry of a local bid.p7m (base64)."""
     from signing import stream
     from signing.envelope import unwrap_from
 
-    key, cert, _ = _pkcs12(p12_path, password_env)
     with p7m.open("rb") as f:
         head = stream._read_head(stream._Reader(f))
     return base64.b64encode(unwrap_from(list(head.infos), cert, key)).decode()
+
+
+def own_content_key(p7m: Path, p12_path: Path, password_env: str) -> str:
+    key, cert, _ = _pkcs12(p12_path, password_env)
+    return content_key(p7m, key, cert)
 
 
 @bid.command("open")

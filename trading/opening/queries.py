@@ -349,3 +349,5 @@ SHARED_SIGNIN_IPS = """
     WHERE lot_id = $1 AND role = 'bidder' AND ip IS NOT NULL
     GROUP BY ip HAVING count(DISTINCT organization_id) > 1 ORDER BY ip
 """
+
+LOCK_RECORDS = "SELECT pg_advisory_xact_lock(hashtextextended('opening-record:' || $1, 0))"

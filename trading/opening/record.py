@@ -57,6 +57,7 @@ async def issue(conn: asyncpg.Connection, store: ObjectStore, settings: Settings
                 out: hall.Outgoing, lot_id: UUID) -> dict[str, Any] | None:
     """Render, seal and store the record as of the hall's last event; None if issued already
     as of that event."""
+    await conn.execute(q.LOCK_RECORDS, str(lot_id))  # one issue at a time per lot
     as_of = await conn.fetchval(q.RECORD_AS_OF_EVENT, lot_id)
     if await conn.fetchval(q.RECORD_AS_OF, lot_id, as_of):
         return None
@@ -64,7 +65,10 @@ async def issue(conn: asyncpg.Connection, store: ObjectStore, settings: Settings
     html = await pdf.render("pdf/opening_record.html", data)
     sealed = await pdf.seal(html, settings, reason="天衡平台签章：开标记录表 / opening record")
     version = await conn.fetchval(q.NEXT_RECORD_VERSION, lot_id)
-    key = f"tenders/{data['tender']['tender_id']}/lots/{lot_id}/opening-record-v{version}.pdf"
+    # named by the event too: an issue rolled back after its upload leaves an object that no
+    # later issue can overwrite
+    key = (f"tenders/{data['tender']['tender_id']}/lots/{lot_id}/"
+           f"opening-record-v{version}-e{as_of}.pdf")
     await store.put_bytes(BUCKET, key, sealed, content_type="application/pdf")
     digest = hashlib.sha256(sealed).digest()
     row = dict(await conn.fetchrow(q.INSERT_RECORD, lot_id, version, key, digest, len(sealed),

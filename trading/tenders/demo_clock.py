@@ -123,3 +123,33 @@ async def catch_up(conn: asyncpg.Connection, tender_id: UUID) -> list[str]:
             break
         fired.append(kind)
     return fired
+
+
+_CLOSE_WINDOWS = """
+    UPDATE lot_openings SET window_closes_at = clock_timestamp()
+    WHERE tender_id = $1 AND status = 'decrypting' AND window_closes_at > clock_timestamp()
+    RETURNING lot_id, window_closes_at
+"""
+_DUE_NOW = """
+    UPDATE tenders SET next_due_at = clock_timestamp(), next_due_kind = 'decryption_closed'
+    WHERE id = $1 AND status = 'bidding_closed'
+"""
+
+
+async def end_decryption(conn: asyncpg.Connection, tender_id: UUID) -> int:
+    """End the decryption window now (a demo cannot wait its 30 minutes); how many lots.
+
+    Audited as a demo action like a schedule move; ``catch_up`` then decides the
+    bids left closed as the chronograph would at the window's real end.
+    """
+    row = await conn.fetchrow(_LOCK, tender_id)
+    if row is None:
+        raise DemoClockError(f"tender {tender_id} does not exist")
+    moved = await conn.fetch(_CLOSE_WINDOWS, tender_id)
+    if moved:
+        await conn.execute(_DUE_NOW, tender_id)
+        await audit.record(conn, ACTOR, "demo.decryption_ended", "tender", tender_id, {
+            "lots": [str(r["lot_id"]) for r in moved],
+            "note": "演示操作：为演示提前结束解密时限，并非真实事件 / demo action: the decryption "
+                    "window was ended early; not a real event"})
+    return len(moved)
