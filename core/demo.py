@@ -179,6 +179,7 @@ async def run_demo(settings: Settings, url: str) -> None:
         try:
             for i, (_, stage) in enumerate(LIFE_CYCLE, start=3):
                 step(i, await stage(ctx), started)
+            halls = await opening_demo.where(ctx, url)
         finally:
             for client in ctx.clients.values():
                 await client.aclose()
@@ -189,6 +190,6 @@ async def run_demo(settings: Settings, url: str) -> None:
             print(f"  {person.login:<18} {'/'.join(person.roles):<14} {person.name}")
     print("  expert02 ... expert12  expert")
     print(f"Certificates (PKCS#12, same password): {signing_demo.ca_dir().parent / 'certs'}")
-    for line in bid_demo.where(url, password):
+    for line in [*bid_demo.where(url, password), *halls]:
         print(line)
 

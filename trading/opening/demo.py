@@ -168,3 +168,13 @@ async def objection_and_record(ctx: Any) -> str:
             f"(issue {latest['version']}, SHA-256 {latest['sha256'][:16]}…) is at {path} "
             f"(check it: pdfsig {path})")
 
+
+
+async def where(ctx: Any, url: str) -> list[str]:
+    """The opening halls and the kept records, to browse after the demo."""
+    tender = await _tender(ctx)
+    lines = ["Opening halls (public; sign in as agency.li to host, supervisor.zhao to "
+             "supervise): " + ", ".join(f"lot {lot['number']} {url}/hall/{lot['id']}"
+                                          for lot in tender["lots"])]
+    lines.append(f"Opening records (signed PDF; check with pdfsig): {records_dir()}")
+    return lines
