@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from core.identity import service as identity
 from core.settings import Settings
 from core.storage import open_store
 from tests.conftest import PASSWORD, committed
@@ -35,6 +36,7 @@ TOTALS = ["9850000.00", "9790000.00", "9920000.00"]
 @dataclass
 class Hall:
     settings: Settings
+    supervisor: str
     world: bid_world.BidWorld
     lot_id: str
     bidders: list[Bidder]
@@ -65,9 +67,13 @@ async def hall(settings: Settings, live_server: str,
                 bids.append(r.json())
             bidders.append(bidder)
             sealed.append(p7m)
+        supervisor = f"hall-sup-{secrets.token_hex(3)}"
+        async with conn.transaction():
+            await identity.create_user(conn, bid_world.SYSTEM, login=supervisor, name="赵监督",
+                                       roles=["supervisor"], password=PASSWORD)
         now = await bid_world.db_now(settings)
         await bid_world.set_deadline(settings, world.tender["id"], now - timedelta(seconds=5))
-        yield Hall(settings, world, world.tender["lots"][0]["id"], bidders, sealed, bids)
+        yield Hall(settings, supervisor, world, world.tender["lots"][0]["id"], bidders, sealed, bids)
     finally:
         await conn.close()
         await bid_world.retire(settings, world)
@@ -110,7 +116,8 @@ def test_four_people_watch_the_opening_live(hall: Hall, browser: Browser,
                                             live_server: str) -> None:
     host = _signed_in(browser, live_server, hall.world.staff)
     bidders = [_signed_in(browser, live_server, b.login) for b in hall.bidders]
-    pages = [host, *bidders]
+    supervisor = _signed_in(browser, live_server, hall.supervisor)
+    pages = [host, *bidders, supervisor]
     try:
         for page in pages:
             page.goto(f"/hall/{hall.lot_id}")
@@ -139,6 +146,13 @@ def test_four_people_watch_the_opening_live(hall: Hall, browser: Browser,
             expect(page.get_by_test_id("progress")).to_have_text("已解密 1 / 3")
             expect(page.get_by_test_id("countdown")).to_contain_text("解密剩余")
         host.screenshot(path=str(SHOTS / "hall-host-decrypting.png"), full_page=True)
+        # the supervisor alone sees addresses and devices: every bid came from one address (C1)
+        flags = supervisor.get_by_test_id("flags")
+        expect(flags.get_by_test_id("flag").first).to_contain_text("C1")
+        for name in (b.name for b in hall.bidders):
+            expect(flags).to_contain_text(name)
+        expect(host.get_by_test_id("supervision")).to_have_count(0)
+        supervisor.screenshot(path=str(SHOTS / "hall-supervisor.png"), full_page=True)
 
         for i in (1, 2):
             _open(live_server, hall.bidders[i], hall.sealed[i], hall.bids[i])
@@ -148,7 +162,7 @@ def test_four_people_watch_the_opening_live(hall: Hall, browser: Browser,
             for bid, total in zip(hall.bids, ["9,850,000.00", "9,790,000.00", "9,920,000.00"],
                                   strict=True):
                 expect(_row(page, bid).get_by_test_id("price")).to_have_text(total)
-        for name, page in zip(("host", "bidder1", "bidder2", "bidder3"), pages, strict=True):
+        for name, page in zip(("host", "bidder1", "bidder2", "bidder3"), pages[:4], strict=True):
             page.screenshot(path=str(SHOTS / f"hall-{name}-read.png"), full_page=True)
 
         # S7 on the spot: one bidder confirms, another objects, the host answers
