@@ -15,7 +15,7 @@ from core import audit
 from core.settings import Settings
 from tests.conftest import PKI, Client, World, login
 from tests.trading.conftest import Lot, Tenderer
-from tests.trading.test_opening_lots import bids_from, deadline_passes, open_own
+from tests.trading.test_opening_lots import bids_from, deadline_passes, jobs_for, open_own
 from trading import chronograph
 from trading.opening import hall, objections, record
 
@@ -54,8 +54,7 @@ async def test_the_record_is_signed_and_takes_objections_and_answers(
         assert (await open_own(client, bidder, p7m, bid)).status_code == 201
     opening = await conn.fetchrow("SELECT * FROM lot_openings WHERE lot_id = $1", lot_id)
     assert opening["status"] == "read" and opening["confirm_until"] > opening["read_at"]
-    assert await conn.fetchval("SELECT count(*) FROM outbox WHERE function = $1",
-                               record.JOB) == 1
+    assert await jobs_for(conn, record.JOB, lot_id) == 1
 
     first = await issue(conn, app, settings, lot_id)
     assert first is not None and first["version"] == 1
@@ -151,8 +150,7 @@ async def test_a_failed_lot_gets_its_record_too(
     lot_id = lot.tender["lots"][0]["id"]
     await bids_from(lot, client, conn, world, pki, 2)
     await deadline_passes(conn, lot.tender["id"])
-    assert await conn.fetchval("SELECT count(*) FROM outbox WHERE function = $1",
-                               record.JOB) == 1
+    assert await jobs_for(conn, record.JOB, lot_id) == 1
     assert await issue(conn, app, settings, lot_id) is not None
     path = tmp_path / "failed.pdf"
     path.write_bytes((await client.get(f"/api/lots/{lot_id}/opening-records/1")).content)
