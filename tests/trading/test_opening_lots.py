@@ -197,7 +197,8 @@ async def test_five_bids_one_left_closed_under_each_rule(
 
 
 async def test_two_bids_fail_the_lot_without_opening(
-        lot: Lot, client: Client, conn: asyncpg.Connection, world: World, pki: PKI) -> None:
+        lot: Lot, tenderer: Tenderer, client: Client, conn: asyncpg.Connection, world: World,
+        pki: PKI) -> None:
     tender_id = lot.tender["id"]
     lot_id = lot.tender["lots"][0]["id"]
     bids = await bids_from(lot, client, conn, world, pki, 2)
@@ -216,6 +217,9 @@ async def test_two_bids_fail_the_lot_without_opening(
     assert await chronograph.fire(conn, UUID(tender_id)) == "deadline"
     assert await conn.fetchval("SELECT status FROM tenders WHERE id = $1", tender_id) == "failed"
     assert [k for k, _ in await events(conn, lot_id)] == ["lot.failed"]
+    await tenderer.act()
+    r = await client.post(f"/api/tenders/{tender_id}/retender", json={"code": "BID-T-0001R"})
+    assert r.status_code == 201 and r.json()["previous_tender_id"] == tender_id, r.text
 
 
 async def test_whose_fault_a_closed_bid_is(lot: Lot, client: Client, conn: asyncpg.Connection,
