@@ -195,7 +195,7 @@
     const handler = (e) => { apply(e.type, JSON.parse(e.data)); superviseSoon(); };
     ["hall.signin", "hall.message", "bid.opened", "bid.open_refused", "bid.not_opened", "opening.started",
      "opening.read", "lot.failed", "officers.needed", "officers.share_submitted", "officers.done",
-     "officers.rebuild_failed", "record.issued", "opening.confirmed", "objection.raised",
+     "officers.rebuild_failed", "officers.share_resubmit", "record.issued", "opening.confirmed", "objection.raised",
      "objection.answered", "opening.closed"].forEach((k) => source.addEventListener(k, handler));
   }
 

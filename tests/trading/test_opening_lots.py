@@ -174,6 +174,20 @@ async def test_five_bids_one_left_closed_under_each_rule(
                             "AND held IS NOT NULL", lot_id)
     assert len(held) == 2 and all(share not in bytes(h["held"]) for h in held)
 
+    # a held share that no longer unseals (the platform's secret changed) is released, and its
+    # officer hands it over again
+    await conn.execute("UPDATE lot_opening_shares SET held = set_byte(held, 20, "
+                       "(get_byte(held, 20) + 1) % 256) WHERE lot_id = $1 AND officer_id = $2",
+                       lot_id, second_id)
+    assert await officers.open_remaining(OnePool(conn), app.state.store, None, settings,
+                                         UUID(lot_id)) == 0
+    assert (await events(conn, lot_id))[-1][0] == "officers.share_resubmit"
+    await login(client, second_login)
+    r = await client.post(f"/api/lots/{lot_id}/shares",
+                          json={"share": base64.b64encode(second_share).decode()})
+    assert r.status_code == 200 and r.json()["have"] == 2, r.text
+    assert await jobs_for(conn, officers.JOB, lot_id) == 2
+
     assert await officers.open_remaining(OnePool(conn), app.state.store, None, settings,
                                          UUID(lot_id)) == 1
     opened = await conn.fetchrow("SELECT * FROM bid_openings WHERE bid_id = $1", last_bid["id"])
@@ -184,7 +198,8 @@ async def test_five_bids_one_left_closed_under_each_rule(
     actions = [r["action"] for r in await conn.fetch(
         "SELECT action FROM audit_log WHERE object_id IN ($1, $2) ORDER BY id",
         lot_id, last_bid["id"])]
-    assert actions.count("opening_share.submitted") == 2
+    assert actions.count("opening_share.submitted") == 3
+    assert actions.count("opening_share.released") == 1
     assert "opening_key.used" in actions and actions[-1] == "opening_key.discarded"
     assert await conn.fetchval("SELECT status FROM lot_openings WHERE lot_id = $1",
                                lot_id) == "read"

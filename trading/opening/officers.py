@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import itertools
 import os
+import secrets
 from typing import Any
 from uuid import UUID
 
@@ -112,9 +113,29 @@ async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
                         {"officer": mine["officer_name"], "index": index, "have": have,
                          "need": lot["officers_k"]})
         if have >= lot["officers_k"]:
-            await jobs.enqueue(conn, JOB, f"officers-open:{lot_id}:{have}", lot_id=str(lot_id))
+            # one job per share that completes a set (the job does nothing once the lot is read)
+            await jobs.enqueue(conn, JOB, f"officers-open:{lot_id}:{index}:{secrets.token_hex(4)}",
+                               lot_id=str(lot_id))
     return {"lot_id": lot_id, "index": index, "have": have, "need": lot["officers_k"],
             "status": lot["status"]}
+
+
+async def _readable_shares(conn: asyncpg.Connection, out: hall.Outgoing, settings: Settings,
+                           lot_id: UUID) -> list[bytes]:
+    """The held shares; one that no longer unseals (the platform's secret changed since) is
+    released, so that its officer hands it over again."""
+    shares_in = []
+    for row in await conn.fetch(q.HELD_SHARES, lot_id):
+        try:
+            shares_in.append(unhold(settings, lot_id, row["share_index"], bytes(row["held"])))
+        except errors.HeldShareUnreadable:
+            async with conn.transaction():
+                await conn.execute(q.RELEASE_SHARE, lot_id, row["share_index"])
+                await audit.record(conn, audit.SYSTEM, "opening_share.released", "lot", lot_id,
+                                   {"index": row["share_index"], "reason": "unreadable"})
+                await hall.emit(conn, out, lot_id, "officers.share_resubmit",
+                                {"index": row["share_index"]})
+    return shares_in
 
 
 def rebuild(lot_id: UUID, certificate: x509.Certificate, k: int,
@@ -138,11 +159,13 @@ async def open_remaining(pool: asyncpg.Pool, store: Any, redis: Any, settings: S
         lot = await conn.fetchrow(q.LOT_FOR_OFFICERS, lot_id)
         if lot is None or lot["status"] != "officers":
             return 0
-        held = [unhold(settings, lot_id, r["share_index"], bytes(r["held"]))
-                for r in await conn.fetch(q.HELD_SHARES, lot_id)]
+        out = hall.Outgoing()
+        held = await _readable_shares(conn, out, settings, lot_id)
+        await hall.publish(redis, out)
+        if len(held) < lot["officers_k"]:
+            return 0  # the released shares are handed over again, and a new job follows
         certificate = x509.load_der_x509_certificate(bytes(lot["opening_cert_der"]))
         trust = await load_trust_store(conn)
-        out = hall.Outgoing()
         try:
             key = rebuild(lot_id, certificate, lot["officers_k"], held)
         except shares.ShareError as exc:

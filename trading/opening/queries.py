@@ -351,3 +351,8 @@ SHARED_SIGNIN_IPS = """
 """
 
 LOCK_RECORDS = "SELECT pg_advisory_xact_lock(hashtextextended('opening-record:' || $1, 0))"
+
+RELEASE_SHARE = """
+    UPDATE lot_opening_shares SET held = NULL, submitted_at = NULL
+    WHERE lot_id = $1 AND share_index = $2 AND used_at IS NULL
+"""
