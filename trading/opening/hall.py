@@ -45,6 +45,19 @@ class Event:
         return {"seq": self.seq, "kind": self.kind, "at": self.at.isoformat(),
                 "data": self.payload}
 
+    def encoded(self) -> str:
+        """What the channel carries: ``"<seq> <kind> <json>"``. A relay reads the number and
+        the kind and passes the JSON on as it is, without decoding it for each client."""
+        return f"{self.seq} {self.kind} " + json.dumps(self.wire(), ensure_ascii=False,
+                                                         default=str)
+
+
+def decode_head(raw: bytes | str) -> tuple[int, str, str]:
+    """The number, the kind and the JSON of a channel message."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    seq, kind, body = text.split(" ", 2)
+    return int(seq), kind, body
+
 
 @dataclass
 class Outgoing:
@@ -71,7 +84,7 @@ async def publish(redis: Redis | None, out: Outgoing) -> None:
         return
     for event in out.events:
         try:
-            await redis.publish(channel(event.lot_id), json.dumps(event.wire(), default=str))
+            await redis.publish(channel(event.lot_id), event.encoded())
         except (RedisError, OSError) as exc:
             log.warning("hall_publish_failed", lot_id=str(event.lot_id), seq=event.seq,
                         error=type(exc).__name__)

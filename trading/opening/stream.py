@@ -11,9 +11,7 @@ log too, so a lost publish costs at most that long.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
 from uuid import UUID
 
 import anyio
@@ -50,14 +48,13 @@ async def _with_heartbeat(subscriber: Subscriber, every: float) -> AsyncIterator
             pending.cancel()
 
 
-def message(event: dict[str, Any]) -> ServerSentEventMessage:
-    return ServerSentEventMessage(id=str(event["seq"]), event=event["kind"],
-                                  data=json.dumps(event, ensure_ascii=False, default=str))
+def message(seq: int, kind: str, body: str) -> ServerSentEventMessage:
+    return ServerSentEventMessage(id=str(seq), event=kind, data=body)
 
 
-async def _read_log(state: State, lot_id: UUID, after: int) -> list[dict[str, Any]]:
+async def _read_log(state: State, lot_id: UUID, after: int) -> list[tuple[int, str, str]]:
     async with short_transaction(state) as conn:
-        return [e.wire() for e in await hall.since(conn, lot_id, after)]
+        return [hall.decode_head(e.encoded()) for e in await hall.since(conn, lot_id, after)]
 
 
 async def events(state: State, channels: ChannelsPlugin, lot_id: UUID, after: int,
@@ -69,9 +66,9 @@ async def events(state: State, channels: ChannelsPlugin, lot_id: UUID, after: in
             nonlocal seen
             while True:
                 missed = await _read_log(state, lot_id, seen)
-                for event in missed:
-                    seen = event["seq"]
-                    yield message(event)
+                for seq, kind, body in missed:
+                    seen = seq
+                    yield message(seq, kind, body)
                 if len(missed) < hall.REPLAY_LIMIT:
                     return
 
@@ -83,15 +80,15 @@ async def events(state: State, channels: ChannelsPlugin, lot_id: UUID, after: in
                     yield m
                 yield ServerSentEventMessage(comment="heartbeat", data=None)
                 continue
-            event = json.loads(raw)
-            if event["seq"] <= seen:
+            seq, kind, body = hall.decode_head(raw)
+            if seq <= seen:
                 continue  # read from the log already
-            if event["seq"] > seen + 1:
+            if seq > seen + 1:
                 async for m in catch_up():
                     yield m
                 continue
-            seen = event["seq"]
-            yield message(event)
+            seen = seq
+            yield message(seq, kind, body)
     finally:
         # a client that leaves cancels this generator: unsubscribe anyway
         with anyio.CancelScope(shield=True):
