@@ -47,6 +47,12 @@ def _raise_for(r: httpx.Response) -> None:
         raise PlatformError(r.status_code, body)
 
 
+def body_of(r: httpx.Response) -> Any:
+    """The JSON of a successful answer; a PlatformError with the platform's code otherwise."""
+    _raise_for(r)
+    return r.json()
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:

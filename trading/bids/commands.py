@@ -199,10 +199,9 @@ def status(tender_id: str | None, **kwargs: Any) -> None:
         async with await _client(opts) as http:
             r = await http.get("/api/bids/mine", params={"tender_id": tender_id} if tender_id
                                else None)
-            from trading.bids.client import _raise_for
+            from trading.bids.client import body_of
 
-            _raise_for(r)
-            rows: list[dict[str, Any]] = r.json()
+            rows: list[dict[str, Any]] = body_of(r)
             return rows
 
     for row in _run(work()):
@@ -219,7 +218,7 @@ def status(tender_id: str | None, **kwargs: Any) -> None:
 def withdraw(bid_id: str, p12_path: Path, password_env: str, **kwargs: Any) -> None:
     """Withdraw a bid before the deadline with a signed statement (the bid is kept, withdrawn)."""
     from signing import cms
-    from trading.bids.client import _raise_for
+    from trading.bids.client import _raise_for, body_of
 
     opts = _conn_opts(kwargs)
     key, cert, chain = _pkcs12(p12_path, password_env)
@@ -231,8 +230,7 @@ def withdraw(bid_id: str, p12_path: Path, password_env: str, **kwargs: Any) -> N
             signature = cms.sign(r.content, cert=cert, key=key, chain=chain)
             r = await http.post(f"/api/bids/{bid_id}/withdraw",
                                 json={"signature": base64.b64encode(signature).decode()})
-            _raise_for(r)
-            body: dict[str, Any] = r.json()
+            body: dict[str, Any] = body_of(r)
             return body
 
     result = _run(work())

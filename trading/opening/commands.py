@@ -38,7 +38,7 @@ def own_content_key(p7m: Path, p12_path: Path, password_env: str) -> str:
 @connection
 def open_bid(bid_id: str, p7m: Path, p12_path: Path, password_env: str, **kwargs: Any) -> None:
     """At the opening: unwrap your bid's content key here and have the platform open it."""
-    from trading.bids.client import _raise_for
+    from trading.bids.client import body_of
 
     opts = _conn_opts(kwargs)
     content_key = own_content_key(p7m, p12_path, password_env)
@@ -46,8 +46,7 @@ def open_bid(bid_id: str, p7m: Path, p12_path: Path, password_env: str, **kwargs
     async def work() -> dict[str, Any]:
         async with await _client(opts) as http:
             r = await http.post(f"/api/bids/{bid_id}/open", json={"content_key": content_key})
-            _raise_for(r)
-            body: dict[str, Any] = r.json()
+            body: dict[str, Any] = body_of(r)
             return body
 
     result = _run(work())
@@ -66,7 +65,7 @@ def hall() -> None:
 def signin(lot_id: str, **kwargs: Any) -> None:
     """Sign in to a lot's hall (a bidder signs with its --login-p12 certificate)."""
     from signing.client import load_pkcs12, signed_challenge
-    from trading.bids.client import _raise_for
+    from trading.bids.client import body_of
 
     opts = _conn_opts(kwargs)
 
@@ -78,8 +77,7 @@ def signin(lot_id: str, **kwargs: Any) -> None:
                 key, cert, chain = load_pkcs12(opts["login_p12"].read_bytes(), password)
                 body = await signed_challenge(http, key, cert, chain)
             r = await http.post(f"/api/lots/{lot_id}/hall/signin", json=body)
-            _raise_for(r)
-            out: dict[str, Any] = r.json()
+            out: dict[str, Any] = body_of(r)
             return out
 
     result = _run(work())
@@ -95,7 +93,7 @@ def signin(lot_id: str, **kwargs: Any) -> None:
 def share(lot_id: str, p12_path: Path, password_env: str, **kwargs: Any) -> None:
     """An opening officer: unseal your share of the lot's key here and hand it over."""
     from signing.shares import unseal_share
-    from trading.bids.client import _raise_for
+    from trading.bids.client import _raise_for, body_of
 
     opts = _conn_opts(kwargs)
     key, cert, _ = _pkcs12(p12_path, password_env)
@@ -108,8 +106,7 @@ def share(lot_id: str, p12_path: Path, password_env: str, **kwargs: Any) -> None
             raw = unseal_share(sealed, cert, key)
             r = await http.post(f"/api/lots/{lot_id}/shares",
                                 json={"share": base64.b64encode(raw).decode()})
-            _raise_for(r)
-            body: dict[str, Any] = r.json()
+            body: dict[str, Any] = body_of(r)
             return body
 
     result = _run(work())

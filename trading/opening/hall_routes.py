@@ -15,11 +15,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from litestar.response import ServerSentEvent
 
-from core.auth import actor_of, client_ip
+from core.auth import client_ip
 from core.db import short_transaction
 from core.errors import InvalidInput
 from trading.opening import hall, presence, stream, supervision, view
-from trading.opening.routes import signed_in
+from trading.opening.routes import acting, signed_in
 
 
 class SignInIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -89,13 +89,10 @@ async def sign_in(request: Request[Any, Any, Any], state: State, lot_id: FromPat
                   data: JSONBody[SignInIn]) -> SignInOut:
     """Sign in to the hall: bidders with their certificate, the host and supervisors as
     signed in; once (again answers the same)."""
-    out = hall.Outgoing()
-    async with short_transaction(state) as conn:
-        user = await signed_in(request, state, conn)
-        result = await presence.sign_in(conn, user, actor_of(request, user), out, lot_id=lot_id,
+    async with acting(request, state) as (conn, user, actor, out):
+        result = await presence.sign_in(conn, user, actor, out, lot_id=lot_id,
                                         ip=client_ip(request), nonce=data.nonce,
                                         signature=data.signature)
-    await hall.publish(state.redis, out)
     return SignInOut(**result)
 
 
@@ -103,12 +100,9 @@ async def sign_in(request: Request[Any, Any, Any], state: State, lot_id: FromPat
 async def post_message(request: Request[Any, Any, Any], state: State, lot_id: FromPath[UUID],
                        data: JSONBody[MessageIn]) -> MessageOut:
     """The host's message to everyone in the hall."""
-    out = hall.Outgoing()
-    async with short_transaction(state) as conn:
-        user = await signed_in(request, state, conn)
-        result = await presence.post_message(conn, user, actor_of(request, user), out,
-                                             lot_id=lot_id, text=data.text)
-    await hall.publish(state.redis, out)
+    async with acting(request, state) as (conn, user, actor, out):
+        result = await presence.post_message(conn, user, actor, out, lot_id=lot_id,
+                                             text=data.text)
     return MessageOut(**result)
 
 

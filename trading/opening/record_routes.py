@@ -13,13 +13,12 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from core.auth import actor_of
 from core.db import short_transaction
 from core.errors import NotFound
 from core.responses import file_response
-from trading.opening import errors, hall, objections, record, view
+from trading.opening import errors, objections, record, view
 from trading.opening import queries as q
-from trading.opening.routes import signed_in
+from trading.opening.routes import acting
 
 
 class TextIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -64,24 +63,17 @@ async def record_pdf(state: State, lot_id: FromPath[UUID],
 async def confirm(request: Request[Any, Any, Any], state: State,
                   lot_id: FromPath[UUID]) -> dict[str, Any]:
     """Confirm the opening record (a bidder of the lot, within the period)."""
-    out = hall.Outgoing()
-    async with short_transaction(state) as conn:
-        user = await signed_in(request, state, conn)
-        result = await objections.confirm(conn, user, actor_of(request, user), out, lot_id=lot_id)
-    await hall.publish(state.redis, out)
-    return result
+    async with acting(request, state) as (conn, user, actor, out):
+        return await objections.confirm(conn, user, actor, out, lot_id=lot_id)
 
 
 @post("/api/lots/{lot_id:uuid}/objections", tags=["opening"], status_code=201)
 async def raise_objection(request: Request[Any, Any, Any], state: State, lot_id: FromPath[UUID],
                           data: JSONBody[TextIn]) -> ObjectionOut:
     """Object to the opening (a bidder of the lot, within the period)."""
-    out = hall.Outgoing()
-    async with short_transaction(state) as conn:
-        user = await signed_in(request, state, conn)
-        row = await objections.raise_objection(conn, user, actor_of(request, user), out,
-                                               lot_id=lot_id, text=data.text)
-    await hall.publish(state.redis, out)
+    async with acting(request, state) as (conn, user, actor, out):
+        row = await objections.raise_objection(conn, user, actor, out, lot_id=lot_id,
+                                               text=data.text)
     return ObjectionOut(**row)
 
 
@@ -90,12 +82,9 @@ async def raise_objection(request: Request[Any, Any, Any], state: State, lot_id:
 async def answer(request: Request[Any, Any, Any], state: State, lot_id: FromPath[UUID],
                  objection_id: FromPath[UUID], data: JSONBody[TextIn]) -> ObjectionOut:
     """The host's answer to an objection (once)."""
-    out = hall.Outgoing()
-    async with short_transaction(state) as conn:
-        user = await signed_in(request, state, conn)
-        row = await objections.answer(conn, user, actor_of(request, user), out, lot_id=lot_id,
+    async with acting(request, state) as (conn, user, actor, out):
+        row = await objections.answer(conn, user, actor, out, lot_id=lot_id,
                                       objection_id=objection_id, text=data.text)
-    await hall.publish(state.redis, out)
     return ObjectionOut(**row)
 
 

@@ -8,6 +8,8 @@ events only after they commit.
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +20,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
+from core.audit import Actor
 from core.auth import Principal, actor_of, authenticate
 from core.db import short_transaction
 from core.errors import DomainError, NotAuthenticated
@@ -101,6 +104,18 @@ async def signed_in(request: Request[Any, Any, Any], state: State,
     return user
 
 
+@asynccontextmanager
+async def acting(request: Request[Any, Any, Any],
+                 state: State) -> AsyncIterator[tuple[Any, Principal, Actor, hall.Outgoing]]:
+    """A signed-in change in a short transaction of its own; the hall's events it wrote are
+    published once it has committed (and never if it rolled back)."""
+    out = hall.Outgoing()
+    async with short_transaction(state) as conn:
+        user = await signed_in(request, state, conn)
+        yield conn, user, actor_of(request, user), out
+    await hall.publish(state.redis, out)
+
+
 @get("/api/lots/{lot_id:uuid}/shares/mine", tags=["opening"])
 async def my_share(request: Request[Any, Any, Any], state: State,
                    lot_id: FromPath[UUID]) -> SealedShareOut:
@@ -120,12 +135,9 @@ async def submit_share(request: Request[Any, Any, Any], state: State, lot_id: Fr
     """Hand over your unsealed share once the window has closed on bids left encrypted;
     with k shares in, the remaining bids are opened (a retry answers the same)."""
     share = officers.share_bytes(data.share)
-    out = hall.Outgoing()
-    async with short_transaction(state) as conn:
-        user = await signed_in(request, state, conn)
-        result = await officers.submit(conn, user, actor_of(request, user), out, state.settings,
-                                       lot_id=lot_id, share=share)
-    await hall.publish(state.redis, out)
+    async with acting(request, state) as (conn, user, actor, out):
+        result = await officers.submit(conn, user, actor, out, state.settings, lot_id=lot_id,
+                                       share=share)
     return ShareOut(**result)
 
 
