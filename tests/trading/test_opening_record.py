@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -14,6 +15,7 @@ from PIL import Image
 from core import audit
 from core.settings import Settings
 from tests.conftest import PKI, Client, World, login
+from tests.trading.bidding import make_bidder, obtain, opening_cert
 from tests.trading.conftest import Lot, Tenderer
 from tests.trading.test_opening_lots import bids_from, deadline_passes, jobs_for, open_own
 from trading import chronograph
@@ -40,10 +42,24 @@ async def issue(conn: asyncpg.Connection, app: Litestar, settings: Settings,
     return await record.issue(conn, app.state.store, settings, hall.Outgoing(), UUID(lot_id))
 
 
+@pytest.fixture
+async def lot45(tenderer: Tenderer, client: Client, conn: asyncpg.Connection, world: World,
+                pki: PKI) -> Lot:
+    """Like ``lot``, with 45 minutes to confirm or object set on the draft (S7)."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    tender = await tenderer.published("REC-T-0001", documents_from=start.isoformat(),
+                                      objection_minutes=45)
+    bidder = await make_bidder(conn, world, pki.ca1)
+    await obtain(client, bidder, tender)
+    return Lot(tender, bidder, await opening_cert(client, tender))
+
+
 async def test_the_record_is_signed_and_takes_objections_and_answers(
-        lot: Lot, tenderer: Tenderer, client: Client, conn: asyncpg.Connection, world: World,
+        lot45: Lot, tenderer: Tenderer, client: Client, conn: asyncpg.Connection, world: World,
         pki: PKI, app: Litestar, settings: Settings, tmp_path: Path) -> None:
+    lot = lot45
     tender_id, lot_id = lot.tender["id"], lot.tender["lots"][0]["id"]
+    assert lot.tender["objection_minutes"] == 45
     bids = await bids_from(lot, client, conn, world, pki, 3)
     await deadline_passes(conn, tender_id)
     # nothing to confirm before every price is read
@@ -53,7 +69,10 @@ async def test_the_record_is_signed_and_takes_objections_and_answers(
     for bidder, p7m, bid in bids:
         assert (await open_own(client, bidder, p7m, bid)).status_code == 201
     opening = await conn.fetchrow("SELECT * FROM lot_openings WHERE lot_id = $1", lot_id)
-    assert opening["status"] == "read" and opening["confirm_until"] > opening["read_at"]
+    assert opening["status"] == "read"
+    # the period is the tender's own, set on its draft through the API (45, not the 30 default)
+    period = (opening["confirm_until"] - opening["read_at"]).total_seconds()
+    assert abs(period - 45 * 60) < 1, period
     assert await jobs_for(conn, record.JOB, lot_id) == 1
 
     first = await issue(conn, app, settings, lot_id)

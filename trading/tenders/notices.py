@@ -66,7 +66,7 @@ TENDER_FIELDS = ("id", "code", "title", "region", "procedure", "sector", "budget
                  "ceiling_price", "min_bids", "has_prequalification", "security_forms",
                  "documents_from", "documents_until", "clarification_deadline", "bid_deadline",
                  "bid_validity_days", "evaluation_method", "weights", "decryption_minutes",
-                 "decrypt_failure", "officers_n", "officers_k", "version")
+                 "decrypt_failure", "officers_n", "officers_k", "objection_minutes", "version")
 
 
 def tender_notice(tender: dict[str, Any], lots: Sequence[dict[str, Any]],

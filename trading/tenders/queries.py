@@ -5,7 +5,8 @@ EDITABLE = ("code", "title", "region", "procedure", "sector", "budget", "ceiling
             "agency_org_id", "min_bids", "has_prequalification", "security_cap_percent",
             "security_cap_amount", "security_forms", "documents_from", "documents_until",
             "clarification_deadline", "bid_deadline", "bid_validity_days", "evaluation_method",
-            "weights", "decryption_minutes", "decrypt_failure", "officers_n", "officers_k")
+            "weights", "decryption_minutes", "decrypt_failure", "officers_n", "officers_k",
+            "objection_minutes")
 
 TENDER_COLUMNS = """t.id, t.code, t.title, t.region, t.procedure, t.status, t.owner_org_id,
     t.agency_org_id, t.budget, t.published_at, t.created_at, o.name AS owner_name, t.sector,
@@ -13,6 +14,7 @@ TENDER_COLUMNS = """t.id, t.code, t.title, t.region, t.procedure, t.status, t.ow
     t.security_cap_amount, t.security_forms, t.documents_from, t.documents_until,
     t.clarification_deadline, t.bid_deadline, t.bid_validity_days, t.evaluation_method,
     t.weights, t.decryption_minutes, t.decrypt_failure, t.officers_n, t.officers_k,
+    t.objection_minutes,
     t.next_due_at, t.next_due_kind, t.paused_since, t.cancel_reason, t.cancelled_at,
     t.previous_tender_id, t.version"""
 

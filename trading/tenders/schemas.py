@@ -71,6 +71,8 @@ class TenderIn(msgspec.Struct, forbid_unknown_fields=True):
     weights: dict[str, Annotated[int, msgspec.Meta(ge=0, le=100)]] = msgspec.field(
         default_factory=lambda: {"price": 60, "technical": 30, "commercial": 10})
     decryption_minutes: Annotated[int, msgspec.Meta(ge=5, le=240)] = 30
+    # S7: minutes after the prices are read for bidders to confirm the record or object
+    objection_minutes: Annotated[int, msgspec.Meta(ge=5, le=240)] = 30
     decrypt_failure: Annotated[str, msgspec.Meta(pattern=r"^(withdrawn|officers)$")] = "officers"
     officers_n: Annotated[int, msgspec.Meta(ge=2, le=15)] = 3
     officers_k: Annotated[int, msgspec.Meta(ge=2, le=15)] = 2
@@ -117,6 +119,7 @@ class TenderOut(msgspec.Struct):
     weights: dict[str, Any] = msgspec.field(default_factory=dict)
     decryption_minutes: int = 30
     decrypt_failure: str = "officers"
+    objection_minutes: int = 30
     officers_n: int = 3
     officers_k: int = 2
     next_due_at: datetime | None = None
