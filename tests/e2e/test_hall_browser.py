@@ -67,7 +67,7 @@ async def hall(settings: Settings, live_server: str,
                 bids.append(r.json())
             bidders.append(bidder)
             sealed.append(p7m)
-        supervisor = f"hall-sup-{secrets.token_hex(3)}"
+        supervisor = f"hall-sup-{secrets.token_hex(3)}"  # made inactive at the end
         async with conn.transaction():
             await identity.create_user(conn, bid_world.SYSTEM, login=supervisor, name="赵监督",
                                        roles=["supervisor"], password=PASSWORD)
@@ -75,6 +75,8 @@ async def hall(settings: Settings, live_server: str,
         await bid_world.set_deadline(settings, world.tender["id"], now - timedelta(seconds=5))
         yield Hall(settings, supervisor, world, world.tender["lots"][0]["id"], bidders, sealed, bids)
     finally:
+        # committed: other tests notify every active supervisor, and must not find this one
+        await conn.execute("UPDATE users SET is_active = false WHERE login LIKE 'hall-sup-%'")
         await conn.close()
         await bid_world.retire(settings, world)
 
