@@ -37,7 +37,11 @@ def next_due(tender: dict[str, Any], now: datetime) -> tuple[datetime | None, st
     opening), then the end of the decryption window."""
     if tender["status"] == "bidding_closed":
         closes = tender["bid_deadline"] + timedelta(minutes=tender["decryption_minutes"])
-        return (closes, "decryption_closed") if closes > now else (None, None)
+        if closes > now:
+            return closes, "decryption_closed"
+        # past the window with a lot not yet decided (started late, waiting for the officers'
+        # shares, or read after the window by a key handed over in time): look again now
+        return (now, "decryption_closed") if tender.get("opening_pending") else (None, None)
     if tender["status"] == "opened":  # S7: lots close once confirmations and objections are
         until = tender.get("confirm_until")
         return (until, "objections_closed") if until is not None and until > now else (None, None)
@@ -52,8 +56,9 @@ async def schedule_next(conn: asyncpg.Connection, tender_id: UUID) -> None:
     row = await conn.fetchrow(q.GET_TENDER, tender_id)
     if row is None:
         return
-    tender = dict(row) | {"confirm_until": await conn.fetchval(oq.LATEST_CONFIRM_UNTIL,
-                                                                tender_id)}
+    tender = dict(row) | {
+        "confirm_until": await conn.fetchval(oq.LATEST_CONFIRM_UNTIL, tender_id),
+        "opening_pending": await conn.fetchval(oq.OPENING_PENDING, tender_id)}
     at, kind = next_due(tender, await clock.db_now(conn))
     await conn.execute(q.SET_DUE, tender_id, at, kind)
 
@@ -77,11 +82,13 @@ async def fire(conn: asyncpg.Connection, tender_id: UUID,
         await lots.start(conn, out, tender_id, now)  # S5: each lot opens or fails (流标)
         await lots.settle_tender(conn, tender_id)
     elif kind == "decryption_closed":
+        await conn.execute(oq.LOCK_LOTS_OF_TENDER, tender_id)  # before any audit: lock order
         await lots.start(conn, out, tender_id, now)  # in case nothing started it yet
         await lots.close_windows(conn, out, tender_id)
         await lots.settle_tender(conn, tender_id)
         await objections.close_due(conn, out, tender_id)  # lots read early may be due too
     elif kind == "objections_closed":
+        await conn.execute(oq.LOCK_LOTS_OF_TENDER, tender_id)
         await objections.close_due(conn, out, tender_id)
     await schedule_next(conn, tender_id)
     return str(kind)
@@ -119,13 +126,18 @@ async def chronograph_job(ctx: dict[str, Any], outbox_id: int | None = None) -> 
         for name, step in (("chronograph_fired", run_due), ("objections_overdue", run_overdue),
                            ("bid_uploads_expired", run_expired_uploads)):
             counts[name] = 0
+            # due tenders one per transaction: a tender's opening locks its lots before it
+            # audits, and one transaction over many tenders would hold the audit lock while
+            # locking the next tender's lots (the order a request takes them in reverse)
+            batch = 1 if step is run_due else BATCH
             while True:
                 out = hall.Outgoing()
                 async with conn.transaction():
-                    done = await (run_due(conn, out=out) if step is run_due else step(conn))
+                    done = await (run_due(conn, limit=1, out=out) if step is run_due
+                                  else step(conn))
                 await hall.publish(ctx.get("redis"), out)
                 counts[name] += done
-                if done < BATCH:
+                if done < batch:
                     break
             if counts[name]:
                 log.info(name, count=counts[name])

@@ -150,3 +150,29 @@ async def test_a_stored_bid_that_cannot_be_read_is_the_platforms_failure(
         with pytest.raises(StoredBidUnreadable) as failed:
             await decrypt.decrypt_stored(app.state.store, trust, broken, cek)
         assert failed.value.status == 503
+
+
+async def test_a_paused_tender_and_a_bid_that_is_not_a_zip(
+        lot: Lot, client: Client, conn: asyncpg.Connection) -> None:
+    """A pause (T4) keeps the deadline from passing; a bid whose content only its bidder could
+    have got wrong is refused with its own code (the bidder's fault), never a 500."""
+    not_a_zip = seal(b"not a zip at all", lot.bidder, [lot.bidder.enc.cert, lot.opening])
+    r = await submit(client, lot.tender, lot.bidder, not_a_zip, key="opening-not-zip-1")
+    assert r.status_code == 201, r.text
+    bid = r.json()
+    await allow_few_bids(conn, lot.tender["id"])
+    await move_deadline(conn, lot.tender["id"], -60)
+    await conn.execute("UPDATE tenders SET paused_since = clock_timestamp() WHERE id = $1",
+                       lot.tender["id"])
+    await login(client, lot.bidder.login)
+    key = own_key(not_a_zip, lot.bidder)
+    r = await client.post(f"/api/bids/{bid['id']}/open", json={"content_key": key})
+    assert r.status_code == 409 and r.json()["code"] == "opening_not_started", r.text
+    assert r.json()["detail"]["paused"] is True
+    assert await conn.fetchval("SELECT count(*) FROM lot_openings WHERE tender_id = $1",
+                               lot.tender["id"]) == 0
+    await conn.execute("UPDATE tenders SET paused_since = NULL WHERE id = $1", lot.tender["id"])
+    r = await client.post(f"/api/bids/{bid['id']}/open", json={"content_key": key})
+    assert r.status_code == 422 and r.json()["code"] == "bid_content_invalid", r.text
+    assert await conn.fetchval("SELECT code FROM bid_open_attempts WHERE bid_id = $1",
+                               bid["id"]) == "bid_content_invalid"

@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import tempfile
+import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,10 @@ def not_before_deadline(schedule: dict[str, Any], now: datetime) -> None:
     opens = schedule["bid_deadline"]
     if schedule["status"] == "cancelled":
         raise errors.TenderCancelled({"status": "cancelled"})
-    if schedule["status"] == "draft" or now < opens:
-        raise errors.OpeningNotStarted({"opens_at": opens.isoformat(), "now": now.isoformat()})
+    # a paused tender (T4) has not reached its deadline: the pause will move it
+    if schedule["status"] == "draft" or now < opens or schedule["paused_since"] is not None:
+        raise errors.OpeningNotStarted({"opens_at": opens.isoformat(), "now": now.isoformat(),
+                                        "paused": schedule["paused_since"] is not None})
 
 
 async def start(conn: asyncpg.Connection, principal: Principal, out: hall.Outgoing, *,
@@ -74,7 +77,9 @@ async def start(conn: asyncpg.Connection, principal: Principal, out: hall.Outgoi
     """The lot's opening started if the deadline has passed (the first to need it starts
     it), in a transaction of its own: a refusal that follows does not undo it."""
     bid = await bids.own_bid(conn, principal, bid_id)  # anyone else's bid does not exist
-    schedule = dict(await conn.fetchrow(q.OPENING_OF_BID, bid["tender_id"]))
+    if await conn.fetchval(q.OPENING_STARTED, bid["tender_id"]):
+        return
+    schedule = dict(await conn.fetchrow(q.OPENING_OF_BID_TO_START, bid["tender_id"]))
     now = await conn.fetchval(q.CLOCK)
     not_before_deadline(schedule, now)
     await lots.start(conn, out, bid["tender_id"], now)
@@ -123,8 +128,11 @@ async def decrypt_stored(store: ObjectStore, trust: TrustStore, bid: dict[str, A
         if digest.digest() != bytes(bid["p7m_sha256"]):
             raise errors.StoredBidUnreadable({"reason": "sha256_differs"})
         with p7m.open("rb") as source:
-            opened = await sealing.open_bid(source, Path(tmp) / "files", trust=trust, cek=cek,
-                                            cert=cert, key=key)
+            try:
+                opened = await sealing.open_bid(source, Path(tmp) / "files", trust=trust,
+                                                cek=cek, cert=cert, key=key)
+            except (ValueError, zipfile.BadZipFile) as exc:  # what only the bidder could fix
+                raise errors.BidContentInvalid({"reason": str(exc)[:200]}) from None
     _check(bid, opened)
     return opened
 
@@ -159,6 +167,9 @@ async def record(conn: asyncpg.Connection, actor: audit.Actor, out: hall.Outgoin
 
     A key handed over within the window counts even if the decryption ends after it."""
     await conn.execute(q.LOCK_LOT_OPENING, bid["lot_id"])  # one lot's readings in order
+    if await conn.fetchval(q.FAILED_BID, bid["id"]):
+        # the window closed while this was decrypting, and the bid was decided without it
+        raise errors.WindowClosed({"decided": "not_opened"})
     signer_sha256 = hashlib.sha256(opened.verified.signer.public_bytes(Encoding.DER)).digest()
     row = await conn.fetchrow(
         q.INSERT_OPENED, bid["id"], bid["tender_id"], bid["lot_id"], bid["organization_id"],

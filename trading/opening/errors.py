@@ -91,3 +91,12 @@ class RecordUnreadable(DomainError):
     code = "opening_record_unreadable"
     message = "开标记录文件暂时无法读取或与登记的指纹不符（平台原因）"
     message_en = "The opening record cannot be read, or differs from its recorded SHA-256"
+
+
+class BidContentInvalid(DomainError):
+    """What only the bidder could have made right: the bid decrypts to no valid signed ZIP."""
+
+    status = 422
+    code = "bid_content_invalid"
+    message = "投标文件解密后的内容无效（签名文件或压缩包格式错误）"
+    message_en = "The decrypted bid is not a valid signed ZIP"

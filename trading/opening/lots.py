@@ -44,8 +44,8 @@ async def start(conn: asyncpg.Connection, out: hall.Outgoing, tender_id: UUID,
     by this call (none if another got there first)."""
     tender = await conn.fetchrow(q.TENDER_FOR_OPENING, tender_id)
     if (tender is None or tender["status"] not in ("published", "bidding_closed")
-            or now < tender["bid_deadline"]):
-        return []
+            or now < tender["bid_deadline"] or tender["paused_since"] is not None):
+        return []  # a paused tender (T4) has not reached its deadline
     closes = tender["bid_deadline"] + timedelta(minutes=tender["decryption_minutes"])
     started = [dict(r) for r in await conn.fetch(
         q.START_LOTS, tender_id, required_bids(dict(tender)), closes, tender["decrypt_failure"])]
@@ -118,7 +118,8 @@ async def record_not_opened(conn: asyncpg.Connection, out: hall.Outgoing,
     codes = [r["code"] for r in await conn.fetch(q.ATTEMPT_CODES, bid["id"])]
     fault = "platform" if PLATFORM_CODES.intersection(codes) else "bidder"
     last = codes[-1] if codes else None
-    await conn.execute(q.INSERT_FAILURE, bid["id"], lot_id, fault, last)
+    if await conn.fetchval(q.INSERT_FAILURE, bid["id"], lot_id, fault, last) is None:
+        return  # decided before
     await audit.record(conn, audit.SYSTEM, "bid.not_opened", "bid", bid["id"],
                        {"fault": fault, "last_code": last, "attempts": len(codes)})
     await hall.emit(conn, out, lot_id, "bid.not_opened",

@@ -154,63 +154,76 @@ def rebuild(lot_id: UUID, certificate: x509.Certificate, k: int,
 async def open_remaining(pool: asyncpg.Pool, store: Any, redis: Any, settings: Settings,
                          lot_id: UUID) -> int:
     """Open the lot's bids left closed with the rebuilt key; how many opened. Each bid is
-    recorded in its own transaction; a retry carries on where this stopped."""
+    recorded in its own transaction; a retry carries on where this stopped. One job at a
+    time per lot: another that finds it busy leaves the work to it."""
     async with pool.acquire() as conn:
-        lot = await conn.fetchrow(q.LOT_FOR_OFFICERS, lot_id)
-        if lot is None or lot["status"] != "officers":
+        if not await conn.fetchval(q.TRY_LOCK_OFFICERS, str(lot_id)):
             return 0
-        out = hall.Outgoing()
-        held = await _readable_shares(conn, out, settings, lot_id)
+        try:
+            return await _open_remaining(conn, store, redis, settings, lot_id)
+        finally:
+            await conn.fetchval(q.UNLOCK_OFFICERS, str(lot_id))
+
+
+async def _open_remaining(conn: asyncpg.Connection, store: Any, redis: Any,
+                          settings: Settings, lot_id: UUID) -> int:
+    lot = await conn.fetchrow(q.LOT_FOR_OFFICERS, lot_id)
+    if lot is None or lot["status"] != "officers":
+        return 0
+    out = hall.Outgoing()
+    held = await _readable_shares(conn, out, settings, lot_id)
+    await hall.publish(redis, out)
+    if len(held) < lot["officers_k"]:
+        return 0  # the released shares are handed over again, and a new job follows
+    certificate = x509.load_der_x509_certificate(bytes(lot["opening_cert_der"]))
+    trust = await load_trust_store(conn)
+    try:
+        key = rebuild(lot_id, certificate, lot["officers_k"], held)
+    except shares.ShareError as exc:
+        async with conn.transaction():
+            await audit.record(conn, audit.SYSTEM, "opening_key.rebuild_failed", "lot",
+                               lot_id, {"code": exc.code, "shares": len(held)})
+            await hall.emit(conn, out, lot_id, "officers.rebuild_failed",
+                            {"code": exc.code, "shares": len(held)})
         await hall.publish(redis, out)
-        if len(held) < lot["officers_k"]:
-            return 0  # the released shares are handed over again, and a new job follows
-        certificate = x509.load_der_x509_certificate(bytes(lot["opening_cert_der"]))
-        trust = await load_trust_store(conn)
-        try:
-            key = rebuild(lot_id, certificate, lot["officers_k"], held)
-        except shares.ShareError as exc:
-            async with conn.transaction():
-                await audit.record(conn, audit.SYSTEM, "opening_key.rebuild_failed", "lot",
-                                   lot_id, {"code": exc.code, "shares": len(held)})
-                await hall.emit(conn, out, lot_id, "officers.rebuild_failed",
-                                {"code": exc.code, "shares": len(held)})
-            await hall.publish(redis, out)
-            return 0
-        opened = 0
-        try:
-            for closed in await conn.fetch(q.UNOPENED_BIDS, lot_id):
-                bid = dict(await conn.fetchrow(bid_queries.GET_BID, closed["id"]))
-                try:
-                    # StoredBidUnreadable (the platform's) propagates: the job is retried
-                    result = await decrypt.decrypt_stored(store, trust, bid, cert=certificate,
-                                                          key=key)
-                except errors.StoredBidUnreadable:
-                    raise
-                except DomainError as exc:  # the bid itself is at fault (S6)
-                    async with conn.transaction():
-                        await decrypt.record_failure(conn, audit.SYSTEM, out, bid, exc.code)
-                        await lots.record_not_opened(conn, out, bid, lot_id)
-                else:
-                    async with conn.transaction():
+        return 0
+    opened = 0
+    try:
+        for closed in await conn.fetch(q.UNOPENED_BIDS, lot_id):
+            bid = dict(await conn.fetchrow(bid_queries.GET_BID, closed["id"]))
+            try:
+                # StoredBidUnreadable (the platform's) propagates: the job is retried
+                result = await decrypt.decrypt_stored(store, trust, bid, cert=certificate,
+                                                      key=key)
+            except errors.StoredBidUnreadable:
+                raise
+            except DomainError as exc:  # the bid itself is at fault (S6)
+                async with conn.transaction():
+                    await decrypt.record_failure(conn, audit.SYSTEM, out, bid, exc.code)
+                    await lots.record_not_opened(conn, out, bid, lot_id)
+            else:
+                async with conn.transaction():  # the lot's lock first, then the audit
+                    _, new = await decrypt.record(conn, audit.SYSTEM, out, bid, result,
+                                                  by="officers", user_id=None)
+                    if new:
                         await audit.record(conn, audit.SYSTEM, "opening_key.used", "bid",
                                            bid["id"], {"lot": str(lot_id)})
-                        await decrypt.record(conn, audit.SYSTEM, out, bid, result,
-                                             by="officers", user_id=None)
-                    opened += 1
-                await hall.publish(redis, out)
-        finally:
-            del key  # the whole key existed only in this frame
-        async with conn.transaction():
-            await conn.execute(q.LOCK_TENDER, lot["tender_id"])
-            wiped = await conn.fetchval(q.WIPE_SHARES, lot_id)
-            await audit.record(conn, audit.SYSTEM, "opening_key.discarded", "lot", lot_id,
-                               {"opened": opened, "shares_wiped": wiped})
-            await hall.emit(conn, out, lot_id, "officers.done", {"opened": opened})
-            await lots.settle_if_read(conn, out, lot_id)
-            await lots.settle_tender(conn, lot["tender_id"])
-            await chronograph.schedule_next(conn, lot["tender_id"])
-        await hall.publish(redis, out)
-        return opened
+                opened += new
+            await hall.publish(redis, out)
+    finally:
+        del key  # the whole key existed only in this frame
+    async with conn.transaction():
+        await conn.execute(q.LOCK_TENDER, lot["tender_id"])
+        await conn.execute(q.LOCK_LOT_OPENING, lot_id)  # before the audit: lock order
+        wiped = await conn.fetchval(q.WIPE_SHARES, lot_id)
+        await audit.record(conn, audit.SYSTEM, "opening_key.discarded", "lot", lot_id,
+                           {"opened": opened, "shares_wiped": wiped})
+        await hall.emit(conn, out, lot_id, "officers.done", {"opened": opened})
+        await lots.settle_if_read(conn, out, lot_id)
+        await lots.settle_tender(conn, lot["tender_id"])
+        await chronograph.schedule_next(conn, lot["tender_id"])
+    await hall.publish(redis, out)
+    return opened
 
 
 @jobs.job

@@ -65,7 +65,7 @@ async def sign_in(conn: asyncpg.Connection, principal: Principal, actor: audit.A
             raise CertificateNotYours()
         subject = certificate.subject.rfc4514_string()
     at = await conn.fetchval(q.INSERT_SIGNIN, lot_id, principal.user_id,
-                             principal.organization_id, role, subject, ip)
+                             principal.organization_id, role, subject, audit.normalize_ip(ip))
     count = await conn.fetchval(q.SIGNIN_COUNT, lot_id)
     if at is not None:
         await audit.record(conn, actor, "hall.signin", "lot", lot_id,

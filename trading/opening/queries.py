@@ -6,9 +6,19 @@ CLOCK = "SELECT clock_timestamp()"
 
 # the tender's schedule, share-locked: a demo clock or a postponement waits for the opening
 OPENING_OF_BID = """
-    SELECT t.status, t.bid_deadline, t.decryption_minutes, t.decrypt_failure
+    SELECT t.status, t.bid_deadline, t.paused_since, t.decryption_minutes, t.decrypt_failure
     FROM tenders t WHERE t.id = $1 FOR SHARE
 """
+
+# Starting the opening: FOR UPDATE from the first statement, so that it waits for any
+# finalize still holding the tender FOR SHARE (its bid counts, S5). Not an upgrade from
+# FOR SHARE, which two bidders at once would deadlock on.
+OPENING_OF_BID_TO_START = """
+    SELECT t.status, t.bid_deadline, t.paused_since, t.decryption_minutes, t.decrypt_failure
+    FROM tenders t WHERE t.id = $1 FOR UPDATE
+"""
+
+OPENING_STARTED = "SELECT EXISTS (SELECT 1 FROM lot_openings WHERE tender_id = $1)"
 
 OPENED = """
     SELECT bid_id, opened_by, user_id, opened_at, inner_signer, total_price, price_sheet, files
@@ -42,8 +52,8 @@ EVENTS_SINCE = """
 
 # ---------------------------------------------------------------- each lot's opening
 TENDER_FOR_OPENING = """
-    SELECT id, status, procedure, min_bids, bid_deadline, decryption_minutes, decrypt_failure,
-           officers_k, officers_n
+    SELECT id, status, procedure, min_bids, bid_deadline, paused_since, decryption_minutes,
+           decrypt_failure, officers_k, officers_n
     FROM tenders WHERE id = $1
 """
 
@@ -108,8 +118,10 @@ ATTEMPT_CODES = "SELECT code FROM bid_open_attempts WHERE bid_id = $1 ORDER BY i
 
 INSERT_FAILURE = """
     INSERT INTO bid_opening_failures (bid_id, lot_id, fault, last_code) VALUES ($1, $2, $3, $4)
-    ON CONFLICT (bid_id) DO NOTHING
+    ON CONFLICT (bid_id) DO NOTHING RETURNING bid_id
 """
+
+FAILED_BID = "SELECT 1 FROM bid_opening_failures WHERE bid_id = $1"
 
 LOT_STATES = """
     SELECT o.status FROM lots l LEFT JOIN lot_openings o ON o.lot_id = l.id
@@ -169,7 +181,7 @@ WIPE_SHARES = """
 # ---------------------------------------------------------------- what the hall shows
 HALL_LOT = """
     SELECT l.id AS lot_id, l.number, l.title, t.id AS tender_id, t.code AS tender_code,
-           t.title AS tender_title, t.status AS tender_status, t.bid_deadline,
+           t.title AS tender_title, t.status AS tender_status, t.bid_deadline, t.paused_since,
            t.decryption_minutes, t.decrypt_failure, t.officers_k, t.officers_n,
            t.owner_org_id, t.agency_org_id
     FROM lots l JOIN tenders t ON t.id = l.tender_id WHERE l.id = $1
@@ -356,3 +368,18 @@ RELEASE_SHARE = """
     UPDATE lot_opening_shares SET held = NULL, submitted_at = NULL
     WHERE lot_id = $1 AND share_index = $2 AND used_at IS NULL
 """
+
+# lots of a started opening not yet read or failed, or an opening not started at all
+OPENING_PENDING = """
+    SELECT EXISTS (SELECT 1 FROM lots l LEFT JOIN lot_openings o ON o.lot_id = l.id
+                   WHERE l.tender_id = $1 AND (o.lot_id IS NULL
+                                               OR o.status IN ('decrypting', 'officers')))
+"""
+
+LOCK_LOTS_OF_TENDER = """
+    SELECT 1 FROM lot_openings WHERE tender_id = $1 ORDER BY lot_id FOR UPDATE
+"""
+
+# one officers' job at a time per lot (session lock, released by the job)
+TRY_LOCK_OFFICERS = "SELECT pg_try_advisory_lock(hashtextextended('officers:' || $1, 0))"
+UNLOCK_OFFICERS = "SELECT pg_advisory_unlock(hashtextextended('officers:' || $1, 0))"

@@ -9,9 +9,11 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+import urllib3
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
+from minio.error import S3Error
 
 from core.db import short_transaction
 from core.errors import NotFound
@@ -51,7 +53,10 @@ async def record_pdf(state: State, lot_id: FromPath[UUID],
         row = await conn.fetchrow(q.RECORD, lot_id, version)
     if row is None:
         raise NotFound()
-    data = await state.store.get_bytes(record.BUCKET, row["object_key"])
+    try:
+        data = await state.store.get_bytes(record.BUCKET, row["object_key"])
+    except (S3Error, urllib3.exceptions.HTTPError, OSError):
+        raise errors.RecordUnreadable({"version": version}) from None
     if hashlib.sha256(data).digest() != bytes(row["sha256"]):
         raise errors.RecordUnreadable({"version": version})
     return file_response(data, "application/pdf",

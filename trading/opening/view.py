@@ -24,7 +24,9 @@ def phase(lot: dict[str, Any], opening: dict[str, Any] | None, now: datetime) ->
         return "cancelled"
     if opening is not None:
         return str(opening["status"])
-    return "waiting" if now < lot["bid_deadline"] else "starting"
+    if now < lot["bid_deadline"] or lot["paused_since"] is not None:
+        return "waiting"
+    return "starting"
 
 
 async def lot_of(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
@@ -41,7 +43,7 @@ async def state(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
     now = await conn.fetchval(q.CLOCK)
     found = await conn.fetchrow(q.LOT_OPENING, lot_id)
     opening = dict(found) if found is not None else None
-    public = now >= lot["bid_deadline"]
+    public = now >= lot["bid_deadline"] and lot["paused_since"] is None
     signins = [dict(r) for r in await conn.fetch(q.HALL_SIGNINS, lot_id)]
     out: dict[str, Any] = {
         "lot": {k: lot[k] for k in ("lot_id", "number", "title", "tender_id", "tender_code",
