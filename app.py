@@ -1,15 +1,18 @@
-"""Tenderhall: the Litestar application and the ``tenderhall`` command.
+"""Tenderhall: the Litestar application, the worker's jobs and the ``tenderhall`` command.
 
-``create_app(settings)`` builds the whole web application; ``cli`` is the
-one console script (serve, worker, db, audit, demo, and what later stages add).
+This is the one place where the application is wired: ``create_app(settings)`` lists the
+routes, ``JOBS`` the job functions and schedules the worker runs, and ``cli`` the command
+groups of every layer. Nothing registers itself by being imported.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import click
 from arq import ArqRedis
 from litestar import Litestar
 from litestar.channels import ChannelsPlugin
@@ -23,11 +26,12 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
 
-from core import commands
+from core import commands, notify
 from core.auth import provide_principal, provide_user
 from core.calendar_admin import CalendarController
 from core.csrf import csrf_middleware
 from core.db import create_pool, provide_transaction, transaction_middleware
+from core.demo import run_demo
 from core.errors import EXCEPTION_HANDLERS
 from core.identity.routes import AuthController, IdentityController, login_form, logout_form
 from core.logs import configure_logging, request_id_middleware
@@ -36,6 +40,10 @@ from core.ops import PROMETHEUS, MetricsController, healthz
 from core.pages import login_page, set_lang
 from core.settings import Settings
 from core.storage import open_store
+from core.worker import Jobs, Schedule, run_worker
+from signing import demo as signing_demo
+from signing import trust
+from signing.commands import ca, keys, sign_command
 from signing.routes import (
     TrustController,
     bind_certificate,
@@ -46,11 +54,18 @@ from signing.routes import (
     cert_login,
     timestamp_authority,
 )
+from signing.verify import verify_command
+from trading import chronograph
+from trading.bids import expiry
+from trading.bids import jobs as bid_jobs
 from trading.bids import pages as bid_pages
 from trading.bids import routes as bid_routes
-from trading.opening import hall_routes, record_routes
+from trading.bids.commands import bid
+from trading.opening import hall_routes, officers, record, record_routes
 from trading.opening import pages as opening_pages
 from trading.opening import routes as opening_routes
+from trading.opening.commands import hall
+from trading.tenders import jobs as tender_jobs
 from trading.tenders import pages as tender_pages
 from trading.tenders.notice_routes import PublicationController
 from trading.tenders.routes import TenderController
@@ -135,4 +150,49 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
+JOBS = Jobs(
+    functions=[
+        notify.deliver_notification, trust.refresh_crls_job, chronograph.chronograph_job,
+        tender_jobs.render_notice_pdf, tender_jobs.opening_postponed,
+        bid_jobs.render_bid_receipt_pdf, expiry.abort_bid_upload,
+        officers.open_by_officers, record.issue_opening_record,
+    ],
+    schedules=[
+        # CRLs: at start and twice an hour (a development CA's CRL is valid 7 days)
+        Schedule(trust.refresh_crls_job, minute=frozenset({5, 35})),
+        # due tender transitions: every minute (arq's default second=0)
+        Schedule(chronograph.chronograph_job),
+    ],
+)
+
+
 cli = commands.cli
+
+
+@cli.command()
+def worker() -> None:
+    """Run the job worker and the outbox relay."""
+    settings = commands.settings_or_exit()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    asyncio.run(run_worker(settings, JOBS))
+
+
+@cli.command("demo-pki")
+@click.option("--crl-base", default="http://127.0.0.1:8000/ca", show_default=True)
+def demo_pki(crl_base: str) -> None:
+    """Create the demo's three CAs and timestamp certificate (before the platform starts)."""
+    made = signing_demo.prepare(crl_base)
+    click.echo(f"demo PKI in {signing_demo.ca_dir()}: "
+               + (", ".join(made) + " created" if made else "kept"))
+
+
+@cli.command()
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
+              help="The running platform the life cycle is driven through.")
+def demo(url: str) -> None:
+    """Seed the demo data set and run the scripted tender life cycle."""
+    asyncio.run(run_demo(commands.settings_or_exit(), url))
+
+
+for group in (bid, hall, ca, keys, verify_command, sign_command):
+    cli.add_command(group)

@@ -1,4 +1,7 @@
-"""The ``tenderhall`` console script: one click group, sub-commands per concern."""
+"""The ``tenderhall`` console script's core: the group and the commands of core itself (serve,
+db, audit, users). The commands of the other layers (the worker with its jobs, the bidder's
+tool, the development CA, the demo) are added to the group in ``app.py``, the one place where
+the application is wired."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import click
 from core.settings import Settings, SettingsError
 
 
-def _settings() -> Settings:
+def settings_or_exit() -> Settings:
     try:
         return Settings.from_env()
     except SettingsError as exc:
@@ -48,35 +51,10 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the web application and API."""
     import uvicorn
 
-    _settings()  # fail early, with the variable's name, if configuration is missing
+    settings_or_exit()  # fail early, with the variable's name, if configuration is missing
     uvicorn.run("app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False, proxy_headers=False,
                 timeout_keep_alive=KEEP_ALIVE_S)
-
-
-def _register() -> None:
-    from signing.commands import ca, keys, sign_command
-    from signing.verify import verify_command
-    from trading.bids.commands import bid
-    from trading.opening.commands import hall
-
-    cli.add_command(bid)
-    cli.add_command(hall)
-    cli.add_command(ca)
-    cli.add_command(keys)
-    cli.add_command(verify_command)
-    cli.add_command(sign_command)
-
-
-@cli.command()
-def worker() -> None:
-    """Run the job worker and the outbox relay."""
-    from core.logs import configure_logging
-    from core.worker import run_worker
-
-    settings = _settings()
-    configure_logging(json=settings.log_json, level=settings.log_level)
-    asyncio.run(run_worker(settings))
 
 
 @cli.group()
@@ -185,26 +163,3 @@ def users_create(login: str, name: str, roles: tuple[str, ...], credit_code: str
     except DomainError as exc:
         raise click.ClickException(f"{exc.message} / {exc.message_en}") from exc
     click.echo(f"created {login} ({', '.join(roles)}): {user_id}")
-
-
-@cli.command("demo-pki")
-@click.option("--crl-base", default="http://127.0.0.1:8000/ca", show_default=True)
-def demo_pki(crl_base: str) -> None:
-    """Create the demo's three CAs and timestamp certificate (before the platform starts)."""
-    from signing.demo import ca_dir, prepare
-
-    made = prepare(crl_base)
-    click.echo(f"demo PKI in {ca_dir()}: " + (", ".join(made) + " created" if made else "kept"))
-
-
-@cli.command()
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
-              help="The running platform the life cycle is driven through.")
-def demo(url: str) -> None:
-    """Seed the demo data set and run the scripted tender life cycle."""
-    from core.demo import run_demo
-
-    asyncio.run(run_demo(_settings(), url))
-
-
-_register()

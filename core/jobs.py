@@ -26,31 +26,46 @@ from redis.exceptions import RedisError
 log = structlog.get_logger(__name__)
 
 JobFunc = Callable[..., Awaitable[Any]]
-REGISTRY: dict[str, JobFunc] = {}
+_MARK = "__tenderhall_job__"
 
 
 def job(func: JobFunc) -> JobFunc:
-    """Register an arq job function under its module-qualified name."""
-    REGISTRY[func.__name__] = func
+    """Mark an arq job function. Marking registers nothing: the worker runs the functions
+    the application lists (``app.JOBS``), and a test checks that every marked function is
+    listed there, so a job cannot exist without a worker that runs it."""
+    setattr(func, _MARK, func.__name__)
     return func
+
+
+def is_job(func: object) -> bool:
+    return isinstance(getattr(func, _MARK, None), str)
+
+
+def job_name(func: JobFunc) -> str:
+    """The name the outbox stores and arq dispatches on (the function's own name)."""
+    name = getattr(func, _MARK, None)
+    if not isinstance(name, str):
+        raise TypeError(f"{func!r} is not a job function (mark it with @jobs.job)")
+    return name
 
 
 async def enqueue(
     conn: asyncpg.Connection,
-    function: str,
+    function: JobFunc,
     job_key: str,
     *,
     available_at: datetime | None = None,
     **args: Any,
 ) -> int | None:
-    """Write an outbox row in the caller's transaction; None if job_key is already queued."""
-    if function not in REGISTRY:
-        raise ValueError(f"unknown job function {function!r}")
+    """Write an outbox row in the caller's transaction; None if job_key is already queued.
+
+    ``function`` is the job function itself, not its name: a renamed or removed job is an
+    import error where it is enqueued, not a row that no worker can run."""
     row_id: int | None = await conn.fetchval(
         """INSERT INTO outbox (job_key, function, args, available_at)
            VALUES ($1, $2, $3, coalesce($4, now()))
            ON CONFLICT (job_key) DO NOTHING RETURNING id""",
-        job_key, function, args, available_at,
+        job_key, job_name(function), args, available_at,
     )
     return row_id
 

@@ -18,7 +18,7 @@ from core import jobs
 async def notify(conn: asyncpg.Connection, *, key: str, user_id: UUID, subject: str,
                  subject_en: str, body: str = "", ref: str | None = None) -> int | None:
     """``ref`` names what the notification is about, so its read receipts can be found."""
-    return await jobs.enqueue(conn, "deliver_notification", f"notify:{key}:{user_id}",
+    return await jobs.enqueue(conn, deliver_notification, f"notify:{key}:{user_id}",
                               user_id=str(user_id), subject=subject, subject_en=subject_en,
                               body=body, ref=ref)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -23,17 +24,33 @@ from core.db import create_pool
 from core.settings import Settings
 from core.storage import open_store
 
-# Modules whose @jobs.job functions the worker runs; each registers on import.
-JOB_MODULES = ("core.notify", "signing.trust", "trading.chronograph", "trading.tenders.jobs",
-               "trading.bids.jobs", "trading.bids.expiry", "trading.opening.officers",
-               "trading.opening.record")
-for _module in JOB_MODULES:
-    importlib.import_module(_module)
-
 log = structlog.get_logger(__name__)
 
 
-def build_worker(settings: Settings, *, burst: bool = False, db_pool: Any = None) -> Worker:
+@dataclass(frozen=True)
+class Schedule:
+    """A job run by the clock (arq cron): at ``minute`` of each hour, or every minute."""
+
+    function: jobs.JobFunc
+    minute: frozenset[int] | None = None
+    run_at_startup: bool = True
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """What a worker runs: the job functions and the clock's schedules. The application
+    lists them in one place (``app.JOBS``); nothing registers itself by being imported."""
+
+    functions: Sequence[jobs.JobFunc]
+    schedules: Sequence[Schedule] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        for func in [*self.functions, *(s.function for s in self.schedules)]:
+            jobs.job_name(func)  # a function not marked @jobs.job is a wiring mistake
+
+
+def build_worker(settings: Settings, wiring: Jobs, *, burst: bool = False,
+                 db_pool: Any = None) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
         ctx["db_pool"] = db_pool or await create_pool(settings.database.url, min_size=1,
@@ -46,27 +63,24 @@ def build_worker(settings: Settings, *, burst: bool = False, db_pool: Any = None
             await ctx["db_pool"].close()
 
     return Worker(
-        functions=list(jobs.REGISTRY.values()),  # type: ignore[arg-type]
+        functions=list(wiring.functions),  # type: ignore[arg-type]
         redis_settings=jobs.arq_settings(settings.redis.url),
         queue_name=settings.redis.queue,
         on_startup=startup,
         on_shutdown=shutdown,
         burst=burst,
         cron_jobs=[] if burst else [
-            # CRLs: at start and twice an hour (a dev CA's CRL is valid 7 days)
-            cron(jobs.REGISTRY["refresh_crls_job"], name="cron:refresh_crls",  # type: ignore[arg-type]
-                 minute={5, 35}, run_at_startup=True, unique=True),
-            # due tender transitions: every minute (arq's default second=0)
-            cron(jobs.REGISTRY["chronograph_job"], name="cron:chronograph",  # type: ignore[arg-type]
-                 run_at_startup=True, unique=True),
-        ],
+            cron(s.function, name=f"cron:{jobs.job_name(s.function)}",  # type: ignore[arg-type]
+                 minute=set(s.minute) if s.minute is not None else None,
+                 run_at_startup=s.run_at_startup, unique=True)
+            for s in wiring.schedules],
         keep_result=24 * 3600,
         max_tries=5,
         handle_signals=False,
     )
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, wiring: Jobs) -> None:
     """Relay forever; run the arq worker, restarting it after a Redis outage.
 
     SIGTERM or SIGINT stops both. A job cut off mid-way rolls back with its
@@ -83,7 +97,7 @@ async def run_worker(settings: Settings) -> None:
     stopping = asyncio.create_task(stop.wait())
     try:
         while not stop.is_set():
-            worker = build_worker(settings, db_pool=pool)
+            worker = build_worker(settings, wiring, db_pool=pool)
             running = asyncio.create_task(worker.async_run())
             await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if not running.done():

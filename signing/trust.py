@@ -74,7 +74,7 @@ async def add_ca(conn: asyncpg.Connection, actor: audit.Actor, *, name: str, cer
     await audit.record(conn, actor, "trust.add_ca", "trust_ca", row["id"],
                        {"name": name, "sha256": digest.hex(), "mode": revocation_mode})
     if crl_url:
-        await jobs.enqueue(conn, "refresh_crls_job", f"crl:{row['id']}:{digest.hex()[:16]}")
+        await jobs.enqueue(conn, refresh_crls_job, f"crl:{row['id']}:{digest.hex()[:16]}")
     return row
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
+import pkgutil
 import secrets
 import shutil
 import socket
@@ -19,13 +21,14 @@ import asyncpg
 import pytest
 from redis.exceptions import RedisError
 
+from app import JOBS
 from core import audit, jobs
 from core.db import create_pool
 from core.identity import service as identity
 from core.migrate import upgrade_async
 from core.notify import notify
 from core.settings import Settings
-from core.worker import build_worker
+from core.worker import Jobs, build_worker
 from tests.conftest import ROOT, create_database, drop_database
 
 
@@ -133,7 +136,7 @@ async def test_job_enqueued_while_redis_is_down_runs_exactly_once(
             assert await pool.fetchval("SELECT relay_count FROM outbox WHERE id = $1",
                                        outbox_id) == 2
 
-            worker = build_worker(job_settings, burst=True)
+            worker = build_worker(job_settings, TEST_JOBS, burst=True)
             await worker.main()
             await worker.close()
 
@@ -148,7 +151,7 @@ async def test_job_enqueued_while_redis_is_down_runs_exactly_once(
             await redis.flushdb()
             await pool.execute("UPDATE outbox SET relayed_at = NULL WHERE id = $1", outbox_id)
             await jobs.relay_once(pool, redis, queue=queue)
-            worker = build_worker(job_settings, burst=True)
+            worker = build_worker(job_settings, TEST_JOBS, burst=True)
             await worker.main()
             await worker.close()
             assert await pool.fetchval(
@@ -168,8 +171,25 @@ async def test_enqueue_is_idempotent_per_key(conn: asyncpg.Connection) -> None:
     first = await notify(conn, key="k", user_id=user_id, subject="a", subject_en="a")
     second = await notify(conn, key="k", user_id=user_id, subject="a", subject_en="a")
     assert first is not None and second is None
-    with pytest.raises(ValueError, match="unknown job"):
-        await jobs.enqueue(conn, "no_such_job", "x")
+    async def not_a_job(ctx: dict[str, object], outbox_id: int) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="not a job function"):
+        await jobs.enqueue(conn, not_a_job, "x")
+
+
+def test_every_job_function_is_wired_to_the_worker() -> None:
+    """A job nobody runs would wait in the outbox forever: every @jobs.job function of the
+    server's packages is in ``app.JOBS``, and ``app.JOBS`` lists jobs only."""
+    found = set()
+    for package in ("core", "signing", "trading", "evaluation", "archive"):
+        for info in pkgutil.walk_packages([str(ROOT / package)], prefix=f"{package}."):
+            module = importlib.import_module(info.name)
+            found |= {f"{module.__name__}.{name}" for name, value in vars(module).items()
+                      if jobs.is_job(value) and value.__module__ == module.__name__}
+    wired = {f"{f.__module__}.{f.__name__}" for f in JOBS.functions}
+    assert found == wired
+    assert {s.function for s in JOBS.schedules} <= set(JOBS.functions)
 
 
 async def test_rolled_back_change_leaves_no_job(conn: asyncpg.Connection) -> None:
@@ -248,6 +268,10 @@ async def flaky_test_job(ctx: dict[str, object], outbox_id: int) -> None:
     await jobs.run_once(ctx, outbox_id, body)  # type: ignore[arg-type]
 
 
+# the application's jobs and this file's own
+TEST_JOBS = Jobs(functions=[*JOBS.functions, flaky_test_job])
+
+
 async def test_failed_job_is_retried_after_a_backoff_not_lost(own_db: Settings,
                                                               redis_server: RedisServer) -> None:
     pool = await create_pool(own_db.database.url, min_size=1, max_size=3)
@@ -261,10 +285,10 @@ async def test_failed_job_is_retried_after_a_backoff_not_lost(own_db: Settings,
         async with pool.acquire() as conn, conn.transaction():
             user_id = await identity.create_user(conn, audit.SYSTEM, login=login, name="重试",
                                                  roles=["expert"])
-            outbox_id = await jobs.enqueue(conn, "flaky_test_job", f"notify:flaky:{login}",
+            outbox_id = await jobs.enqueue(conn, flaky_test_job, f"notify:flaky:{login}",
                                            user_id=str(user_id))
         assert await jobs.relay_once(pool, redis, queue=queue) == 1
-        worker = build_worker(job_settings, burst=True)
+        worker = build_worker(job_settings, TEST_JOBS, burst=True)
         await worker.main()
         await worker.close()
         row = await pool.fetchrow("SELECT * FROM outbox WHERE id = $1", outbox_id)
@@ -281,7 +305,7 @@ async def test_failed_job_is_retried_after_a_backoff_not_lost(own_db: Settings,
 
         await pool.execute("UPDATE outbox SET available_at = now() WHERE id = $1", outbox_id)
         assert await jobs.relay_once(pool, redis, queue=queue) == 1
-        worker = build_worker(job_settings, burst=True)
+        worker = build_worker(job_settings, TEST_JOBS, burst=True)
         await worker.main()
         await worker.close()
         row = await pool.fetchrow("SELECT * FROM outbox WHERE id = $1", outbox_id)

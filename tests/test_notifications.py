@@ -7,8 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from core import jobs
-from core.notify import notify
+from core import notify
 from tests.conftest import Client, World, login
 
 
@@ -124,7 +123,7 @@ async def test_delivered_notification_reaches_the_inbox(client: Client, conn: as
     """``notify`` and its job put the row where the inbox reads it."""
     me = await world.user("expert")
     user_id = await _user_id(conn, me)
-    outbox_id = await notify(conn, key="inbox-test", user_id=user_id, subject="评标通知",
+    outbox_id = await notify.notify(conn, key="inbox-test", user_id=user_id, subject="评标通知",
                              subject_en="Evaluation notice", body="请按时参加", ref="lot:1")
     assert outbox_id is not None
 
@@ -140,7 +139,7 @@ async def test_delivered_notification_reaches_the_inbox(client: Client, conn: as
         async def __aexit__(self, *exc: object) -> None:
             return None
 
-    await jobs.REGISTRY["deliver_notification"]({"db_pool": Borrowed()}, outbox_id)
+    await notify.deliver_notification({"db_pool": Borrowed()}, outbox_id)
     await login(client, me)
     items = (await client.get("/api/notifications")).json()["items"]
     assert [(n["subject"], n["subject_en"], n["body"], n["ref"]) for n in items] == [

@@ -32,7 +32,7 @@ async def expire_due(conn: asyncpg.Connection, *, limit: int = BATCH) -> int:
         await audit.record(conn, audit.SYSTEM, "bid_upload.expired", "bid_upload", row["id"], {
             "lot": str(row["lot_id"]), "organization": str(row["organization_id"]),
             "bytes_done": row["bytes_done"], "size": row["size"]})
-        await jobs.enqueue(conn, "abort_bid_upload", f"bid-upload-abort:{row['id']}",
+        await jobs.enqueue(conn, abort_bid_upload, f"bid-upload-abort:{row['id']}",
                            upload_id=str(row["id"]))
     return len(rows)
 

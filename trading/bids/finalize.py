@@ -39,6 +39,7 @@ from trading.bids import envelope_check, errors, receipts, uploads
 from trading.bids import jobs as _jobs  # noqa: F401 - registers the receipt job it enqueues
 from trading.bids import queries as q
 from trading.bids.device import marks
+from trading.bids.jobs import render_bid_receipt_pdf
 
 
 async def _verify_outer(conn: asyncpg.Connection, store: ObjectStore, upload: dict[str, Any],
@@ -138,7 +139,7 @@ async def finalize(conn: asyncpg.Connection, store: ObjectStore, settings: Setti
     found += [("ip", str(ip)) for ip in ips or []]
     await conn.executemany(q.INSERT_MARKS, [(bid_id, lot["lot_id"], org_id, kind, value)
                                             for kind, value in dict.fromkeys(found)])
-    await jobs.enqueue(conn, "render_bid_receipt_pdf", f"bid-receipt-pdf:{bid_id}",
+    await jobs.enqueue(conn, render_bid_receipt_pdf, f"bid-receipt-pdf:{bid_id}",
                        bid_id=str(bid_id))
     await audit.record(conn, actor, "bid.submit", "lot", lot["lot_id"], {
         "bid": str(bid_id), "p7m_sha256": sha256.hex(), "replaces": str(replaces) if replaces

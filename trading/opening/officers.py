@@ -114,7 +114,8 @@ async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
                          "need": lot["officers_k"]})
         if have >= lot["officers_k"]:
             # one job per share that completes a set (the job does nothing once the lot is read)
-            await jobs.enqueue(conn, JOB, f"officers-open:{lot_id}:{index}:{secrets.token_hex(4)}",
+            await jobs.enqueue(conn, open_by_officers,
+                               f"officers-open:{lot_id}:{index}:{secrets.token_hex(4)}",
                                lot_id=str(lot_id))
     return {"lot_id": lot_id, "index": index, "have": have, "need": lot["officers_k"],
             "status": lot["status"]}

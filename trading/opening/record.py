@@ -31,7 +31,7 @@ OUTCOME = {"bidder": "投标人解密", "officers": "开标人密钥分片解密
 
 async def request(conn: asyncpg.Connection, lot_id: UUID, as_of: int) -> None:
     """Ask for an issue as of hall event ``as_of`` (after the caller commits)."""
-    await jobs.enqueue(conn, JOB, f"opening-record:{lot_id}:{as_of}", lot_id=str(lot_id))
+    await jobs.enqueue(conn, issue_opening_record, f"opening-record:{lot_id}:{as_of}", lot_id=str(lot_id))
 
 
 async def context(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:

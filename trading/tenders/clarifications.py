@@ -20,33 +20,22 @@ from uuid import UUID
 
 import asyncpg
 
-from core import audit, clock, jobs, notify
+from core import audit, clock, jobs
 from core.auth import Principal
-from core.errors import Conflict, NotFound
+from core.errors import NotFound
 from signing.cms import pem_to_der
 from signing.errors import ContentMismatch
 from trading import chronograph
-from trading.tenders import documents, notices, releases, rules, service
+from trading.tenders import delivery, documents, notices, releases, rules, service
 from trading.tenders import queries as q
-
-
-class DraftExists(Conflict):
-    code = "clarification_draft_exists"
-    message = "已有一份未发布的澄清，请先发布或删除"
-    message_en = "An unpublished clarification exists; publish or delete it first"
-
-
-class DeadlinePassed(Conflict):
-    code = "tender_deadline_passed"
-    message = "投标截止时间已过，不能再发布澄清或修改"
-    message_en = "The bid deadline has passed: no more clarifications or amendments"
-
-
-class DeadlineEarlier(rules.RuleViolation):
-    code = "clarification_deadline_earlier"
-    message = "澄清不能提前投标截止时间"
-    message_en = "A clarification cannot bring the bid deadline forward"
-
+from trading.tenders.errors import (
+    DeadlineEarlier,
+    DeadlinePassed,
+    DraftExists,
+    InvalidTransition,
+    NoticeOutdated,
+)
+from trading.tenders.jobs import opening_postponed, render_notice_pdf
 
 _INSERT = f"""
     INSERT INTO notices (tender_id, number, kind, title, body, requested_bid_deadline, created_by)
@@ -76,9 +65,9 @@ async def _published_tender(conn: asyncpg.Connection, principal: Principal,
                             tender_id: UUID) -> dict[str, Any]:
     tender = await service.locked_for(conn, principal, tender_id)
     if tender["status"] != "published":
-        raise service.InvalidTransition({"status": tender["status"]},
-                                        message="只有已发布、未截止的项目可以澄清",
-                                        message_en="Only a published tender before its deadline "
+        raise InvalidTransition({"status": tender["status"]},
+                                message="只有已发布、未截止的项目可以澄清",
+                                message_en="Only a published tender before its deadline "
                                                    "can be clarified")
     # the chronograph closes bidding within a minute of the deadline; the clock decides first
     if await clock.db_now(conn) >= tender["bid_deadline"]:
@@ -127,7 +116,7 @@ async def remove_draft(conn: asyncpg.Connection, principal: Principal, actor: au
     await service.locked_for(conn, principal, tender_id)
     notice = await get_notice(conn, tender_id, notice_id, draft_ok=True)
     if notice["status"] != "draft":
-        raise service.InvalidTransition({"status": notice["status"]})
+        raise InvalidTransition({"status": notice["status"]})
     await conn.execute("DELETE FROM tender_documents WHERE notice_id = $1", notice_id)
     await conn.execute("DELETE FROM notices WHERE id = $1", notice_id)
     await audit.record(conn, actor, "clarification.remove", "tender", tender_id,
@@ -139,16 +128,14 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
     tender = await _published_tender(conn, principal, tender_id)
     notice = await get_notice(conn, tender_id, notice_id, draft_ok=True)
     if notice["status"] != "draft":
-        raise service.InvalidTransition({"status": notice["status"]},
-                                        message="该澄清已发布", message_en="Already published")
+        raise InvalidTransition({"status": notice["status"]},
+                                message="该澄清已发布", message_en="Already published")
     docs = await documents.listing_for_notice(conn, tender_id, notice_id)
     signed = notices.clarification(tender, notice, docs)
     try:
         verified = await notices.verify_org_signature(
             conn, signature, signed, organization_id=notices.signing_org(tender))
     except ContentMismatch:
-        from trading.tenders.publication import NoticeOutdated
-
         raise NoticeOutdated() from None
     now = await clock.db_now(conn)
     old = tender["bid_deadline"]
@@ -167,40 +154,17 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
             "from": old.isoformat(), "to": new.isoformat(), "notice": str(notice_id),
             "rule": "T3" if notice["requested_bid_deadline"] is None
             or new != notice["requested_bid_deadline"] else "amendment"})
-        await jobs.enqueue(conn, "opening_postponed", f"postponed:{tender_id}:{notice_id}",
+        await jobs.enqueue(conn, opening_postponed, f"postponed:{tender_id}:{notice_id}",
                            tender_id=str(tender_id), old=old.isoformat(), new=new.isoformat())
     await chronograph.schedule_next(conn, tender_id)
     await audit.record(conn, actor, "clarification.publish", "tender", tender_id, {
         "notice": str(notice_id), "number": notice["number"], "signer": verified.subject,
         "sha256": hashlib.sha256(signed).hexdigest()})
-    await _deliver(conn, tender, dict(row), organization_id=None)
-    await jobs.enqueue(conn, "render_notice_pdf", f"notice-pdf:{notice_id}",
+    await delivery.deliver(conn, tender, dict(row), organization_id=None)
+    await jobs.enqueue(conn, render_notice_pdf, f"notice-pdf:{notice_id}",
                        notice_id=str(notice_id))
     await releases.record(conn, tender_id, "tenderAmendment")
     return dict(row)
-
-
-async def _deliver(conn: asyncpg.Connection, tender: dict[str, Any], notice: dict[str, Any], *,
-                   organization_id: UUID | None) -> int:
-    moved = notice["new_bid_deadline"] != notice["old_bid_deadline"]
-    deadline = notice["new_bid_deadline"].astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
-    users = await conn.fetch(q.HOLDER_USERS, tender["id"], organization_id)
-    for u in users:
-        await notify.notify(
-            conn, key=f"notice:{notice['id']}", user_id=u["user_id"], ref=f"notice:{notice['id']}",
-            subject=f"【澄清】{tender['code']} {notice['title']}"
-                    + (f"（投标截止时间变更为 {deadline}）" if moved else ""),
-            subject_en=f"Clarification for {tender['code']}: {notice['title']}"
-                       + (f" (bid deadline now {deadline}, Beijing time)" if moved else ""),
-            body=notice["body"])
-    return len(users)
-
-
-async def notify_new_holder(conn: asyncpg.Connection, tender: dict[str, Any],
-                            organization_id: UUID) -> None:
-    for row in await conn.fetch(q.NOTICES, tender["id"], True):
-        if row["kind"] == "clarification":
-            await _deliver(conn, tender, dict(row), organization_id=organization_id)
 
 
 async def deliveries(conn: asyncpg.Connection, principal: Principal, tender_id: UUID,

@@ -25,40 +25,20 @@ import asyncpg
 
 from core import audit, clock
 from core.auth import Principal
-from core.errors import Conflict, DomainError, InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 from core.storage import ObjectStore, iter_file
 from signing.cms import pem_to_der
-from trading.tenders import notices
+from trading.tenders import delivery, notices
 from trading.tenders import queries as q
+from trading.tenders.errors import (
+    DocumentFrozen,
+    DocumentNameTaken,
+    DocumentsNotYetAvailable,
+    DocumentsPeriodOver,
+)
 
 BUCKET = "documents"
 MAX_BYTES = 200 * 1024 * 1024
-
-
-class DocumentsNotYetAvailable(DomainError):
-    status = 409
-    code = "documents_not_yet_available"
-    message = "招标文件尚未开始发售"
-    message_en = "The tender documents are not available yet"
-
-
-class DocumentsPeriodOver(DomainError):
-    status = 409
-    code = "documents_period_over"
-    message = "招标文件获取期已结束"
-    message_en = "The period for obtaining the tender documents has ended"
-
-
-class DocumentNameTaken(Conflict):
-    code = "document_name_taken"
-    message = "同名文件已存在，请先删除或改名"
-    message_en = "A document with this name exists already; delete it or rename the file"
-
-
-class DocumentFrozen(Conflict):
-    code = "document_frozen"
-    message = "已发布的文件不能修改或删除"
-    message_en = "A published document cannot be changed or removed"
 
 
 @dataclass(frozen=True)
@@ -167,9 +147,7 @@ async def obtain(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
                            principal.user_id)
         await audit.record(conn, actor, "document.holder", "tender", tender["id"],
                            {"organization": str(principal.organization_id)})
-        from trading.tenders import clarifications  # clarifications reach new holders too
-
-        await clarifications.notify_new_holder(conn, tender, principal.organization_id)
+        await delivery.notify_new_holder(conn, tender, principal.organization_id)
     await conn.execute(q.ADD_DOWNLOAD, document_id, tender["id"], principal.organization_id,
                        principal.user_id, audit.normalize_ip(actor.client_ip))
     return document_out(dict(row))

@@ -33,6 +33,7 @@ from trading.tenders import (
 )
 from trading.tenders import queries as q
 from trading.tenders import schemas as s
+from trading.tenders.errors import InvalidTransition
 from trading.tenders.jobs import PDF_BUCKET
 from trading.tenders.routes import tender_out
 
@@ -156,7 +157,7 @@ class PublicationController(Controller):
                      tender_id: FromPath[UUID], data: Multipart) -> s.DocumentOut:
         tender = await service.locked_for(conn, user, tender_id)
         if tender["status"] != "draft":
-            raise service.InvalidTransition(
+            raise InvalidTransition(
                 {"status": tender["status"]}, message="发布后的文件变更须通过澄清（附件）进行",
                 message_en="After publication, documents change through a clarification")
         row = await documents.add(conn, request.app.state.store, actor_of(request, user),
@@ -230,7 +231,7 @@ class PublicationController(Controller):
         tender = await service.locked_for(conn, user, tender_id)
         notice = await clarifications.get_notice(conn, tender_id, notice_id, draft_ok=True)
         if notice["status"] != "draft":
-            raise service.InvalidTransition({"status": notice["status"]})
+            raise InvalidTransition({"status": notice["status"]})
         return _doc_out(await documents.add(
             conn, request.app.state.store, actor_of(request, user), tender=tender,
             upload=await _upload(data), uploaded_by=user.user_id, notice_id=notice_id))

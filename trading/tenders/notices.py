@@ -22,18 +22,11 @@ import asyncpg
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from core.clock import SHANGHAI
-from core.errors import DomainError
 from signing import cms, identity
 from signing.trust import load_trust_store
+from trading.tenders.errors import SignerNotOfOrganization
 
 FORMAT = 1
-
-
-class SignerNotOfOrganization(DomainError):
-    status = 422
-    code = "signer_not_of_organization"
-    message = "签名证书不属于本项目的招标人或代理机构"
-    message_en = "The signing certificate does not belong to the tender's tenderer or agency"
 
 
 def _value(v: Any) -> Any:

@@ -28,6 +28,8 @@ from core.errors import NotFound
 from trading import chronograph
 from trading.tenders import queries as q
 from trading.tenders import releases, rules, service
+from trading.tenders.errors import InvalidTransition
+from trading.tenders.jobs import opening_postponed
 
 ANSWER_WITHIN = timedelta(days=3)
 
@@ -89,9 +91,9 @@ async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
         raise NotFound()
     tender = dict(row)
     if tender["status"] != "published":
-        raise service.InvalidTransition({"status": tender["status"]},
-                                        message="投标截止后不能再对招标文件提出异议",
-                                        message_en="Objections to the documents end before the "
+        raise InvalidTransition({"status": tender["status"]},
+                                message="投标截止后不能再对招标文件提出异议",
+                                message_en="Objections to the documents end before the "
                                                    "bid deadline")
     rules.check_objection_time(await clock.db_now(conn), tender["bid_deadline"])
     objection = dict(await conn.fetchrow(_INSERT, tender_id, principal.organization_id,
@@ -133,8 +135,8 @@ async def answer(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
                                      tender_id, objection_id)
         if exists is None:
             raise NotFound()
-        raise service.InvalidTransition(message="该异议已答复",
-                                        message_en="The objection has been answered already")
+        raise InvalidTransition(message="该异议已答复",
+                                message_en="The objection has been answered already")
     await audit.record(conn, actor, "objection.answer", "tender", tender_id,
                        {"objection": str(objection_id)})
     await notify.notify(conn, key=f"objection-answer:{objection_id}", user_id=done["user_id"],
@@ -158,7 +160,7 @@ async def _resume(conn: asyncpg.Connection, actor: audit.Actor, tender: dict[str
         "paused_seconds": int(paused.total_seconds())})
     await audit.record(conn, actor, "tender.deadline_moved", "tender", tender["id"], {
         "from": old.isoformat(), "to": new.isoformat(), "rule": "T4"})
-    await jobs.enqueue(conn, "opening_postponed", f"postponed:{tender['id']}:{new.isoformat()}",
+    await jobs.enqueue(conn, opening_postponed, f"postponed:{tender['id']}:{new.isoformat()}",
                        tender_id=str(tender["id"]), old=old.isoformat(), new=new.isoformat())
     when = new.astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
     for u in await conn.fetch(q.HOLDER_USERS, tender["id"], None):

@@ -23,33 +23,15 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from core import audit, clock, jobs
 from core.auth import Principal
-from core.errors import DomainError, NotFound
+from core.errors import NotFound
 from signing import shares
 from signing.cms import pem_to_der
 from signing.errors import ContentMismatch
 from trading import chronograph
-from trading.tenders import documents, notices, releases, rules, service
+from trading.tenders import documents, notices, releases, service
 from trading.tenders import queries as q
-
-
-class NoDocuments(rules.RuleViolation):
-    code = "tender_has_no_documents"
-    message = "发布前须上传经签名的招标文件"
-    message_en = "Upload the signed tender documents before publication"
-
-
-class OfficersIncomplete(rules.RuleViolation):
-    code = "tender_officers_incomplete"
-    message = "开标人（密钥分片持有人）人数与设定不符，或有人未绑定加密证书"
-    message_en = ("The opening officers do not match officers_n, or one of them has no "
-                  "encryption certificate bound")
-
-
-class NoticeOutdated(DomainError):
-    status = 409
-    code = "notice_outdated"
-    message = "公告内容已变化，请重新获取公告并签名"
-    message_en = "The notice changed since it was signed; fetch it again and sign it"
+from trading.tenders.errors import InvalidTransition, NoDocuments, NoticeOutdated, OfficersIncomplete
+from trading.tenders.jobs import render_notice_pdf
 
 
 async def _draft_for_publication(conn: asyncpg.Connection, tender: dict[str, Any]
@@ -86,9 +68,9 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
                   tender_id: UUID, *, signature: bytes) -> dict[str, Any]:
     tender = await service.locked_for(conn, principal, tender_id)
     if tender["status"] != "draft":
-        raise service.InvalidTransition({"status": tender["status"]},
-                                        message="只有草稿状态的项目可以发布",
-                                        message_en="Only a draft can be published")
+        raise InvalidTransition({"status": tender["status"]},
+                                message="只有草稿状态的项目可以发布",
+                                message_en="Only a draft can be published")
     lots, docs, content = await _draft_for_publication(conn, tender)
     # The documents are issued no earlier than now: T1 and T2 count from then.
     now = await clock.db_now(conn)
@@ -114,7 +96,7 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
     await audit.record(conn, actor, "tender.publish", "tender", tender_id, {
         "bid_deadline": tender["bid_deadline"].isoformat(), "signer": verified.subject,
         "notice_sha256": hashlib.sha256(content).hexdigest(), "opening_certificates": fingerprints})
-    await jobs.enqueue(conn, "render_notice_pdf", f"notice-pdf:{notice_id}",
+    await jobs.enqueue(conn, render_notice_pdf, f"notice-pdf:{notice_id}",
                        notice_id=str(notice_id))
     await releases.record(conn, tender_id, "tender")
     return await service.get_tender(conn, principal, tender_id)

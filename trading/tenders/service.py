@@ -19,9 +19,10 @@ import asyncpg
 
 from core import audit, clock, money
 from core.auth import Principal
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 from trading.tenders import queries as q
 from trading.tenders import releases, rules
+from trading.tenders.errors import BadWeights, IncompleteSchedule, InvalidTransition, NoLots, StaleVersion
 
 STATUSES = ("published", "bidding_closed", "opened", "evaluating", "awarded", "failed",
             "cancelled")
@@ -32,36 +33,6 @@ CANCELLABLE = ("draft", "published", "bidding_closed", "opened", "evaluating")
 WEIGHT_KEYS = frozenset({"price", "technical", "commercial"})
 # E6: a government procurement's price weight is at least 30% (goods) or 10% (services)
 GP_MIN_PRICE_WEIGHT = {"goods": 30, "services": 10}
-
-
-class InvalidTransition(Conflict):
-    code = "tender_invalid_transition"
-    message = "项目当前状态不允许此操作"
-    message_en = "The tender's current state does not allow this"
-
-
-class StaleVersion(Conflict):
-    code = "tender_stale_version"
-    message = "项目已被他人修改，请刷新后重试"
-    message_en = "Someone else changed the tender; reload and try again"
-
-
-class NoLots(rules.RuleViolation):
-    code = "tender_has_no_lots"
-    message = "发布前至少需要一个标段"
-    message_en = "A tender needs at least one lot before publication"
-
-
-class IncompleteSchedule(rules.RuleViolation):
-    code = "tender_schedule_incomplete"
-    message = "发布前须设定招标文件发售期和投标截止时间"
-    message_en = "Set the documents period and the bid deadline before publication"
-
-
-class BadWeights(rules.RuleViolation):
-    code = "tender_weights_invalid"
-    message = "评分权重须为价格、技术、商务，合计100"
-    message_en = "Weights are price, technical and commercial, adding up to 100"
 
 
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
