@@ -1,12 +1,5 @@
-"""Official documents as PDF: Jinja templates rendered by weasyprint, sealed by the platform.
-
-The seal is a PAdES signature with the platform's certificate
-(``PLATFORM_CERT_FILE``/``PLATFORM_KEY_FILE``) and, when the built-in
-timestamp authority is configured, a signature timestamp (B-T), so that
-``pdfsig`` or any PDF reader can check who issued the document and that it is
-unchanged. Without a platform certificate there is no official PDF: the job
-fails loudly and is retried once one is configured.
-"""
+"""Official documents as PDF: Jinja templates rendered by weasyprint (the platform's seal on
+them is ``signing.seal``'s)."""
 
 from __future__ import annotations
 
@@ -16,17 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from core.clock import SHANGHAI
-from core.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-
-class NoPlatformSeal(RuntimeError):
-    """The deployment has no platform certificate to seal official PDFs with."""
 
 
 @cache
@@ -51,28 +37,3 @@ async def render(template: str, context: dict[str, Any]) -> bytes:
     return await asyncio.to_thread(_render_sync, template, context)
 
 
-def load_seal(settings: Settings) -> tuple[list[x509.Certificate], Any]:
-    """The platform's certificate (then chain) and key: PDFs and receipts are sealed with it."""
-    if not (settings.platform_cert_file and settings.platform_key_file):
-        raise NoPlatformSeal("PLATFORM_CERT_FILE and PLATFORM_KEY_FILE are not set")
-    return _read_seal(settings.platform_cert_file, settings.platform_key_file)
-
-
-@cache
-def _read_seal(cert_file: str, key_file: str) -> tuple[list[x509.Certificate], Any]:
-    certs = x509.load_pem_x509_certificates(Path(cert_file).read_bytes())
-    key = serialization.load_pem_private_key(Path(key_file).read_bytes(), None)
-    return certs, key
-
-
-async def seal(pdf: bytes, settings: Settings, *, reason: str) -> bytes:
-    from signing.pdf import LocalTimeStamper, sign_pdf
-    from signing.tsa import LocalAuthority
-
-    certs, key = load_seal(settings)
-    stamper = None
-    if settings.tsa_cert_file and settings.tsa_key_file:
-        stamper = LocalTimeStamper(LocalAuthority.from_files(settings.tsa_cert_file,
-                                                             settings.tsa_key_file))
-    return await sign_pdf(pdf, cert=certs[0], key=key, chain=certs[1:],
-                          timestamper=stamper, reason=reason)

@@ -10,6 +10,7 @@ import asyncpg
 
 from core import jobs, pdf
 from core.storage import ObjectStore
+from signing import seal
 from trading.bids import queries as q
 from trading.bids.texts import TEXTS
 
@@ -28,7 +29,7 @@ async def make_receipt_pdf(conn: asyncpg.Connection, store: ObjectStore, setting
     html = await pdf.render("pdf/bid_receipt.html", {
         "bid": bid, "status": STATUS[bid["status"]],
         "receipt_sha256": hashlib.sha256(receipt).hexdigest()})
-    sealed = await pdf.seal(html, settings, reason="天衡平台签章：投标文件递交回执 / bid receipt")
+    sealed = await seal.seal(html, settings, reason="天衡平台签章：投标文件递交回执 / bid receipt")
     key = f"tenders/{bid['tender_id']}/bids/{bid_id}/receipt.pdf"
     await store.put_bytes(PDF_BUCKET, key, sealed, content_type="application/pdf")
     await conn.execute(q.SET_RECEIPT_PDF, bid_id, key, hashlib.sha256(sealed).digest())

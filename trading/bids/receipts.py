@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core import pdf
 from core.settings import Settings
-from signing import cms, tsa
+from signing import cms, seal, tsa
 from trading.bids.errors import ReceiptUnavailable
 from trading.tenders.notices import canonical
 
@@ -91,8 +90,8 @@ def issue(settings: Settings, authority: tsa.LocalAuthority | None,
     if authority is None:
         raise ReceiptUnavailable({"missing": "TSA_CERT_FILE/TSA_KEY_FILE"})
     try:
-        certs, key = pdf.load_seal(settings)
-    except pdf.NoPlatformSeal:
+        certs, key = seal.load_seal(settings)
+    except seal.NoPlatformSeal:
         raise ReceiptUnavailable({"missing": "PLATFORM_CERT_FILE/PLATFORM_KEY_FILE"}) from None
     content = canonical(fields)
     p7s = cms.sign(content, cert=certs[0], key=key, chain=certs[1:], detached=False)

@@ -20,6 +20,7 @@ import asyncpg
 from core import audit, jobs, pdf
 from core.settings import Settings
 from core.storage import ObjectStore
+from signing import seal
 from trading.opening import hall, view
 from trading.opening import queries as q
 
@@ -63,7 +64,7 @@ async def issue(conn: asyncpg.Connection, store: ObjectStore, settings: Settings
         return None
     data = await context(conn, lot_id)
     html = await pdf.render("pdf/opening_record.html", data)
-    sealed = await pdf.seal(html, settings, reason="天衡平台签章：开标记录表 / opening record")
+    sealed = await seal.seal(html, settings, reason="天衡平台签章：开标记录表 / opening record")
     version = await conn.fetchval(q.NEXT_RECORD_VERSION, lot_id)
     # named by the event too: an issue rolled back after its upload leaves an object that no
     # later issue can overwrite

@@ -11,6 +11,7 @@ import asyncpg
 
 from core import audit, jobs, pdf
 from core.storage import ObjectStore
+from signing import seal
 from trading.tenders import documents, notices, texts
 from trading.tenders import queries as q
 
@@ -42,7 +43,7 @@ async def make_notice_pdf(conn: asyncpg.Connection, store: ObjectStore, settings
     notice = context["notice"]
     if notice["pdf_key"] is not None:
         return None
-    sealed = await pdf.seal(await pdf.render("pdf/notice.html", context), settings,
+    sealed = await seal.seal(await pdf.render("pdf/notice.html", context), settings,
                             reason="天衡平台签章：公告 / Tenderhall seal: notice")
     key = f"tenders/{notice['tender_id']}/notices/{notice['number']:03d}-{notice_id}.pdf"
     await store.put_bytes(PDF_BUCKET, key, sealed, content_type="application/pdf")
