@@ -23,6 +23,9 @@ import httpx
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bench.common import PART, seal_each
+from bidformat import price
+from bidformat.sealing import seal_folder
+from client import platform as client
 from core.settings import Settings
 from core.storage import CHUNK, MinioStore
 from signing import stream
@@ -30,8 +33,6 @@ from signing.envelope import unwrap_from
 from tests.conftest import committed
 from tests.e2e import bid_world
 from tests.trading.bidding import Bidder
-from trading.bids import client, price
-from trading.bids.sealing import seal_folder
 from trading.bids.uploads import BUCKET
 
 SUBMIT_AT_ONCE = 20  # bidders uploading at once (not measured)
@@ -56,7 +57,7 @@ class Stored:
 
 
 def own_key(p7m: Path, bidder: Bidder) -> bytes:
-    """What ``tenderhall bid decrypt --key-only`` prints (trading/bids/commands.py), unencoded."""
+    """What ``tenderhall bid decrypt --key-only`` prints (client/bid.py), unencoded."""
     with p7m.open("rb") as f:
         head = stream._read_head(stream._Reader(f))
     return unwrap_from(list(head.infos), bidder.enc.cert, bidder.enc.key)

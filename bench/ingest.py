@@ -7,7 +7,7 @@ and the lot's opening certificate, plus the outer ``bid.p7m.p7s``), then:
 - raw: N threads put the same ``bid.p7m`` files with the minio SDK's
   ``put_object`` (16 MiB parts, one part in flight per object; over plain
   HTTP the SDK hashes each part with SHA-256 to sign it);
-- platform: N concurrent ``trading.bids.client.submit`` through one API
+- platform: N concurrent ``client.platform.submit`` through one API
   process (start, 16 MiB parts, finalize), its peak RSS sampled every 50 ms;
 - direct: N concurrent uploads of presigned parts straight to S3, completed,
   then read back whole with SHA-256 (what finalize would have to do then).
@@ -61,12 +61,12 @@ from bench.common import (  # noqa: E402
     seal_each,
     services,
 )
+from bidformat.sealing import seal_file  # noqa: E402
 from core.storage import MinioStore  # noqa: E402
 from signing import cms  # noqa: E402
 from tests.conftest import committed  # noqa: E402
 from tests.e2e import bid_world  # noqa: E402
 from trading.bids import client  # noqa: E402
-from trading.bids.sealing import seal_file  # noqa: E402
 from trading.bids.uploads import BUCKET  # noqa: E402
 
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from signing import cms, pathval
+from signing import cms, pathval, sm2
 from signing.ca import DevCA
 
 OPENSSL = {"sm2": ("sm2", r"256 bits SM2 \(CurveSM2\)\s+\S+s\s+\S+s\s+\S+\s+([\d.]+)"),
@@ -64,7 +64,6 @@ async def ours(key_type: str, seconds: float, *, cached: bool) -> float:
 
 def sm2_raw(seconds: float) -> float:
     """SM2/SM3 verifications through signing.sm2 (no certificate path: raw, like openssl)."""
-    from signing import sm2
 
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp) / "k.der"

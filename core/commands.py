@@ -11,7 +11,13 @@ import sys
 
 import asyncpg
 import click
+import uvicorn
 
+from core import audit as audit_log
+from core import migrate
+from core.db import connect
+from core.errors import DomainError, from_postgres
+from core.identity import service
 from core.settings import Settings, SettingsError
 
 
@@ -49,7 +55,6 @@ def cli() -> None:
 @click.option("--workers", default=1, show_default=True, type=int)
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the web application and API."""
-    import uvicorn
 
     settings_or_exit()  # fail early, with the variable's name, if configuration is missing
     uvicorn.run("app:create_app", factory=True, host=host, port=port, workers=workers,
@@ -66,7 +71,6 @@ def db() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply migrations (the only way the schema changes)."""
-    from core import migrate
 
     migrate.upgrade(_database_url(), revision)
     click.echo(f"database at {revision}")
@@ -76,7 +80,6 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION ('base' for an empty schema)."""
-    from core import migrate
 
     migrate.downgrade(_database_url(), revision)
     click.echo(f"database at {revision}")
@@ -90,8 +93,6 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Recompute the audit hash chain; name the first broken link."""
-    from core import audit as audit_log
-    from core.db import connect
 
     async def run() -> audit_log.VerifyResult:
         conn = await connect(_database_url())
@@ -127,10 +128,6 @@ def users() -> None:
 def users_create(login: str, name: str, roles: tuple[str, ...], credit_code: str | None,
                  password: str) -> None:
     """Create a person with a password: how the first administrator comes to exist."""
-    from core import audit
-    from core.db import connect
-    from core.errors import DomainError, from_postgres
-    from core.identity import service
 
     async def run() -> str:
         conn = await connect(_database_url())
@@ -143,7 +140,7 @@ def users_create(login: str, name: str, roles: tuple[str, ...], credit_code: str
                         credit_code.strip().upper())
                     if org_id is None:
                         raise click.ClickException(f"no organization {credit_code}")
-                actor = audit.Actor(None, "system", None, "cli")
+                actor = audit_log.Actor(None, "system", None, "cli")
                 user_id = await service.create_user(conn, actor, login=login, name=name,
                                                     roles=list(roles), password=password,
                                                     organization_id=org_id)

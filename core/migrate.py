@@ -6,8 +6,9 @@ import asyncio
 from pathlib import Path
 
 from alembic.config import Config
+from sqlalchemy.util import await_only
 
-from alembic import command
+from alembic import command, op
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,9 +48,7 @@ def execute_script(sql: str) -> None:
     command each; asyncpg's simple-query ``execute`` takes a whole script, so
     migrations keep their SQL readable as one block.
     """
-    from sqlalchemy.util import await_only
 
-    from alembic import op
 
     driver = op.get_bind().connection.driver_connection
     if driver is None:

@@ -26,7 +26,9 @@ def _env() -> jinja2.Environment:
 
 
 def _render_sync(template: str, context: dict[str, Any]) -> bytes:
-    import weasyprint
+    # weasyprint loads pango and the fonts (~0.5 s, tens of MB): only a process that renders
+    # a PDF (the worker) pays for it, not every API process and command that imports this
+    import weasyprint  # noqa: PLC0415
 
     html = _env().get_template(template).render(**context)
     data: bytes = weasyprint.HTML(string=html, base_url=str(TEMPLATES)).write_pdf()

@@ -8,9 +8,10 @@ import asyncpg
 import pytest
 
 from core import audit
+from core.identity import service
 from core.migrate import upgrade_async
 from core.settings import Settings
-from tests.conftest import committed, run_cli
+from tests.conftest import SYSTEM, committed, run_cli
 
 ACTOR = audit.Actor(None, "admin", "10.1.2.3", "req-1")
 
@@ -81,8 +82,6 @@ async def test_cli_names_the_row_a_superuser_changed(scratch_db: str) -> None:
 
 
 async def test_requests_leave_audit_rows(conn: asyncpg.Connection) -> None:
-    from core.identity import service
-    from tests.conftest import SYSTEM
 
     await service.create_user(conn, SYSTEM, login="audited-user", name="审计", roles=["expert"])
     row = await conn.fetchrow(

@@ -7,9 +7,11 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import timedelta
 
 import httpx
+from minio.error import S3Error
 
 from core.settings import Settings
 from core.storage import MinioStore
@@ -120,9 +122,7 @@ async def test_buckets_with_object_lock(settings: Settings) -> None:
 
 
 async def test_refuses_to_start_on_a_bids_bucket_without_object_lock(settings: Settings) -> None:
-    from dataclasses import replace
 
-    from minio.error import S3Error
 
     prefix = settings.storage.bucket_prefix + "-nolock"
     store = MinioStore(replace(settings.storage, bucket_prefix=prefix))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
@@ -124,7 +125,6 @@ class IdentityController(Controller):
 
 def local_path(target: str) -> str:
     """Where to go after sign-in: a path on this site, or the home page."""
-    from urllib.parse import unquote, urlsplit
 
     decoded = unquote(target)
     parts = urlsplit(target)

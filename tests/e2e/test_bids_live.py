@@ -19,11 +19,12 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from bidformat import price
+from client import platform as client
 from core.settings import Settings
 from tests.conftest import committed, run_cli
 from tests.e2e import bid_world, servers
 from tests.trading.bidding import MIB, b64, bid_zip, seal, upload
-from trading.bids import client, price
 
 RACERS = 200
 

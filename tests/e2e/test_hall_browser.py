@@ -16,6 +16,7 @@ from uuid import UUID
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from redis.asyncio import Redis
 
 from core.identity import service as identity
 from core.settings import Settings
@@ -94,7 +95,6 @@ def _open(url: str, bidder: Bidder, p7m: bytes, bid: dict[str, Any]) -> dict[str
 
 async def _issue_record(settings: Settings, lot_id: str) -> None:
     """What the worker does after the commit: issue the record (and tell the hall)."""
-    from redis.asyncio import Redis
 
     conn = await committed(settings.database.url)
     store = open_store(settings.storage)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from signing.ca import DevCA
 from tests.conftest import Client, run_cli
 
 
@@ -45,7 +46,6 @@ def test_ca_commands_and_openssl_reads_their_output(tmp_path: Path) -> None:
 
 async def test_crl_is_served_over_http(client: Client, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from signing.ca import DevCA
 
     monkeypatch.setenv("DEV_CA_DIR", str(tmp_path))
     DevCA(tmp_path / "web-ca").init("网络CA", crl_url="http://127.0.0.1:8000/ca/web-ca/crl.der")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from signing import client as cert_client
+from client import login as cert_client
 from signing import cms, trust
 from signing.ca import DevCA, Issued
 from tests.conftest import Client, World, login

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from signing import envelope
+from signing import cms, envelope
 from signing.ca import KeyType
 from tests.signing.conftest import PKI
 
@@ -75,7 +75,6 @@ async def test_refusals_are_specific(pki: PKI) -> None:
         assert malformed.value.code == "envelope_malformed"
     # a signed (not encrypted) file is not an envelope: an unencrypted bid is refused
     signer = pki.ca1.issue(cn="签名", purpose="signing")
-    from signing import cms
 
     with pytest.raises(envelope.MalformedEnvelope):
         envelope.parse(cms.sign(BID, cert=signer.cert, key=signer.key, detached=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
@@ -118,7 +119,6 @@ async def test_unreachable_responder_falls_back_to_crls(pki: PKI) -> None:
     sig = cms.sign(b"doc", cert=signer.cert, key=signer.key, chain=signer.chain)
 
     async def down(url: str, request: bytes) -> bytes:
-        import httpx
 
         raise httpx.ConnectError("responder down")
 

@@ -8,9 +8,12 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from signing import envelope, shares
 from signing.ca import Issued
+from tests.conftest import run_cli
 from tests.signing.conftest import PKI
 
 BID = b"sealed bid content " * 100
@@ -90,7 +93,6 @@ def test_nothing_kept_opens_a_bid(pki: PKI, officers: list[Issued]) -> None:
     stored = b"".join(s.envelope for s in opening.shares)
     scalar_candidates = [stored[i:i + 32] for i in range(len(stored) - 32)]
     public = opening.certificate.public_key()
-    from cryptography.hazmat.primitives.asymmetric import ec
 
     for blob in scalar_candidates:
         value = int.from_bytes(blob, "big")
@@ -117,9 +119,7 @@ def test_garbage_shares(pki: PKI, officers: list[Issued]) -> None:
 
 def test_officers_ceremony_on_the_command_line(pki: PKI, officers: list[Issued],
                                               tmp_path: Path) -> None:
-    from cryptography import x509
 
-    from tests.conftest import run_cli
 
     lot = uuid4()
     args = ["keys", "ceremony", "--lot", str(lot), "--lot-name", "第2标段", "-k", "2",

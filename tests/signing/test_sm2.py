@@ -6,12 +6,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from asn1crypto import cms as asn1_cms
+from asn1crypto.algos import DSASignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from gmssl import sm2 as gm_sm2
 
+from client.login import load_pkcs12
 from signing import cms, envelope, sm2
 from signing.ca import DevCA
-from signing.client import load_pkcs12
 from signing.keys import SM2PrivateKey
 from tests.signing.conftest import PKI
 
@@ -60,7 +62,6 @@ def _hex_field(text: str, name: str) -> str:
 
 def test_agrees_with_an_independent_implementation(keys: dict[str, Path]) -> None:
     """gmssl (pure Python) signs with the GM/T 0009 default identifier; we verify, and back."""
-    from asn1crypto.algos import DSASignature
 
     text = subprocess.run(["openssl", "pkey", "-in", str(keys["pem"]), "-text", "-noout"],
                           capture_output=True, text=True, check=True).stdout
@@ -119,7 +120,6 @@ def test_sm2_hierarchy_verifies_with_openssl(pki: PKI) -> None:
 
 async def test_sm2_cms_signatures(pki: PKI) -> None:
     """SM2/SM3 SignedData (GM/T 0010) verifies here, its signature value with openssl dgst."""
-    from asn1crypto import cms as asn1_cms
 
     leaf = pki.ca3.issue(cn="国密投标人", org="国密公司", credit_code="91350100M000100Y43",
                          purpose="signing", key_type="sm2")
@@ -159,7 +159,6 @@ async def test_sm2_cms_signatures(pki: PKI) -> None:
 
 def test_sm2_envelopes_and_key_transport(pki: PKI) -> None:
     """GM/T 0010 key transport: the wrapped key opens with openssl pkeyutl, and back."""
-    from asn1crypto import cms as asn1_cms
 
     sm2_enc = pki.ca3.issue(cn="国密加密", purpose="encryption", key_type="sm2")
     p256_enc = pki.ca1.issue(cn="EC 加密", purpose="encryption", key_type="p256")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from signing import tsa
+from signing import cms, tsa
 from signing.cms import MalformedSignature, WrongKeyUsage
-from tests.signing.conftest import PKI
+from tests.signing.conftest import PKI, past
 
 DATA = "开标记录表 opening record".encode() * 100
 
@@ -112,10 +113,7 @@ async def test_timestamp_over_http(app: object, client: httpx.AsyncClient, pki: 
 async def test_embedded_signature_timestamp_sets_the_moment(pki: PKI,
                                                             authority: tsa.LocalAuthority) -> None:
     """A signature stamped while its certificate was valid still verifies after it expired."""
-    from datetime import UTC, datetime, timedelta
 
-    from signing import cms
-    from tests.signing.conftest import past
 
     short = pki.ca1.issue(cn="短期证书", purpose="signing", not_before=past(10), days=5)
 

@@ -14,10 +14,10 @@ import asyncpg
 import httpx
 from cryptography import x509
 
+from bidformat import price, sealing
 from signing import cms
 from signing.ca import DevCA, Issued
 from tests.conftest import World, login
-from trading.bids import price, sealing
 
 MIB = 1024 * 1024
 

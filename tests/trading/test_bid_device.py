@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trading.bids import device
+from bidformat import device
 
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 KINDS = {"ip", "host_id", "mac", "cpu_serial", "disk", "machine_code", "creator", "tool_serial"}

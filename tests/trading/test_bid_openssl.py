@@ -3,7 +3,7 @@
 A bid made with nothing but ``zip`` and ``openssl cms`` is accepted and
 receipted; the receipt checks with ``openssl cms``/``openssl ts``; the
 accepted ``bid.p7m`` opens with ``openssl cms -decrypt`` and gives back the
-ZIP; and what ``trading.bids.sealing`` writes opens with openssl as well.
+ZIP; and what ``bidformat.sealing`` writes opens with openssl as well.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 
+from bidformat import price, sealing
 from signing.ca import KeyType
 from tests.conftest import PKI, Client
 from tests.trading.bidding import Bidder, b64, seal, upload
 from tests.trading.conftest import Lot
-from trading.bids import price, sealing
 
 ZIP = "/usr/bin/zip"
 CREATOR = {"tool": "openssl", "version": "3"}

@@ -20,6 +20,7 @@ from tests.conftest import PKI, Client, World, login
 from tests.trading.bidding import b64, bid_zip, make_bidder, obtain, opening_cert, seal, submit
 from tests.trading.conftest import Lot, Tenderer
 from tests.trading.test_bids import move_deadline
+from trading.bids.jobs import make_receipt_pdf
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}
@@ -110,7 +111,6 @@ async def three_states(lot: Lot, client: Client) -> dict[str, dict[str, Any]]:
 
 async def test_my_bids_lists_every_state_with_its_receipts(
         lot: Lot, client: Client, conn: asyncpg.Connection, app: Litestar) -> None:
-    from trading.bids.jobs import make_receipt_pdf
 
     bids = await three_states(lot, client)
     await make_receipt_pdf(conn, app.state.store, app.state.settings, bids["superseded"]["id"])

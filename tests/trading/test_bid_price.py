@@ -10,9 +10,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from bidformat import price
 from core import uscc
 from core.errors import DomainError
-from trading.bids import price
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / "docs" / "schemas" / "price.schema.json"
@@ -188,7 +188,7 @@ def test_credit_code_check_uses_uscc() -> None:
 def test_published_schema_is_generated() -> None:
     text = SCHEMA_FILE.read_text(encoding="utf-8")
     assert json.loads(text) == price.json_schema()
-    assert text == price.schema_text(), "regenerate: python -m trading.bids.price > " + str(SCHEMA_FILE)
+    assert text == price.schema_text(), "regenerate: python -m bidformat.price > " + str(SCHEMA_FILE)
 
 
 def test_schema_has_bilingual_title() -> None:

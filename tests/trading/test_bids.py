@@ -28,6 +28,8 @@ from tests.trading.bidding import (
     upload,
 )
 from tests.trading.conftest import Lot, Tenderer
+from trading.bids import service
+from trading.bids.jobs import make_receipt_pdf
 
 
 async def move_deadline(conn: asyncpg.Connection, tender_id: str, seconds: float) -> None:
@@ -106,7 +108,6 @@ async def test_a_bid_in_two_parts_gets_a_receipt_that_openssl_checks(
 
 async def test_the_receipt_pdf_is_sealed(lot: Lot, client: Client, conn: asyncpg.Connection,
                                          app: Litestar, pki: PKI) -> None:
-    from trading.bids.jobs import make_receipt_pdf
 
     bid = (await submit(client, lot.tender, lot.bidder, lot.sealed())).json()
     assert (await client.get(f"/api/bids/{bid['id']}/receipt.pdf")).status_code == 404
@@ -349,7 +350,6 @@ async def test_the_upload_protocol(lot: Lot, client: Client, conn: asyncpg.Conne
 async def test_shared_devices_are_flagged_after_the_fact(
         lot: Lot, client: Client, conn: asyncpg.Connection, world: World, pki: PKI) -> None:
     """C1/C2: two bidders from one machine share marks; the common tool name flags nobody."""
-    from trading.bids import service
 
     shared = {"format": 1, "host_id": "4c4c4544-0042-3510-8052-b4c04f4e3732",
               "macs": ["00:1a:2b:3c:4d:5e"], "disks": ["WD-WCC4N0123456"], "hostname": "pc-1",

@@ -8,10 +8,10 @@ from uuid import UUID
 import asyncpg
 import pytest
 
+from demo import clock as demo_clock
 from tests.conftest import Client, login
 from tests.trading.bidding import submit
 from tests.trading.conftest import Lot
-from trading.tenders import demo_clock
 
 SCHEDULE = """SELECT status, documents_from, documents_until, clarification_deadline, bid_deadline,
                      next_due_at, next_due_kind, version FROM tenders WHERE id = $1"""

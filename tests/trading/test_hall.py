@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from signing import client as cert_client
+from client import login as cert_client
 from signing import login as login_service
 from signing.ca import Issued
 from tests.conftest import PKI, SYSTEM, Client, World, login

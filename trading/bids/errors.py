@@ -8,7 +8,7 @@ first thing to fix. Signature and certificate failures keep the codes of
 
 from __future__ import annotations
 
-from core.errors import Conflict, DomainError, NotFound, register_constraint
+from core.errors import Conflict, DomainError, NotFound
 
 
 class BiddingClosed(DomainError):
@@ -165,8 +165,11 @@ class StorageFailed(DomainError):
     message_en = "Object storage is unavailable; this part was not stored, send it again later"
 
 
-register_constraint("bids_sealed_after_deadline", DeadlinePassed)
-register_constraint("bids_immutable", BidImmutable)
-register_constraint("bids_never_deleted", BidImmutable)
-register_constraint("bids_one_current_idx", SubmissionInFlight)
-register_constraint("bid_uploads_key", KeyReused)
+# the bids' constraint and trigger names, installed by the application (core.errors)
+CONSTRAINTS: dict[str, type[DomainError]] = {
+    "bids_sealed_after_deadline": DeadlinePassed,
+    "bids_immutable": BidImmutable,
+    "bids_never_deleted": BidImmutable,
+    "bids_one_current_idx": SubmissionInFlight,
+    "bid_uploads_key": KeyReused,
+}

@@ -28,6 +28,7 @@ import asyncpg
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from bidformat.device import marks
 from core import audit, faults, jobs
 from core.auth import Principal
 from core.settings import Settings
@@ -38,7 +39,6 @@ from signing.trust import load_trust_store
 from trading.bids import envelope_check, errors, receipts, uploads
 from trading.bids import jobs as _jobs  # noqa: F401 - registers the receipt job it enqueues
 from trading.bids import queries as q
-from trading.bids.device import marks
 from trading.bids.jobs import render_bid_receipt_pdf
 
 

@@ -22,10 +22,8 @@ from core.auth import Principal
 from core.deps import Conn, MaybeUser
 from core.pages import login_redirect, page_context
 from trading.bids import service
-from trading.bids.texts import register_texts
 from trading.tenders import service as tenders
 
-register_texts()
 Req = Request[Any, Any, Any]
 
 

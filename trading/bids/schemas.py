@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from trading.bids.device import CreatorIn, DeviceIn
+from bidformat.device import CreatorIn, DeviceIn
 
 IdempotencyKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{8,100}$")]
 Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]

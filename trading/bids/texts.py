@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from core import i18n
-
 TEXTS: dict[str, tuple[str, str]] = {
     "bid.submitted": ("有效（已递交）", "Submitted (current)"),
     "bid.superseded": ("已被替换", "Superseded"),
     "bid.withdrawn": ("已撤回", "Withdrawn"),
 }
 
-
-def register_texts() -> None:
-    if "bid.submitted" not in i18n.MESSAGES:
-        i18n.register(TEXTS)

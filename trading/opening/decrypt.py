@@ -30,6 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from minio.error import S3Error
 
+from bidformat import sealing
 from core import audit
 from core.auth import Principal
 from core.errors import InvalidInput
@@ -39,7 +40,6 @@ from signing.keys import PrivateKey
 from signing.pathval import TrustStore
 from signing.trust import load_trust_store
 from trading.bids import errors as bid_errors
-from trading.bids import sealing
 from trading.bids import service as bids
 from trading.bids.uploads import BUCKET
 from trading.opening import errors, hall, lots

@@ -6,7 +6,7 @@ replaced or withdrawn bid the bids' own (``bid_not_current``).
 
 from __future__ import annotations
 
-from core.errors import Conflict, DomainError, register_constraint
+from core.errors import Conflict, DomainError
 
 
 class OpeningNotStarted(Conflict):
@@ -51,7 +51,8 @@ class OpenedBidImmutable(Conflict):
     message_en = "An opened bid's record cannot be changed or deleted"
 
 
-register_constraint("bid_openings_immutable", OpenedBidImmutable)
+# the opening's constraint and trigger names, installed by the application (core.errors)
+CONSTRAINTS: dict[str, type[DomainError]] = {"bid_openings_immutable": OpenedBidImmutable}
 
 
 class LotFailed(Conflict):

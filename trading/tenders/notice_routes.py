@@ -23,14 +23,7 @@ from core.deps import Conn, MaybeUser, User
 from core.errors import InvalidInput, NotFound
 from core.responses import file_response
 from trading import ocds
-from trading.tenders import (
-    clarifications,
-    documents,
-    objections,
-    publication,
-    releases,
-    service,
-)
+from trading.tenders import clarifications, documents, objections, publication, releases, service
 from trading.tenders import queries as q
 from trading.tenders import schemas as s
 from trading.tenders.errors import InvalidTransition

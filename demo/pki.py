@@ -7,16 +7,19 @@ stage run through the HTTP API like the others.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from client.login import login_with_pkcs12
 from signing import tsa
 from signing.ca import DevCA
-from signing.client import login_with_pkcs12
+from signing.pathval import TrustStore
 
 # (directory, title, key type): CAs that know nothing of each other,
 # and a third on SM2/SM3 (GM/T), as Chinese CAs issue
@@ -65,7 +68,6 @@ def _service_certificate(name: str, cn: str, purpose: str, key_type: str) -> boo
 
 async def certificate_login(ctx: Any) -> str:
     """Trust both CAs, bind login certificates to two bidders, sign in with them."""
-    import httpx
 
     admin = await ctx.client_for("admin")
     trusted = {ca["name"] for ca in (await admin.get("/api/trust/cas/")).json()}
@@ -107,7 +109,6 @@ async def certificate_login(ctx: Any) -> str:
 
 async def _wait_for_crls(admin: Any) -> None:
     """The worker fetches new CAs' CRLs; revocation is hard-fail, so wait for them."""
-    import asyncio
 
     for _ in range(60):
         cas = (await admin.get("/api/trust/cas/")).json()
@@ -119,7 +120,6 @@ async def _wait_for_crls(admin: Any) -> None:
 
 
 async def _retry_login(http: Any, p12: bytes, password: bytes) -> dict[str, Any]:
-    import asyncio
 
     for _ in range(40):  # until the worker has fetched the new CAs' CRLs
         try:
@@ -132,7 +132,6 @@ async def _retry_login(http: Any, p12: bytes, password: bytes) -> dict[str, Any]
 
 async def timestamp(ctx: Any) -> str:
     """Stamp a document at the built-in authority and check the token."""
-    from signing.pathval import TrustStore
 
     document = "开标记录表（演示）".encode()
     digest = hashlib.sha256(document).digest()

@@ -17,6 +17,9 @@ from pathlib import Path
 import click
 from asn1crypto import cms as asn1_cms
 from asn1crypto import core, tsp
+from cryptography import x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
 
 from core.errors import DomainError
 from signing import cms, identity, pathval, tsa
@@ -49,7 +52,6 @@ def _kind(data: bytes) -> str:
 
 
 def _describe(cert_line: str, signer: object) -> list[str]:
-    from cryptography import x509
 
     assert isinstance(signer, x509.Certificate)
     code = identity.credit_code(signer)
@@ -90,9 +92,6 @@ async def verify_one(name: str, data: bytes, *, trust: pathval.TrustStore, conte
 
 
 async def _verify_pdf(data: bytes, trust: pathval.TrustStore) -> list[str]:
-    from cryptography import x509
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
 
     reader = PdfFileReader(io.BytesIO(data), strict=False)
     if not reader.embedded_signatures:

@@ -21,8 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+)
 
-from trading.bids.sealing import CHUNK
+from bidformat.sealing import CHUNK
 
 STATE_SUFFIX = ".upload.json"
 RETRIES = 6
@@ -101,20 +108,38 @@ async def _file_part(path: Path, offset: int, length: int,
             yield chunk
 
 
-async def _retrying(send: Callable[[], Any], *, what: str) -> httpx.Response:
-    delay = 0.5
-    for attempt in range(RETRIES):
-        try:
-            r: httpx.Response = await send()
-        except (httpx.TransportError, httpx.TimeoutException):
-            if attempt == RETRIES - 1:
-                raise
-        else:
-            if r.status_code not in (502, 503, 504) or attempt == RETRIES - 1:
-                return r
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 10)
-    raise RuntimeError(f"{what}: no answer")  # pragma: no cover - the loop returns or raises
+RETRY_STATUSES = frozenset({502, 503, 504})  # a proxy or the platform busy: worth a retry
+
+
+def _pause(state: RetryCallState) -> float:
+    """Doubling pauses from 0.5 s to 10 s, or what the platform's Retry-After asks for
+    (at most a minute), whichever is longer."""
+    pause = min(0.5 * 2.0 ** (state.attempt_number - 1), 10.0)
+    outcome = state.outcome
+    if outcome is not None and not outcome.failed:
+        answer: httpx.Response = outcome.result()
+        asked = answer.headers.get("retry-after", "")
+        if asked.isdigit():
+            pause = max(pause, min(float(asked), 60.0))
+    return pause
+
+
+async def _retrying(send: Callable[[], Any]) -> httpx.Response:
+    """Send, and again after a pause when the network failed or the platform answered
+    502/503/504; any other answer is returned at once (a 4xx says what to fix). After the
+    last try, the last answer is returned or the last network error raised."""
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(RETRIES), wait=_pause, reraise=True,
+        retry=(retry_if_exception_type((httpx.TransportError, httpx.TimeoutException))
+               | retry_if_result(lambda r: r.status_code in RETRY_STATUSES)),
+        retry_error_callback=lambda state: state.outcome.result())  # type: ignore[union-attr]
+
+    async def attempt() -> httpx.Response:  # a coroutine function, as tenacity expects
+        answer: httpx.Response = await send()
+        return answer
+
+    response: httpx.Response = await retrying(attempt)
+    return response
 
 
 async def submit(http: httpx.AsyncClient, *, tender_id: str, lot: int, p7m: Path, p7s: Path,
@@ -128,7 +153,7 @@ async def submit(http: httpx.AsyncClient, *, tender_id: str, lot: int, p7m: Path
         f"/api/tenders/{tender_id}/lots/{lot}/bid-uploads",
         json={"size": size, "idempotency_key": state.idempotency_key, "sha256": state.sha256,
               "device": device, "creator": creator}
-        | ({"part_size": part_size} if part_size else {})), what="start")
+        | ({"part_size": part_size} if part_size else {})))
     _raise_for(r)
     upload = r.json()
     done = upload["bytes_done"]
@@ -155,8 +180,7 @@ async def submit(http: httpx.AsyncClient, *, tender_id: str, lot: int, p7m: Path
             sent_part = None  # the connection broke mid-part: ask where the platform is
         if sent_part is None or sent_part.status_code in (409, 502, 503, 504):
             await asyncio.sleep(1)
-            sent_part = await _retrying(partial(http.get, f"/api/bid-uploads/{upload['id']}"),
-                                        what="progress")
+            sent_part = await _retrying(partial(http.get, f"/api/bid-uploads/{upload['id']}"))
         r = sent_part
         _raise_for(r)
         upload = r.json()
@@ -166,7 +190,7 @@ async def submit(http: httpx.AsyncClient, *, tender_id: str, lot: int, p7m: Path
     signature = await asyncio.to_thread(p7s.read_bytes)
     r = await _retrying(lambda: http.post(
         f"/api/bid-uploads/{upload['id']}/finalize",
-        json={"signature": base64.b64encode(signature).decode()}), what="finalize")
+        json={"signature": base64.b64encode(signature).decode()}))
     _raise_for(r)
     bid: dict[str, Any] = r.json()
     return bid

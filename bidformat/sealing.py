@@ -26,11 +26,11 @@ from typing import Any, BinaryIO
 
 from cryptography import x509
 
+from bidformat import price
 from signing import cms, envelope, stream
 from signing.identity import credit_code
 from signing.keys import PrivateKey
 from signing.signed_stream import extract_attached_stream, sign_attached_stream
-from trading.bids import price
 
 PRICE_FILE = "price.json"
 # already compressed: stored as they are, so sealing a large bid costs no deflate time

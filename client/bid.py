@@ -8,91 +8,26 @@ the envelope and signatures.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
-import os
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import httpx
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from signing.client import load_pkcs12, login_with_pkcs12
-
-T = TypeVar("T")
-P12 = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-def _run(work: Awaitable[T]) -> T:
-    from core.errors import DomainError
-    from trading.bids.client import PlatformError
-
-    try:
-        return asyncio.run(work)  # type: ignore[arg-type]
-    except PlatformError as exc:
-        raise click.ClickException(str(exc)) from None
-    except DomainError as exc:
-        raise click.ClickException(f"{exc.code}: {exc.message} / {exc.message_en}") from None
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach the platform / 无法连接平台: {exc}") from None
-
-
-def _pkcs12(path: Path, password_env: str) -> tuple[Any, x509.Certificate, list[x509.Certificate]]:
-    password = os.environ.get(password_env, "")
-    try:
-        return load_pkcs12(path.read_bytes(), password.encode() or None)
-    except ValueError as exc:
-        raise click.ClickException(f"cannot read {path} / 无法读取证书文件: {exc}") from exc
-
-
-def _load_cert(path: Path) -> x509.Certificate:
-    data = path.read_bytes()
-    if b"-----BEGIN" in data:
-        return x509.load_pem_x509_certificate(data)
-    return x509.load_der_x509_certificate(data)
-
-
-def connection(f: Callable[..., Any]) -> Callable[..., Any]:
-    """The options that say where the platform is and who is calling."""
-    f = click.option("--url", envvar="TENDERHALL_URL", required=True,
-                     help="The platform, e.g. https://ggzy.example.cn (or $TENDERHALL_URL).")(f)
-    f = click.option("--login", default=None, help="Sign in with this login and a password.")(f)
-    f = click.option("--login-password-env", default="TENDERHALL_PASSWORD", show_default=True,
-                     help="Environment variable holding the login's password.")(f)
-    f = click.option("--api-key-env", default="TENDERHALL_API_KEY", show_default=True,
-                     help="Environment variable holding an API key (used when set).")(f)
-    return click.option("--login-p12", type=P12, default=None,
-                        help="Sign in with this certificate (bound to your account).")(f)
-
-
-async def _client(opts: dict[str, Any]) -> httpx.AsyncClient:
-    http = httpx.AsyncClient(base_url=opts["url"], timeout=httpx.Timeout(60, connect=10))
-    key = os.environ.get(opts["api_key_env"] or "", "")
-    if key:
-        http.headers["authorization"] = f"Bearer {key}"
-    elif opts.get("login_p12"):
-        password = os.environ.get("P12_PASSWORD", "")
-        await login_with_pkcs12(http, opts["login_p12"].read_bytes(), password.encode() or None)
-    elif opts.get("login"):
-        r = await http.post("/api/auth/login", json={
-            "login": opts["login"], "password": os.environ.get(opts["login_password_env"], "")})
-        if r.status_code != 200:
-            await http.aclose()
-            raise click.ClickException(f"sign-in refused / 登录失败: {r.text[:200]}")
-    else:
-        await http.aclose()
-        raise click.ClickException("say who you are: --login, --login-p12 or an API key in "
-                                   "$TENDERHALL_API_KEY / 请指定登录方式")
-    return http
-
-
-def _conn_opts(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {k: kwargs.pop(k) for k in ("url", "login", "login_password_env", "api_key_env",
-                                       "login_p12")}
+from bidformat import device, sealing
+from client import platform as client
+from client.cli import P12, client_for, conn_opts, connection, load_cert, pkcs12, run
+from client.hall import open_bid
+from client.platform import _raise_for, body_of
+from signing import cms, stream
+from signing.envelope import unwrap_from
+from signing.pathval import TrustStore
 
 
 @click.group()
@@ -111,7 +46,6 @@ async def _opening_cert(url: str, tender_id: str, lot: int) -> tuple[x509.Certif
         r = await http.get(f"/api/tenders/{tender_id}/lots/{lots[0]['id']}/opening-certificate")
         r.raise_for_status()
         cert = x509.load_pem_x509_certificate(r.content)
-        from cryptography.hazmat.primitives.serialization import Encoding
 
         if hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest() != \
                 lots[0]["opening_cert_sha256"]:
@@ -134,16 +68,15 @@ async def _opening_cert(url: str, tender_id: str, lot: int) -> tuple[x509.Certif
 def seal(folder: Path, tender_id: str, lot: int, p12_path: Path, password_env: str,
          encryption_cert: Path, url: str, out: Path) -> None:
     """Pack FOLDER (documents + price.json), sign it and encrypt it: OUT/bid.p7m and .p7s."""
-    from trading.bids import device, sealing
 
-    key, cert, chain = _pkcs12(p12_path, password_env)
-    opening, code = _run(_opening_cert(url, tender_id, lot))
+    key, cert, chain = pkcs12(p12_path, password_env)
+    opening, code = run(_opening_cert(url, tender_id, lot))
     dev = device.collect()
     creator = {"tool": "tenderhall", "version": dev["tool"]["version"],
                "machine_code": device.machine_code(dev)}
     try:
         sealed = sealing.seal_folder(folder, out, cert=cert, key=key, chain=chain,
-                                     encryption_cert=_load_cert(encryption_cert),
+                                     encryption_cert=load_cert(encryption_cert),
                                      opening_cert=opening, creator=creator,
                                      expect={"tender_code": code, "lot": lot})
     except sealing.SealError as exc:
@@ -161,17 +94,15 @@ def seal(folder: Path, tender_id: str, lot: int, p12_path: Path, password_env: s
 @connection
 def submit(folder: Path, tender_id: str, lot: int, **kwargs: Any) -> None:
     """Upload FOLDER/bid.p7m with its signature; resumes where a broken run stopped."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    from trading.bids import client, device
 
-    opts = _conn_opts(kwargs)
+    opts = conn_opts(kwargs)
     meta_file = folder / "device.json"
     meta = json.loads(meta_file.read_text()) if meta_file.exists() else {
         "device": device.collect(), "creator": None}
 
     async def work() -> dict[str, Any]:
-        http = await _client(opts)
+        http = await client_for(opts)
         async with http:
             with Progress("[progress.description]{task.description}", BarColumn(),
                           DownloadColumn(), TransferSpeedColumn()) as bar:
@@ -183,7 +114,7 @@ def submit(folder: Path, tender_id: str, lot: int, **kwargs: Any) -> None:
             await client.download_receipt(http, result["id"], folder / "receipt")
             return result
 
-    result = _run(work())
+    result = run(work())
     click.echo(f"bid {result['id']} received at {result['received_at']}; receipt in "
                f"{folder / 'receipt'} / 投标文件已递交，回执已保存")
 
@@ -193,18 +124,17 @@ def submit(folder: Path, tender_id: str, lot: int, **kwargs: Any) -> None:
 @connection
 def status(tender_id: str | None, **kwargs: Any) -> None:
     """Your organization's bids: current, replaced and withdrawn."""
-    opts = _conn_opts(kwargs)
+    opts = conn_opts(kwargs)
 
     async def work() -> list[dict[str, Any]]:
-        async with await _client(opts) as http:
+        async with await client_for(opts) as http:
             r = await http.get("/api/bids/mine", params={"tender_id": tender_id} if tender_id
                                else None)
-            from trading.bids.client import body_of
 
             rows: list[dict[str, Any]] = body_of(r)
             return rows
 
-    for row in _run(work()):
+    for row in run(work()):
         click.echo(f"{row['id']}  {row['tender_code']} lot {row['lot_number']}  "
                    f"{row['status']:<10}  {row['received_at']}  {row['size']:,} bytes  "
                    f"sha256 {row['p7m_sha256'][:16]}…")
@@ -217,14 +147,12 @@ def status(tender_id: str | None, **kwargs: Any) -> None:
 @connection
 def withdraw(bid_id: str, p12_path: Path, password_env: str, **kwargs: Any) -> None:
     """Withdraw a bid before the deadline with a signed statement (the bid is kept, withdrawn)."""
-    from signing import cms
-    from trading.bids.client import _raise_for, body_of
 
-    opts = _conn_opts(kwargs)
-    key, cert, chain = _pkcs12(p12_path, password_env)
+    opts = conn_opts(kwargs)
+    key, cert, chain = pkcs12(p12_path, password_env)
 
     async def work() -> dict[str, Any]:
-        async with await _client(opts) as http:
+        async with await client_for(opts) as http:
             r = await http.get(f"/api/bids/{bid_id}/withdrawal")
             _raise_for(r)
             signature = cms.sign(r.content, cert=cert, key=key, chain=chain)
@@ -233,7 +161,7 @@ def withdraw(bid_id: str, p12_path: Path, password_env: str, **kwargs: Any) -> N
             body: dict[str, Any] = body_of(r)
             return body
 
-    result = _run(work())
+    result = run(work())
     click.echo(f"bid {bid_id} withdrawn at {result['withdrawn_at']} / 已撤回")
 
 
@@ -250,12 +178,8 @@ def withdraw(bid_id: str, p12_path: Path, password_env: str, **kwargs: Any) -> N
 def decrypt(p7m: Path, p12_path: Path, password_env: str, out: Path | None, key_only: bool,
             roots: tuple[Path, ...]) -> None:
     """Open your own bid.p7m with your encryption key."""
-    from signing import stream
-    from signing.envelope import unwrap_from
-    from signing.pathval import TrustStore
-    from trading.bids import sealing
 
-    key, cert, _ = _pkcs12(p12_path, password_env)
+    key, cert, _ = pkcs12(p12_path, password_env)
     if key_only:
         with p7m.open("rb") as f:
             head = stream._read_head(stream._Reader(f))
@@ -266,6 +190,9 @@ def decrypt(p7m: Path, p12_path: Path, password_env: str, out: Path | None, key_
     trust = TrustStore(roots=[TrustStore.load_cert(p.read_bytes()) for p in roots],
                        intermediates=[], crls=[], revocation_mode="soft-fail")
     with p7m.open("rb") as f:
-        opened = _run(sealing.open_bid(f, out, trust=trust, cert=cert, key=key))
+        opened = run(sealing.open_bid(f, out, trust=trust, cert=cert, key=key))
     click.echo(f"{len(opened.files)} files in {out}; signed by {opened.verified.subject}; "
                f"total price {opened.sheet.total_price} yuan / 解密成功")
+
+
+bid.add_command(open_bid)  # opening one's own bid is a bid command, written beside the hall's

@@ -13,7 +13,7 @@ bidder tool would send. Every folder, sealed file and receipt stays under
 with ``openssl``.
 
 The deadline is reached by moving the tender's schedule back
-(``trading.tenders.demo_clock``), recorded as a demo action in the audit log.
+(``demo.clock``), recorded as a demo action in the audit log.
 """
 
 from __future__ import annotations
@@ -21,27 +21,27 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from html import escape
 from pathlib import Path
 from typing import Any, TypeVar
-from uuid import UUID
 
-import asyncpg
+import weasyprint
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from bidformat import device, price, sealing
+from client import platform as client
+from client.login import load_pkcs12
 from core.clock import SHANGHAI
-from core.db import connect
+from demo import clock as demo_clock
+from demo.clock import clock_step
+from demo.context import current_tender, my_bids
+from demo.pki import CAS, ca_dir
+from demo.tenders import AGENCY_SIGNER, certs_dir, organization, whoami
 from signing.ca import DevCA
-from signing.client import load_pkcs12
-from signing.demo import CAS, ca_dir
-from trading.bids import client, device, price, sealing
-from trading.tenders import demo_clock
-from trading.tenders.demo import AGENCY_SIGNER, TENDER_CODE, certs_dir, organization, whoami
 
 T = TypeVar("T")
 
@@ -84,14 +84,6 @@ def bids_dir() -> Path:
     return ca_dir().parent / "bids"
 
 
-async def _tender(ctx: Any) -> dict[str, Any]:
-    listing = (await ctx.http.get("/api/tenders/", params={"q": TENDER_CODE})).json()
-    r = await ctx.http.get(f"/api/tenders/{listing['items'][0]['id']}")
-    r.raise_for_status()
-    tender: dict[str, Any] = r.json()
-    return tender
-
-
 def _closed(tender: dict[str, Any]) -> bool:
     return datetime.fromisoformat(tender["bid_deadline"]) <= datetime.now(SHANGHAI)
 
@@ -99,13 +91,6 @@ def _closed(tender: dict[str, Any]) -> bool:
 def _local(moment: str | datetime) -> str:
     at = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
     return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
-
-
-async def _mine(ctx: Any, login: str, tender_id: str) -> list[dict[str, Any]]:
-    r = await (await ctx.client_for(login)).get("/api/bids/mine", params={"tender_id": tender_id})
-    r.raise_for_status()
-    rows: list[dict[str, Any]] = r.json()
-    return rows
 
 
 async def _certificates(ctx: Any, login: str) -> tuple[tuple[Any, x509.Certificate,
@@ -150,7 +135,6 @@ def _device(login: str) -> dict[str, Any]:
 
 
 def _letter(tender: dict[str, Any], lot: dict[str, Any], org: dict[str, Any], plan: Plan) -> bytes:
-    import weasyprint
 
     total = Decimal(plan.total)
     tender, lot, org = ({k: escape(str(v)) for k, v in d.items()} for d in (tender, lot, org))
@@ -239,10 +223,10 @@ async def _keep_receipt(ctx: Any, plan: Plan, bid: dict[str, Any]) -> None:
 
 
 async def submit_bids(ctx: Any) -> str:
-    tender = await _tender(ctx)
+    tender = await current_tender(ctx)
     new = 0
     for plan in FIRST:
-        on_lot = [b for b in await _mine(ctx, plan.login, tender["id"])
+        on_lot = [b for b in await my_bids(ctx, plan.login, tender["id"])
                   if b["lot_number"] == plan.lot and b["replaces"] is None]
         if on_lot:
             await _keep_receipt(ctx, plan, on_lot[0])
@@ -263,8 +247,8 @@ async def submit_bids(ctx: Any) -> str:
 
 async def replace_bid(ctx: Any) -> str:
     plan = REPLACEMENT
-    tender = await _tender(ctx)
-    on_lot = [b for b in await _mine(ctx, plan.login, tender["id"])
+    tender = await current_tender(ctx)
+    on_lot = [b for b in await my_bids(ctx, plan.login, tender["id"])
               if b["lot_number"] == plan.lot]
     revised = next((b for b in on_lot if b["replaces"] is not None), None)
     if revised is not None:
@@ -280,20 +264,9 @@ async def replace_bid(ctx: Any) -> str:
             f"{first['status']} at {_local(first['superseded_at'])}")
 
 
-async def _with_clock(ctx: Any, tender: dict[str, Any],
-                      move: Callable[[asyncpg.Connection, UUID], Awaitable[T]]) -> T:
-    """A demo-clock step on the tender, in a transaction of its own (the demo's database)."""
-    conn = await connect(ctx.settings.database.url)
-    try:
-        async with conn.transaction():
-            return await move(conn, UUID(tender["id"]))
-    finally:
-        await conn.close()
-
-
 async def deadline_passes(ctx: Any) -> str:
-    tender = await _tender(ctx)
-    shift = await _with_clock(ctx, tender, demo_clock.pass_deadline)
+    tender = await current_tender(ctx)
+    shift = await clock_step(ctx, tender, demo_clock.pass_deadline)
     if shift is None:
         return f"the bid deadline passed at {_local(tender['bid_deadline'])} (kept)"
     back = -shift.by
@@ -304,7 +277,7 @@ async def deadline_passes(ctx: Any) -> str:
 
 async def late_bid(ctx: Any) -> str:
     plan = LATE
-    tender = await _tender(ctx)
+    tender = await current_tender(ctx)
     try:
         await _seal_and_submit(ctx, tender, plan)
     except client.PlatformError as exc:
@@ -314,8 +287,8 @@ async def late_bid(ctx: Any) -> str:
 
 
 async def bidding_closes(ctx: Any) -> str:
-    fired = await _with_clock(ctx, await _tender(ctx), demo_clock.catch_up)
-    tender = await _tender(ctx)
+    fired = await clock_step(ctx, await current_tender(ctx), demo_clock.catch_up)
+    tender = await current_tender(ctx)
     r = await (await ctx.client_for(AGENCY_SIGNER)).get(f"/api/tenders/{tender['id']}/bid-counts")
     r.raise_for_status()
     counts = ", ".join(f"lot {c['number']}: {c['bids']} bids" for c in r.json())

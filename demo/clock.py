@@ -25,13 +25,16 @@ once for a demo that does not want to wait for the worker's passes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 import asyncpg
 
 from core import audit
+from core.db import connect
 from trading import chronograph
 
 ACTOR = audit.Actor(None, "system", None, "demo-clock")
@@ -56,6 +59,11 @@ _SHIFT_DRAFTS = """
     UPDATE notices SET requested_bid_deadline = requested_bid_deadline + $2::interval
     WHERE tender_id = $1 AND status = 'draft' AND requested_bid_deadline IS NOT NULL
 """
+
+if TYPE_CHECKING:
+    from demo.context import DemoContext
+
+T = TypeVar("T")
 
 
 class DemoClockError(RuntimeError):
@@ -153,3 +161,14 @@ async def end_decryption(conn: asyncpg.Connection, tender_id: UUID) -> int:
             "note": "演示操作：为演示提前结束解密时限，并非真实事件 / demo action: the decryption "
                     "window was ended early; not a real event"})
     return len(moved)
+
+
+async def clock_step(ctx: DemoContext, tender: dict[str, Any],
+                      move: Callable[[asyncpg.Connection, UUID], Awaitable[T]]) -> T:
+    """A demo-clock step on the tender, in a transaction of its own (the demo's database)."""
+    conn = await connect(ctx.settings.database.url)
+    try:
+        async with conn.transaction():
+            return await move(conn, UUID(tender["id"]))
+    finally:
+        await conn.close()

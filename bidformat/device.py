@@ -29,7 +29,6 @@ import platform
 import re
 import socket
 import sys
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import metadata
 from itertools import islice
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
+import psutil
 
 FORMAT = 1
 TOOL_NAME = "tenderhall"
@@ -282,9 +282,7 @@ def collect() -> dict[str, Any]:
     """
     if sys.platform.startswith("linux"):
         return _collect(Path("/"))
-    # getnode() invents a multicast address when it finds none; normalize_mac drops it
-    node = normalize_mac(f"{uuid.getnode():012x}")
-    return _document(_other_host_id(), [node] if node else [], _model(platform.processor()), [])
+    return _document(_other_host_id(), _other_macs(), _model(platform.processor()), [])
 
 
 def _collect(root: Path) -> dict[str, Any]:
@@ -335,7 +333,7 @@ def _linux_host_id(root: Path) -> str | None:
 def _other_host_id() -> str | None:
     """Windows keeps a per-installation GUID that any user may read."""
     if sys.platform == "win32":
-        import winreg
+        import winreg  # noqa: PLC0415 - exists on Windows only
 
         try:
             with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"SOFTWARE\Microsoft\Cryptography") as key:
@@ -344,6 +342,18 @@ def _other_host_id() -> str | None:
             return None
         return _identifier(value)
     return None
+
+
+def _other_macs() -> list[str]:
+    """Every interface's hardware address, as psutil reads them on Windows and macOS (Linux
+    reads /sys instead, which also tells an Ethernet or Wi-Fi interface from InfiniBand and
+    tunnels). Loopback and all-zero addresses are dropped by ``normalize_mac``."""
+    try:
+        interfaces = psutil.net_if_addrs()
+    except (OSError, RuntimeError):
+        return []
+    return [mac for addresses in interfaces.values() for a in addresses
+            if a.family == psutil.AF_LINK and (mac := normalize_mac(a.address)) is not None]
 
 
 def _linux_macs(root: Path) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
@@ -22,10 +22,11 @@ from core.auth import check_password, hash_password
 from core.db import connect
 from core.identity import service as identity
 from core.settings import Settings
-from signing import demo as signing_demo
-from trading.bids import demo as bid_demo
-from trading.opening import demo as opening_demo
-from trading.tenders import demo as tender_demo
+from demo import bids as bid_demo
+from demo import opening as opening_demo
+from demo import pki as signing_demo
+from demo import tenders as tender_demo
+from demo.context import DemoContext
 
 
 @dataclass(frozen=True)
@@ -82,24 +83,6 @@ PEOPLE = [
     *[Person(f"expert{i + 1:02d}", EXPERT_NAMES[i], ("expert",), None, EXPERT_CITIES[i])
       for i in range(12)],
 ]
-
-
-@dataclass
-class DemoContext:
-    settings: Settings
-    http: httpx.AsyncClient
-    password: str
-    orgs: dict[str, UUID] = field(default_factory=dict)
-    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
-
-    async def client_for(self, login: str) -> httpx.AsyncClient:
-        if login not in self.clients:
-            client = httpx.AsyncClient(base_url=str(self.http.base_url), timeout=30)
-            r = await client.post("/api/auth/login", json={"login": login,
-                                                           "password": self.password})
-            r.raise_for_status()
-            self.clients[login] = client
-        return self.clients[login]
 
 
 def step(n: int, text: str, started: float) -> None:

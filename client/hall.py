@@ -11,13 +11,16 @@ from typing import Any
 
 import click
 
-from trading.bids.commands import P12, _client, _conn_opts, _pkcs12, _run, bid, connection
+from client.cli import P12, client_for, conn_opts, connection, pkcs12, run
+from client.login import load_pkcs12, signed_challenge
+from client.platform import _raise_for, body_of
+from signing import stream
+from signing.envelope import unwrap_from
+from signing.shares import unseal_share
 
 
 def content_key(p7m: Path, key: Any, cert: Any) -> str:
     """The content key from one's own recipient entry of a local bid.p7m (base64)."""
-    from signing import stream
-    from signing.envelope import unwrap_from
 
     with p7m.open("rb") as f:
         head = stream._read_head(stream._Reader(f))
@@ -25,11 +28,11 @@ def content_key(p7m: Path, key: Any, cert: Any) -> str:
 
 
 def own_content_key(p7m: Path, p12_path: Path, password_env: str) -> str:
-    key, cert, _ = _pkcs12(p12_path, password_env)
+    key, cert, _ = pkcs12(p12_path, password_env)
     return content_key(p7m, key, cert)
 
 
-@bid.command("open")
+@click.command("open")
 @click.argument("bid_id")
 @click.option("--p7m", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               required=True, help="Your local copy of the bid (the same bytes you submitted).")
@@ -38,18 +41,17 @@ def own_content_key(p7m: Path, p12_path: Path, password_env: str) -> str:
 @connection
 def open_bid(bid_id: str, p7m: Path, p12_path: Path, password_env: str, **kwargs: Any) -> None:
     """At the opening: unwrap your bid's content key here and have the platform open it."""
-    from trading.bids.client import body_of
 
-    opts = _conn_opts(kwargs)
+    opts = conn_opts(kwargs)
     content_key = own_content_key(p7m, p12_path, password_env)
 
     async def work() -> dict[str, Any]:
-        async with await _client(opts) as http:
+        async with await client_for(opts) as http:
             r = await http.post(f"/api/bids/{bid_id}/open", json={"content_key": content_key})
             body: dict[str, Any] = body_of(r)
             return body
 
-    result = _run(work())
+    result = run(work())
     click.echo(f"bid {bid_id} opened / 解密成功: total price {result['total_price']} yuan; "
                f"signed by {result['inner_signer']}; {len(result['files'])} files")
 
@@ -64,13 +66,11 @@ def hall() -> None:
 @connection
 def signin(lot_id: str, **kwargs: Any) -> None:
     """Sign in to a lot's hall (a bidder signs with its --login-p12 certificate)."""
-    from signing.client import load_pkcs12, signed_challenge
-    from trading.bids.client import body_of
 
-    opts = _conn_opts(kwargs)
+    opts = conn_opts(kwargs)
 
     async def work() -> dict[str, Any]:
-        async with await _client(opts) as http:
+        async with await client_for(opts) as http:
             body: dict[str, Any] = {}
             if opts.get("login_p12"):
                 password = os.environ.get("P12_PASSWORD", "").encode() or None
@@ -80,7 +80,7 @@ def signin(lot_id: str, **kwargs: Any) -> None:
             out: dict[str, Any] = body_of(r)
             return out
 
-    result = _run(work())
+    result = run(work())
     click.echo(f"signed in as {result['role']} ({result['count']} in the hall) / 签到成功")
 
 
@@ -92,14 +92,12 @@ def signin(lot_id: str, **kwargs: Any) -> None:
 @connection
 def share(lot_id: str, p12_path: Path, password_env: str, **kwargs: Any) -> None:
     """An opening officer: unseal your share of the lot's key here and hand it over."""
-    from signing.shares import unseal_share
-    from trading.bids.client import _raise_for, body_of
 
-    opts = _conn_opts(kwargs)
-    key, cert, _ = _pkcs12(p12_path, password_env)
+    opts = conn_opts(kwargs)
+    key, cert, _ = pkcs12(p12_path, password_env)
 
     async def work() -> dict[str, Any]:
-        async with await _client(opts) as http:
+        async with await client_for(opts) as http:
             r = await http.get(f"/api/lots/{lot_id}/shares/mine")
             _raise_for(r)
             sealed = base64.b64decode(r.json()["envelope"])
@@ -109,6 +107,6 @@ def share(lot_id: str, p12_path: Path, password_env: str, **kwargs: Any) -> None
             body: dict[str, Any] = body_of(r)
             return body
 
-    result = _run(work())
+    result = run(work())
     click.echo(f"share {result['index']} handed over: {result['have']} of {result['need']} "
                f"needed / 密钥分片已提交")

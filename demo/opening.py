@@ -24,13 +24,15 @@ from typing import Any
 
 import httpx
 
-from signing.client import load_pkcs12
-from signing.demo import ca_dir
+from client.hall import content_key
+from client.login import load_pkcs12
+from demo import clock as demo_clock
+from demo.bids import FIRST, REPLACEMENT, bids_dir
+from demo.clock import clock_step
+from demo.context import current_tender, my_bids
+from demo.pki import ca_dir
+from demo.tenders import AGENCY_SIGNER, OFFICERS, certs_dir
 from signing.shares import unseal_share
-from trading.bids.demo import FIRST, REPLACEMENT, _mine, _tender, _with_clock, bids_dir
-from trading.opening.commands import content_key
-from trading.tenders import demo_clock
-from trading.tenders.demo import AGENCY_SIGNER, OFFICERS, certs_dir
 
 ABSENT = ("bidder6", 1)  # does not decrypt its own bid
 OBJECTOR = "bidder3"
@@ -72,7 +74,7 @@ async def _host(ctx: Any) -> httpx.AsyncClient:
 
 
 async def bidders_open(ctx: Any) -> str:
-    tender = await _tender(ctx)
+    tender = await current_tender(ctx)
     host = await _host(ctx)
     opened, kept = 0, 0
     for lot in tender["lots"]:
@@ -84,7 +86,7 @@ async def bidders_open(ctx: Any) -> str:
     logins = sorted({p.login for p in FIRST})
     for login in logins:
         http = await ctx.client_for(login)
-        for bid in await _mine(ctx, login, tender["id"]):
+        for bid in await my_bids(ctx, login, tender["id"]):
             if bid["status"] != "submitted" or (login, bid["lot_number"]) == ABSENT:
                 continue
             enc_key, enc_cert, _ = load_pkcs12(
@@ -108,10 +110,10 @@ async def bidders_open(ctx: Any) -> str:
 
 
 async def officers_open(ctx: Any) -> str:
-    tender = await _tender(ctx)
+    tender = await current_tender(ctx)
     lot = next(x for x in tender["lots"] if x["number"] == ABSENT[1])
-    ended = await _with_clock(ctx, tender, demo_clock.end_decryption)
-    await _with_clock(ctx, tender, demo_clock.catch_up)
+    ended = await clock_step(ctx, tender, demo_clock.end_decryption)
+    await clock_step(ctx, tender, demo_clock.catch_up)
     state = await _hall(ctx, lot["id"])
     handed = 0
     if state["phase"] == "officers":
@@ -137,7 +139,7 @@ async def officers_open(ctx: Any) -> str:
 
 
 async def objection_and_record(ctx: Any) -> str:
-    tender = await _tender(ctx)
+    tender = await current_tender(ctx)
     lot = next(x for x in tender["lots"] if x["number"] == 1)
     state = await _hall(ctx, lot["id"])
     if not state["objections"] and state["phase"] == "read":
@@ -172,7 +174,7 @@ async def objection_and_record(ctx: Any) -> str:
 
 async def where(ctx: Any, url: str) -> list[str]:
     """The opening halls and the kept records, to browse after the demo."""
-    tender = await _tender(ctx)
+    tender = await current_tender(ctx)
     lines = ["Opening halls (public; sign in as agency.li to host, supervisor.zhao to "
              "supervise): " + ", ".join(f"lot {lot['number']} {url}/hall/{lot['id']}"
                                           for lot in tender["lots"])]

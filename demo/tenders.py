@@ -15,11 +15,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import weasyprint
+
+from client.login import load_pkcs12
 from core.clock import SHANGHAI
+from demo.pki import ca_dir
 from signing import cms
 from signing.ca import DevCA
-from signing.client import load_pkcs12
-from signing.demo import ca_dir
 
 TENDER_CODE = "YA-JT-2026-0001"
 AGENCY_SIGNER = "agency.li"
@@ -84,7 +86,6 @@ def _sign(signer: tuple[Any, Any, list[Any]], data: bytes) -> bytes:
 
 
 def _document(title: str, body: str) -> bytes:
-    import weasyprint
 
     html = (f"<html lang='zh-CN'><body style='font-family: \"Noto Sans CJK SC\"'>"
             f"<h1>{title}</h1><p>{body}</p></body></html>")
