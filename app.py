@@ -12,7 +12,6 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import click
 from arq import ArqRedis
 from litestar import Litestar
 from litestar.channels import ChannelsPlugin
@@ -26,13 +25,16 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
 
-from core import commands, notify
+from client.bid import bid
+from client.hall import hall
+from client.sign import keys, sign_command
+from client.verify import verify_command
+from core import commands, i18n, notify
 from core.auth import provide_principal, provide_user
 from core.calendar_admin import CalendarController
 from core.csrf import csrf_middleware
 from core.db import create_pool, provide_transaction, transaction_middleware
-from core.demo import run_demo
-from core.errors import EXCEPTION_HANDLERS
+from core.errors import EXCEPTION_HANDLERS, install_constraints
 from core.identity.routes import AuthController, IdentityController, login_form, logout_form
 from core.logs import configure_logging, request_id_middleware
 from core.notifications import NotificationController
@@ -41,9 +43,9 @@ from core.pages import login_page, set_lang
 from core.settings import Settings
 from core.storage import open_store
 from core.worker import Jobs, Schedule, run_worker
-from signing import demo as signing_demo
+from demo.commands import demo, demo_pki
 from signing import trust
-from signing.commands import ca, keys, sign_command
+from signing.commands import ca
 from signing.routes import (
     TrustController,
     bind_certificate,
@@ -54,19 +56,21 @@ from signing.routes import (
     cert_login,
     timestamp_authority,
 )
-from signing.verify import verify_command
+from signing.tsa import LocalAuthority
 from trading import chronograph
+from trading.bids import errors as bid_errors
 from trading.bids import expiry
 from trading.bids import jobs as bid_jobs
 from trading.bids import pages as bid_pages
 from trading.bids import routes as bid_routes
-from trading.bids.commands import bid
+from trading.bids import texts as bid_texts
+from trading.opening import errors as opening_errors
 from trading.opening import hall_routes, officers, record, record_routes
 from trading.opening import pages as opening_pages
 from trading.opening import routes as opening_routes
-from trading.opening.commands import hall
 from trading.tenders import jobs as tender_jobs
 from trading.tenders import pages as tender_pages
+from trading.tenders import texts as tender_texts
 from trading.tenders.notice_routes import PublicationController
 from trading.tenders.routes import TenderController
 
@@ -84,7 +88,6 @@ async def open_resources(state: State, settings: Settings) -> None:
     await state.store.ensure_buckets()
     state.tsa = None
     if settings.tsa_cert_file and settings.tsa_key_file:
-        from signing.tsa import LocalAuthority
 
         state.tsa = LocalAuthority.from_files(settings.tsa_cert_file, settings.tsa_key_file)
 
@@ -108,6 +111,8 @@ def hall_channels(settings: Settings) -> ChannelsPlugin:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(json=settings.log_json, level=settings.log_level)
+    i18n.install(tender_texts.TEXTS, bid_texts.TEXTS)
+    install_constraints(bid_errors.CONSTRAINTS, opening_errors.CONSTRAINTS)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -133,6 +138,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "conn": Provide(provide_transaction),
             "principal": Provide(provide_principal),
             "user": Provide(provide_user),
+            "bid_sections": Provide(lambda: bid_pages.tender_context, use_cache=True,
+                                    sync_to_thread=False),
         },
         lifespan=[lifespan],
         plugins=[hall_channels(settings)],
@@ -177,22 +184,5 @@ def worker() -> None:
     asyncio.run(run_worker(settings, JOBS))
 
 
-@cli.command("demo-pki")
-@click.option("--crl-base", default="http://127.0.0.1:8000/ca", show_default=True)
-def demo_pki(crl_base: str) -> None:
-    """Create the demo's three CAs and timestamp certificate (before the platform starts)."""
-    made = signing_demo.prepare(crl_base)
-    click.echo(f"demo PKI in {signing_demo.ca_dir()}: "
-               + (", ".join(made) + " created" if made else "kept"))
-
-
-@cli.command()
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
-              help="The running platform the life cycle is driven through.")
-def demo(url: str) -> None:
-    """Seed the demo data set and run the scripted tender life cycle."""
-    asyncio.run(run_demo(commands.settings_or_exit(), url))
-
-
-for group in (bid, hall, ca, keys, verify_command, sign_command):
+for group in (bid, hall, ca, keys, verify_command, sign_command, demo, demo_pki):
     cli.add_command(group)

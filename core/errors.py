@@ -8,6 +8,7 @@ routes never build HTTP errors themselves.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import asyncpg
@@ -116,8 +117,10 @@ class ServiceUnavailable(DomainError):
 
 # Constraint names (from the migrations) mapped to the error a client sees.
 # The database is the last word on uniqueness and checks; this table is the
-# one place that translates its verdicts.
-CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = {
+# one place that translates its verdicts. Core's and the tenders' own tables are
+# listed here; the other domains name theirs in their errors.py (``CONSTRAINTS``), and
+# the application installs them all at start (``app.create_app``).
+_BASE_CONSTRAINTS: dict[str, tuple[type[DomainError], str, str]] = {
     "organizations_credit_code_key": (
         Conflict,
         "该统一社会信用代码已注册",
@@ -159,10 +162,20 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = {
 }
 
 
-def register_constraint(name: str, cls: type[DomainError], message: str | None = None,
-                        message_en: str | None = None) -> None:
-    """A domain package names the error for a constraint (or trigger) of its own tables."""
-    CONSTRAINT_ERRORS[name] = (cls, message or cls.message, message_en or cls.message_en)
+CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = dict(_BASE_CONSTRAINTS)
+
+
+def install_constraints(*maps: Mapping[str, type[DomainError]]) -> None:
+    """The domains' constraint (and trigger) names with their errors, installed once by the
+    application over core's own: a name claimed twice is a wiring mistake."""
+    merged = dict(_BASE_CONSTRAINTS)
+    for constraints in maps:
+        for name, cls in constraints.items():
+            if name in merged:
+                raise ValueError(f"constraint {name!r} mapped twice")
+            merged[name] = (cls, cls.message, cls.message_en)
+    CONSTRAINT_ERRORS.clear()
+    CONSTRAINT_ERRORS.update(merged)
 
 
 # Error classes without a named constraint of their own, most specific first.

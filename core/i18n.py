@@ -8,7 +8,7 @@ from typing import Any
 LANG_COOKIE = "th_lang"
 LANGS = ("zh", "en")
 
-MESSAGES: dict[str, tuple[str, str]] = {
+_BASE: dict[str, tuple[str, str]] = {
     "site.name": ("天衡公共资源电子交易平台", "Tenderhall Public Resource E-Trading"),
     "site.tagline": ("全流程电子化 · 不见面开标 · 远程异地评标",
                      "Fully electronic · No-show opening · Remote multi-site evaluation"),
@@ -48,12 +48,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-def register(messages: dict[str, tuple[str, str]]) -> None:
-    """A domain's page texts join the table (each key once)."""
-    clash = MESSAGES.keys() & messages.keys()
-    if clash:
-        raise ValueError(f"page texts defined twice: {sorted(clash)}")
-    MESSAGES.update(messages)
+MESSAGES: dict[str, tuple[str, str]] = dict(_BASE)
+
+
+def install(*tables: dict[str, tuple[str, str]]) -> None:
+    """The domains' page texts over core's, installed once by the application
+    (``app.create_app``): a key defined twice is a mistake, refused."""
+    merged = dict(_BASE)
+    for table in tables:
+        clash = merged.keys() & table.keys()
+        if clash:
+            raise ValueError(f"page texts defined twice: {sorted(clash)}")
+        merged.update(table)
+    MESSAGES.clear()
+    MESSAGES.update(merged)
 
 
 def pick_lang(cookie: str | None, accept: str | None = None) -> str:

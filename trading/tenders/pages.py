@@ -8,11 +8,12 @@ and a machine client get the same rules and the same error codes.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, runtime_checkable
 from uuid import UUID
 
 import asyncpg
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
@@ -21,15 +22,22 @@ from core.clock import SHANGHAI
 from core.deps import Conn, MaybeUser
 from core.errors import InvalidInput, NotFound
 from core.pages import login_redirect, page_context
-from trading.bids import pages as bid_pages
 from trading.tenders import clarifications, documents, objections, service
 from trading.tenders import queries as q
-from trading.tenders.texts import register_texts
 
-register_texts()
 PAGE_SIZE = 20
 STAFF_ROLES = ("tenderer", "agency")
 Req = Request[Any, Any, Any]
+
+
+@runtime_checkable
+class BidSections(Protocol):
+    """What a tender's pages show about its bids (a bidder's own, the counts after the
+    deadline). Bids come after tenders, so the bids package provides it and the application
+    hands it to these pages as the ``bid_sections`` dependency (``app.py``)."""
+
+    async def __call__(self, conn: asyncpg.Connection, principal: Any, tender: dict[str, Any],
+                       *, holder: bool) -> dict[str, Any]: ...
 
 
 def _day(value: str | None, field: str) -> date | None:
@@ -75,7 +83,8 @@ async def tender_list(
 
 @get("/tenders/{tender_id:uuid}", include_in_schema=False)
 async def announcement_page(request: Req, conn: Conn, principal: MaybeUser,
-                            tender_id: FromPath[UUID]) -> Template:
+                            tender_id: FromPath[UUID],
+                            bid_sections: NamedDependency[BidSections]) -> Template:
     """The announcement: schedule, lots, signed notices and documents, and how to verify them."""
     tender = await service.get_tender(conn, principal, tender_id)
     staff = service.in_charge(principal, tender)
@@ -88,7 +97,7 @@ async def announcement_page(request: Req, conn: Conn, principal: MaybeUser,
         if tender["status"] != "draft":
             mine = await objections.listing(conn, principal, tender_id)
     now = await clock.db_now(conn)
-    bids = await bid_pages.tender_context(conn, principal, tender, holder=holder)
+    bids = await bid_sections(conn, principal, tender, holder=holder)
     return Template("tenders/announcement.html", context=page_context(
         request, principal, tender=tender, staff=staff, documents=docs, notices=notices,
         holder=holder, objections=mine, now=now, **bids,
@@ -144,7 +153,8 @@ async def new_tender_page(request: Req, conn: Conn,
 
 @get("/workspace/tenders/{tender_id:uuid}", include_in_schema=False)
 async def manage_page(request: Req, conn: Conn, principal: MaybeUser,
-                      tender_id: FromPath[UUID]) -> Template | Redirect:
+                      tender_id: FromPath[UUID],
+                      bid_sections: NamedDependency[BidSections]) -> Template | Redirect:
     """Everything the staff in charge do with one tender, by state."""
     if principal is None:
         return login_redirect(request)
@@ -161,7 +171,7 @@ async def manage_page(request: Req, conn: Conn, principal: MaybeUser,
         context["schedule"] = {k: _local(tender[k]) if tender[k] else ""
                                for k in ("documents_from", "documents_until",
                                          "clarification_deadline", "bid_deadline")}
-    context |= await bid_pages.tender_context(conn, principal, tender, holder=False)
+    context |= await bid_sections(conn, principal, tender, holder=False)
     return Template("tenders/manage.html", context=page_context(
         request, principal, tender=tender, notices=notices, deliveries=deliveries,
         documents=docs, holders=await documents.holders(conn, tender_id),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from core import i18n
-
 TEXTS: dict[str, tuple[str, str]] = {
     "status.draft": ("草稿", "Draft"),
     "procedure.open": ("公开招标", "Open tendering"),
@@ -34,10 +32,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "notice.published": ("已发布", "Published"),
 }
 
-
-def register_texts() -> None:
-    if "procedure.open" not in i18n.MESSAGES:
-        i18n.register(TEXTS)
 
 
 def zh(key: str) -> str:
