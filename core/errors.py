@@ -30,6 +30,8 @@ class DomainError(Exception):
     code: ClassVar[str] = "bad_request"
     message: str = "请求无效"
     message_en: str = "The request is not valid"
+    # seconds a client should wait before trying again: sent as Retry-After when set
+    retry_after: int | None = None
 
     def __init__(
         self,
@@ -37,9 +39,12 @@ class DomainError(Exception):
         *,
         message: str | None = None,
         message_en: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message_en or self.message_en)
         self.detail = detail
+        if retry_after is not None:
+            self.retry_after = retry_after
         if message is not None:
             self.message = message
         if message_en is not None:
@@ -113,6 +118,20 @@ class ServiceUnavailable(DomainError):
     code = "service_unavailable"
     message = "服务暂时不可用"
     message_en = "A service is temporarily unavailable"
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """The object store did not answer, or answered with a server error.
+
+    Raised by ``core.storage`` and ``core.multipart`` for connection failures and S3
+    5xx answers, so every route that touches the store answers 503 with this code
+    and a Retry-After instead of a 500, and no client is blamed for it.
+    """
+
+    code = "storage_unavailable"
+    message = "存储服务暂时不可用，请稍后重试"
+    message_en = "Object storage is temporarily unavailable; try again shortly"
+    retry_after = 5
 
 
 # Constraint names (from the migrations) mapped to the error a client sees.
@@ -211,8 +230,10 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 
 def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    headers = {"WWW-Authenticate": "Session"} if exc.status == 401 else None
-    return _json(exc.status, exc.body(), headers)
+    headers = {"WWW-Authenticate": "Session"} if exc.status == 401 else {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, int(exc.retry_after)))
+    return _json(exc.status, exc.body(), headers or None)
 
 
 def postgres_error_handler(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[Any]:

@@ -6,6 +6,15 @@ upload takes a whole part as bytes, which 50 concurrent bidders cannot afford;
 parts therefore go to a presigned part URL through httpx, streamed from the
 incoming request one chunk at a time. That connection pool, and the lock
 repairs radosgw needs at completion, live here rather than in `core.storage`.
+
+A store that cannot be reached, breaks off mid-part or answers 5xx raises
+``StorageUnavailable``; a body of the wrong length raises ``PartUploadFailed``,
+so the store's failures are never blamed on the sender. A completion the store
+reports as already in progress (radosgw keeps its completion lock for
+``rgw_mp_lock_max_time``, 600 s, after the gateway dies mid-completion) is
+looked at first: when the object stands complete it is returned, otherwise
+``CompletionInProgress`` tells the caller that only a new upload can finish
+before the store lets go.
 """
 
 from __future__ import annotations
@@ -23,7 +32,8 @@ from minio.datatypes import Part
 from minio.error import S3Error
 from minio.retention import Retention
 
-from core.buckets import BUCKETS, StoredObject
+from core.buckets import BUCKETS, StoredObject, in_thread, unavailable
+from core.errors import StorageUnavailable
 from core.object_lock import _META_LOCK_MODE, _META_LOCK_UNTIL, Lock, _amz_time, _parse_amz_time
 
 if TYPE_CHECKING:
@@ -45,6 +55,23 @@ class PartUploadFailed(RuntimeError):
 
     Nothing of the part is recorded, so the caller may send it again.
     """
+
+
+class CompletionInProgress(StorageUnavailable):
+    """The store holds a completion of this upload as in progress, and no object is there.
+
+    Seen when the store died mid-completion: it keeps its lock on the upload until
+    its own timeout (radosgw: ``rgw_mp_lock_max_time``, 10 minutes by default).
+    """
+
+    code = "storage_completion_in_progress"
+    message = "存储服务中断时正在合并该上传，暂时无法完成"
+    message_en = "The store was joining this upload's parts when it failed; it cannot finish yet"
+    retry_after = 60
+
+
+def _in_progress(exc: S3Error) -> bool:
+    return exc.code == "InternalError" and "in progress" in (exc.message or "")
 
 
 class MultipartUploads:
@@ -102,8 +129,8 @@ class MultipartUploads:
             headers |= {"x-amz-object-lock-mode": lock.mode,
                         "x-amz-object-lock-retain-until-date": until,
                         _META_LOCK_MODE: lock.mode, _META_LOCK_UNTIL: until}
-        return await asyncio.to_thread(self.client._create_multipart_upload,
-                                       self.bucket(bucket), key, headers)
+        return await in_thread("create_multipart", self.client._create_multipart_upload,
+                               self.bucket(bucket), key, headers)
 
     async def put_part(self, bucket: str, key: str, upload_id: str, part_number: int,
                        chunks: AsyncIterator[bytes], length: int) -> str:
@@ -123,8 +150,11 @@ class MultipartUploads:
         try:
             response = await self._http_client().put(
                 url, content=_exactly(chunks, length, part_number), headers=headers)
-        except httpx.HTTPError as exc:
-            raise PartUploadFailed(f"part {part_number} of {key}: {exc!r}") from exc
+        except httpx.HTTPError as exc:  # the store, not the sender: the body's own errors pass
+            raise unavailable("put_part", exc) from exc
+        if response.status_code >= 500:
+            raise unavailable("put_part", RuntimeError(
+                f"HTTP {response.status_code} {_error_code(response.content)}"))
         if response.status_code != 200:
             raise PartUploadFailed(f"part {part_number} of {key} refused: HTTP {response.status_code} "
                                    f"{_error_code(response.content)}")
@@ -140,7 +170,9 @@ class MultipartUploads:
         A retry after a crash finds the upload gone (NoSuchUpload) while the
         object exists; the object is then returned if its ETag is the one
         these parts make, so another upload's object under the same key is
-        never mistaken for this one. The lock asked for at creation is checked
+        never mistaken for this one. A completion the store reports as in
+        progress is answered the same way when the object is there, and with
+        ``CompletionInProgress`` when it is not. The lock asked for at creation is checked
         on the completed version and applied if the server dropped it
         (radosgw 16); a retry applies it too. `sha256` is left empty: only
         the caller saw the bytes.
@@ -153,15 +185,17 @@ class MultipartUploads:
                 result = self.client._complete_multipart_upload(
                     name, key, upload_id, [Part(number, etag.strip('"')) for number, etag in ordered])
             except S3Error as exc:
-                if exc.code != "NoSuchUpload":
+                if exc.code != "NoSuchUpload" and not _in_progress(exc):
                     raise
                 try:
                     st = self.client.stat_object(name, key)
                 except S3Error:
-                    raise exc from None
+                    st = None
                 expected = _multipart_etag([etag for _, etag in ordered])
-                if expected is None or st.etag != expected:
-                    raise
+                if st is None or expected is None or st.etag != expected:
+                    if _in_progress(exc):
+                        raise CompletionInProgress({"key": key}) from exc
+                    raise exc from None
             else:
                 # radosgw answers a repeated completion itself, comparing the
                 # parts with the object, with 200 and no version id: the
@@ -170,7 +204,7 @@ class MultipartUploads:
             self._apply_requested_lock(name, key, st.version_id, st.metadata)
             return StoredObject(bucket, key, st.size or 0, "", st.etag or "", st.version_id)
 
-        return await asyncio.to_thread(work)
+        return await in_thread("complete_multipart", work)
 
     def _apply_requested_lock(self, name: str, key: str, version_id: str | None,
                               headers: Any) -> None:
@@ -183,8 +217,8 @@ class MultipartUploads:
     async def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
         """Drop an upload and its parts; quiet when it is already gone (aborted or completed)."""
         try:
-            await asyncio.to_thread(self.client._abort_multipart_upload, self.bucket(bucket), key,
-                                    upload_id)
+            await in_thread("abort_multipart", self.client._abort_multipart_upload,
+                            self.bucket(bucket), key, upload_id)
         except S3Error as exc:
             if exc.code != "NoSuchUpload":
                 raise
@@ -203,7 +237,7 @@ class MultipartUploads:
                     return out
                 marker = result.next_part_number_marker
 
-        return await asyncio.to_thread(work)
+        return await in_thread("list_parts", work)
 
     async def presigned_part_url(self, bucket: str, key: str, upload_id: str, part_number: int,
                                  expires: timedelta) -> str:

@@ -5,6 +5,9 @@ real object lock). The SDK is synchronous, so calls run in worker threads;
 puts and gets move data in fixed-size parts, so memory stays flat whatever
 the object's size.
 
+A store that cannot be reached or fails on its side (5xx) raises
+``StorageUnavailable`` (503 with Retry-After), never the SDK's own errors.
+
 This module is the one the rest of the platform imports from. Multipart
 uploads, which bids arrive as, live in `core.multipart`; object lock parsing
 in `core.object_lock`; what callers need of them is re-exported here.
@@ -27,13 +30,15 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from core.buckets import BUCKETS, StoredObject
-from core.multipart import MultipartUploads, PartUploadFailed
+from core.buckets import BUCKETS, StoredObject, in_thread
+from core.errors import StorageUnavailable
+from core.multipart import CompletionInProgress, MultipartUploads, PartUploadFailed
 from core.object_lock import _NO_RETENTION, LOCK_MODES, Lock, _parse_retention
 from core.settings import StorageSettings
 
-__all__ = ["BUCKETS", "CHUNK", "LOCK_MODES", "PART_SIZE", "Lock", "MinioStore", "ObjectStore",
-           "PartUploadFailed", "StoredObject", "_parse_retention", "iter_file", "open_store"]
+__all__ = ["BUCKETS", "CHUNK", "LOCK_MODES", "PART_SIZE", "CompletionInProgress", "Lock",
+           "MinioStore", "ObjectStore", "PartUploadFailed", "StorageUnavailable", "StoredObject",
+           "_parse_retention", "iter_file", "open_store"]
 
 PART_SIZE = 5 * 1024 * 1024  # S3 multipart part size: the memory bound of a put
 CHUNK = 256 * 1024
@@ -156,10 +161,10 @@ class MinioStore(MultipartUploads):
                     # raises if the bucket exists without object lock: refuse to
                     # start rather than keep bids and archives deletable
                     self.client.get_object_lock_config(bucket)
-        await asyncio.to_thread(work)
+        await in_thread("ensure_buckets", work)
 
     async def ping(self) -> None:
-        await asyncio.to_thread(self.client.bucket_exists, self.bucket("documents"))
+        await in_thread("ping", self.client.bucket_exists, self.bucket("documents"))
 
     async def put_stream(self, bucket: str, key: str, chunks: AsyncIterator[bytes],
                          content_type: str = "application/octet-stream") -> StoredObject:
@@ -175,7 +180,7 @@ class MinioStore(MultipartUploads):
                                           # up unboundedly when the network is slower
                                           num_parallel_uploads=1)
 
-        task = asyncio.ensure_future(asyncio.to_thread(work))
+        task = asyncio.ensure_future(in_thread("put", work))
 
         async def feed(item: bytes | object) -> None:
             put = asyncio.ensure_future(queue.put(item))  # type: ignore[arg-type]
@@ -183,7 +188,7 @@ class MinioStore(MultipartUploads):
             if put not in done:  # the upload thread stopped early: surface its error
                 put.cancel()
                 await task
-                raise RuntimeError("object store upload stopped before the end of the stream")
+                raise StorageUnavailable({"operation": "put"})
 
         try:
             async for chunk in chunks:
@@ -208,18 +213,18 @@ class MinioStore(MultipartUploads):
         def work() -> Any:
             return self.client.put_object(self.bucket(bucket), key, io.BytesIO(data), len(data),
                                           content_type=content_type)
-        result = await asyncio.to_thread(work)
+        result = await in_thread("put", work)
         return StoredObject(bucket, key, len(data), hashlib.sha256(data).hexdigest(),
                             result.etag, result.version_id)
 
     async def get_stream(self, bucket: str, key: str) -> AsyncIterator[bytes]:
-        response = await asyncio.to_thread(self.client.get_object, self.bucket(bucket), key)
+        response = await in_thread("get", self.client.get_object, self.bucket(bucket), key)
         try:
             iterator: Iterable[bytes] = response.stream(CHUNK)
             it = iter(iterator)
             sentinel = object()
             while True:
-                chunk = await asyncio.to_thread(next, it, sentinel)
+                chunk = await in_thread("get", next, it, sentinel)
                 if chunk is sentinel:
                     break
                 assert isinstance(chunk, bytes)
@@ -233,21 +238,21 @@ class MinioStore(MultipartUploads):
 
     async def stat(self, bucket: str, key: str) -> dict[str, Any] | None:
         try:
-            st = await asyncio.to_thread(self.client.stat_object, self.bucket(bucket), key)
+            st = await in_thread("stat", self.client.stat_object, self.bucket(bucket), key)
         except S3Error as exc:
             if exc.code in {"NoSuchKey", "NoSuchObject", "NotFound"}:
                 return None
             raise
         return {"size": st.size, "etag": st.etag, "version_id": st.version_id,
-                "content_type": st.content_type}
+                "content_type": st.content_type, "last_modified": st.last_modified}
 
     async def presigned_get(self, bucket: str, key: str, expires: timedelta) -> str:
-        return await asyncio.to_thread(self.client.presigned_get_object, self.bucket(bucket),
-                                       key, expires)
+        return await in_thread("presign", self.client.presigned_get_object, self.bucket(bucket),
+                               key, expires)
 
     async def presigned_put(self, bucket: str, key: str, expires: timedelta) -> str:
-        return await asyncio.to_thread(self.client.presigned_put_object, self.bucket(bucket),
-                                       key, expires)
+        return await in_thread("presign", self.client.presigned_put_object, self.bucket(bucket),
+                               key, expires)
 
     async def get_range(self, bucket: str, key: str, offset: int, length: int, *,
                         version_id: str | None = None) -> bytes:
@@ -266,7 +271,7 @@ class MinioStore(MultipartUploads):
                 response.close()
                 response.release_conn()
 
-        return await asyncio.to_thread(work)
+        return await in_thread("get", work)
 
     async def get_lock(self, bucket: str, key: str, version_id: str | None = None) -> Lock | None:
         """The version's retention, or None when it has none.
@@ -278,8 +283,8 @@ class MinioStore(MultipartUploads):
         if version_id:
             query["versionId"] = version_id
         try:
-            response = await asyncio.to_thread(self.client._execute, "GET", self.bucket(bucket), key,
-                                               query_params=query)
+            response = await in_thread("get_lock", self.client._execute, "GET", self.bucket(bucket),
+                                       key, query_params=query)
         except S3Error as exc:
             if exc.code in _NO_RETENTION:
                 return None
@@ -297,8 +302,8 @@ class MinioStore(MultipartUploads):
         headers: dict[str, str | list[str] | tuple[str]] = (
             {"x-amz-bypass-governance-retention": "true"} if bypass_governance else {})
         query: dict[str, str | list[str] | tuple[str]] = {"versionId": version_id} if version_id else {}
-        await asyncio.to_thread(self.client._execute, "DELETE", self.bucket(bucket), key,
-                                headers=headers, query_params=query)
+        await in_thread("remove", self.client._execute, "DELETE", self.bucket(bucket), key,
+                        headers=headers, query_params=query)
 
 
 def open_store(settings: StorageSettings) -> ObjectStore:

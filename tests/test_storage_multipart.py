@@ -10,8 +10,10 @@ import asyncio
 import hashlib
 import os
 import secrets
+import socket
 import tracemalloc
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -20,7 +22,14 @@ from minio.error import S3Error
 from urllib3 import HTTPResponse
 
 from core.settings import Settings
-from core.storage import Lock, MinioStore, PartUploadFailed, _parse_retention
+from core.storage import (
+    CompletionInProgress,
+    Lock,
+    MinioStore,
+    PartUploadFailed,
+    StorageUnavailable,
+    _parse_retention,
+)
 
 MiB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -148,10 +157,13 @@ async def test_retries_resume_and_repeat_safely(store: MinioStore) -> None:
     first = await store.complete_multipart("documents", name, upload_id, list(reversed(done)))
     assert await store.complete_multipart("documents", name, upload_id, done) == first
     # radosgw answers a completion of an upload it no longer knows by
-    # comparing the parts with the object: 200 when they made it, else 500
+    # comparing the parts with the object: 200 when they made it, else 500 "This
+    # multipart completion is already in progress", as for a completion a dead gateway
+    # left locked: either way no object of these parts is there and none can be made
     assert await store.complete_multipart("documents", name, "2~forgotten", done) == first
-    with pytest.raises(S3Error):
+    with pytest.raises(CompletionInProgress) as stuck:
         await store.complete_multipart("documents", name, "2~forgotten", done[:2])
+    assert stuck.value.status == 503 and stuck.value.retry_after
 
     await store.abort_multipart("documents", name, upload_id)  # completed: quiet
     await store.abort_multipart("documents", key("never"), "2~unknown")
@@ -279,3 +291,24 @@ def test_retention_with_nanoseconds_and_without_namespace_parses() -> None:
            b"<RetainUntilDate>2026-11-25T19:35:54Z</RetainUntilDate></Retention>")
     assert _parse_retention(aws) == Lock("GOVERNANCE", datetime(2026, 11, 25, 19, 35, 54, tzinfo=UTC))
     assert _parse_retention(b"<Retention/>") is None
+
+
+async def test_a_store_that_does_not_answer_is_unavailable(settings: Settings) -> None:
+    """Nothing listens at the endpoint: every kind of call fails with StorageUnavailable
+    (503 and Retry-After at the HTTP edge), a part's sender is not blamed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = MinioStore(replace(settings.storage, endpoint=f"http://127.0.0.1:{port}"))
+    try:
+        with pytest.raises(StorageUnavailable):
+            await dead.put_part("documents", key("dead"), "2~x", 1, stream(b"data"), 4)
+        with pytest.raises(StorageUnavailable):
+            await dead.complete_multipart("documents", key("dead"), "2~x", [(1, "e")])
+        with pytest.raises(StorageUnavailable):
+            await dead.stat("documents", key("dead"))
+        with pytest.raises(StorageUnavailable) as down:
+            await dead.put_stream("documents", key("dead"), stream(b"x" * 1000))
+        assert down.value.status == 503 and down.value.retry_after
+    finally:
+        await dead.aclose()
