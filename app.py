@@ -161,7 +161,7 @@ JOBS = Jobs(
     functions=[
         notify.deliver_notification, trust.refresh_crls_job, chronograph.chronograph_job,
         tender_jobs.render_notice_pdf, tender_jobs.opening_postponed,
-        bid_jobs.render_bid_receipt_pdf, expiry.abort_bid_upload,
+        bid_jobs.render_bid_receipt_pdf, expiry.abort_bid_upload, expiry.abort_stale_upload,
         officers.open_by_officers, record.issue_opening_record,
     ],
     schedules=[

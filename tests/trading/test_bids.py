@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import socket
 import subprocess
+from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -14,9 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from litestar import Litestar
 
+from core.storage import MinioStore
 from signing import cms, stream, trust, tsa
 from signing.envelope import NotARecipient
-from tests.conftest import PKI, Client, World, login
+from tests.conftest import PKI, SYSTEM, Client, World, login
 from tests.trading.bidding import (
     MIB,
     b64,
@@ -381,3 +385,76 @@ async def test_shared_devices_are_flagged_after_the_fact(
     # but the tool is on record for each bid
     assert await conn.fetchval("SELECT count(*) FROM bid_marks WHERE lot_id = $1 "
                                "AND kind = 'creator'", lot_id) == 3
+
+
+async def test_a_store_outage_answers_503_and_blames_nobody(
+        lot: Lot, client: Client, conn: asyncpg.Connection, app: Litestar,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store unreachable during a part and during finalize: 503 storage_unavailable with
+    Retry-After (not bid_part_wrong_size, not a 500); nothing recorded, nothing held, and the
+    same requests succeed once the store is back."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    real = app.state.store
+    dead = MinioStore(replace(app.state.settings.storage, endpoint=f"http://127.0.0.1:{port}"))
+    p7m = lot.sealed(padding=6 * MIB)
+    part = 5 * MIB
+    r = await client.post(f"/api/tenders/{lot.tender['id']}/lots/1/bid-uploads", json={
+        "size": len(p7m), "idempotency_key": "store-outage-01", "part_size": part})
+    up = r.json()
+    url = f"/api/bid-uploads/{up['id']}"
+    assert (await client.put(f"{url}/parts/1", content=p7m[:part])).status_code == 200
+
+    def state() -> Any:
+        return conn.fetchrow("SELECT parts_done, busy_until, status FROM bid_uploads "
+                             "WHERE id = $1", up["id"])
+
+    try:
+        monkeypatch.setattr(app.state, "store", dead)
+        r = await client.put(f"{url}/parts/2", content=p7m[part:])
+        assert r.status_code == 503 and r.json()["code"] == "storage_unavailable", r.text
+        assert int(r.headers["retry-after"]) >= 1
+        assert tuple(await state()) == (1, None, "open")
+        monkeypatch.setattr(app.state, "store", real)
+        assert (await client.put(f"{url}/parts/2", content=p7m[part:])).status_code == 200
+
+        monkeypatch.setattr(app.state, "store", dead)
+        signature = {"signature": b64(lot.bidder.sign(p7m))}
+        r = await client.post(f"{url}/finalize", json=signature)
+        assert r.status_code == 503 and r.json()["code"] == "storage_unavailable", r.text
+        assert int(r.headers["retry-after"]) >= 1
+        assert tuple(await state()) == (2, None, "open")
+        assert await conn.fetchval("SELECT count(*) FROM bids WHERE upload_id = $1",
+                                   up["id"]) == 0
+        monkeypatch.setattr(app.state, "store", real)
+        r = await client.post(f"{url}/finalize", json=signature)
+        assert r.status_code == 201, r.text
+    finally:
+        monkeypatch.setattr(app.state, "store", real)
+        await dead.aclose()
+
+
+async def test_an_sm2_signed_bid_is_checked_over_the_stored_object(
+        lot: Lot, client: Client, conn: asyncpg.Connection, world: World, pki: PKI,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SM3 outer signature: the object is completed and read back before the checks end,
+    with no transaction held; the bid is received like any other."""
+    monkeypatch.setenv("DEV_CA_DIR", str(pki.dir))
+    for name, cert, crl in (("SM2 root", pki.ca3.root, None),
+                            ("SM2 issuing", pki.ca3.issuing, pki.ca3.crl_url)):
+        await trust.add_ca(conn, SYSTEM, name=name, certificate=cert.public_bytes(
+            serialization.Encoding.PEM), crl_url=crl)
+
+    async def fetch(url: str) -> bytes:
+        r = await client.get(urlsplit(url).path)
+        r.raise_for_status()
+        return r.content
+
+    await trust.refresh_crls(conn, fetch=fetch)
+    bidder = await make_bidder(conn, world, pki.ca3)
+    await obtain(client, bidder, lot.tender)
+    p7m = lot.sealed(bidder=bidder)
+    r = await submit(client, lot.tender, bidder, p7m)
+    assert r.status_code == 201, r.text
+    assert r.json()["p7m_sha256"] == hashlib.sha256(p7m).hexdigest()

@@ -95,9 +95,20 @@ class PartWrongSize(DomainError):
 
 
 class UploadBusy(Conflict):
+    """Another request holds the upload's lease; Retry-After says when it lapses at the latest."""
+
     code = "bid_upload_busy"
-    message = "另一请求正在上传该分片，请稍后查询进度"
-    message_en = "Another request is uploading a part of this bid; check progress shortly"
+    message = "另一请求正在上传该分片或递交该投标，请稍后查询进度"
+    message_en = "Another request is uploading a part of this bid or submitting it; "\
+                 "check progress shortly"
+    retry_after = 1
+
+
+class UploadRestarted(Conflict):
+    code = "bid_upload_restarted"
+    message = "存储服务在合并分片时中断，已上传的分片无法使用；请用同一幂等键从第一片重新上传后再递交"
+    message_en = "The object store failed while joining the parts, which cannot be used now; "\
+                 "upload again from the first part (same idempotency key), then finalize"
 
 
 class UploadFinalized(Conflict):
@@ -156,13 +167,6 @@ class SubmissionInFlight(Conflict):
     message = "本单位该标段的另一次递交刚刚完成或正在进行，请查询后再试"
     message_en = "Another submission for this lot by your organization just completed or is "\
                  "in progress; check your bids and try again"
-
-
-class StorageFailed(DomainError):
-    status = 503
-    code = "storage_unavailable"
-    message = "存储服务暂时不可用，本分片未保存，请稍后重传"
-    message_en = "Object storage is unavailable; this part was not stored, send it again later"
 
 
 # the bids' constraint and trigger names, installed by the application (core.errors)

@@ -51,3 +51,12 @@ async def abort_bid_upload(ctx: dict[str, Any], outbox_id: int) -> None:
     async def body(conn: asyncpg.Connection, args: dict[str, Any]) -> None:
         await drop_parts(conn, ctx["store"], UUID(args["upload_id"]))
     await jobs.run_once(ctx, outbox_id, body)
+
+
+@jobs.job
+async def abort_stale_upload(ctx: dict[str, Any], outbox_id: int) -> None:
+    """Drop the parts of a multipart upload a restarted bid upload left behind (after the
+    store has let go of its completion lock); quiet when they are gone already."""
+    async def body(conn: asyncpg.Connection, args: dict[str, Any]) -> None:
+        await ctx["store"].abort_multipart(BUCKET, args["object_key"], args["s3_upload_id"])
+    await jobs.run_once(ctx, outbox_id, body)

@@ -62,7 +62,11 @@ TAKE_LEASE = """
 
 RENEW_LEASE = """
     UPDATE bid_uploads SET busy_until = clock_timestamp() + $3::interval
-    WHERE id = $1 AND busy_token = $2
+    WHERE id = $1 AND busy_token = $2 RETURNING id
+"""
+
+LEASE_LEFT = """
+    SELECT ceil(extract(epoch FROM busy_until - clock_timestamp())) FROM bid_uploads WHERE id = $1
 """
 
 RELEASE_LEASE = """
@@ -78,8 +82,28 @@ RECORD_PART = """
     RETURNING parts_done, bytes_done
 """
 
+# a finalize's claim on a complete upload: the part lease's columns (no part can be
+# taken once every part is in), so the expiry pass also leaves a finalize in flight alone
+CLAIM_UPLOAD = """
+    UPDATE bid_uploads SET busy_token = $3, busy_until = clock_timestamp() + $4::interval
+    WHERE id = $1 AND status = 'open' AND parts_done = $2
+      AND (busy_until IS NULL OR busy_until < clock_timestamp())
+    RETURNING id
+"""
+
+# the store keeps a dead completion locked: the same row starts over with a new multipart
+# upload under a new key, no parts, a fresh hash
+RESTART_UPLOAD = """
+    UPDATE bid_uploads SET object_key = $3, s3_upload_id = $4, parts_done = 0, bytes_done = 0,
+        part_etags = '{}', hash_state = $5, head = '', busy_token = NULL, busy_until = NULL,
+        updated_at = now()
+    WHERE id = $1 AND busy_token = $2 AND status = 'open'
+    RETURNING id
+"""
+
 SET_UPLOAD_FINALIZED = """
     UPDATE bid_uploads SET status = 'finalized', updated_at = now(),
+        busy_token = NULL, busy_until = NULL,
         client_ips = CASE WHEN $2::inet IS NULL OR $2::inet = ANY(client_ips) THEN client_ips
                           ELSE client_ips || $2::inet END
     WHERE id = $1 RETURNING client_ips

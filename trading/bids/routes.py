@@ -12,7 +12,7 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from core.auth import actor_of, authenticate, client_ip
+from core.auth import Principal, actor_of, authenticate, client_ip
 from core.db import short_transaction
 from core.deps import Conn, User
 from core.errors import NotAuthenticated, NotFound
@@ -49,15 +49,29 @@ class BidUploadController(Controller):
         return s.upload_out(uploads.progress(await uploads.get(conn, user, upload_id)))
 
     @post("/bid-uploads/{upload_id:uuid}/finalize")
-    async def finalize(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+    async def finalize(self, request: Request[Any, Any, Any], state: State,
                        upload_id: FromPath[UUID],
                        data: JSONBody[s.FinalizeIn]) -> Response[s.BidOut]:
-        """Check, store and receipt the bid (201); a retry answers with the same bid (200)."""
-        state = request.app.state
+        """Check, store and receipt the bid (201); a retry answers with the same bid (200).
+
+        Short transactions only, none held while OCSP or the object store is asked
+        (``trading.bids.finalize``)."""
+        user = await _signed_in(request, state)
         row, created = await finalize.finalize(
-            conn, state.store, state.settings, state.tsa, user, actor_of(request, user),
-            upload_id=upload_id, signature=signature_bytes(data.signature))
+            lambda: short_transaction(state), state.store, state.settings, state.tsa, user,
+            actor_of(request, user), upload_id=upload_id,
+            signature=signature_bytes(data.signature))
         return Response(s.bid_out(row), status_code=201 if created else 200)
+
+
+async def _signed_in(request: Request[Any, Any, Any], state: State) -> Principal:
+    """The caller, from a short transaction of its own (for handlers that must not hold the
+    request's transaction while they wait on the network)."""
+    async with short_transaction(state) as conn:
+        user = await authenticate(request, conn, state.settings.web.session_secret)
+    if user is None:
+        raise NotAuthenticated()
+    return user
 
 
 @put("/api/bid-uploads/{upload_id:uuid}/parts/{number:int}", request_max_body_size=None,
@@ -73,18 +87,16 @@ async def put_part(request: Request[Any, Any, Any], state: State, upload_id: Fro
         length = int(request.headers.get("content-length", ""))
     except ValueError:
         length = -1
+    user = await _signed_in(request, state)
     async with short_transaction(state) as conn:
-        user = await authenticate(request, conn, state.settings.web.session_secret)
-        if user is None:
-            raise NotAuthenticated()
         lease = await uploads.begin_part(conn, user, upload_id=upload_id, number=number,
                                          length=length, client_ip=client_ip(request))
         if lease is None:
             return s.upload_out(uploads.progress(await uploads.get(conn, user, upload_id)))
 
-    async def renew() -> None:
+    async def renew() -> bool:
         async with short_transaction(state) as c:
-            await uploads.renew_lease(c, lease)
+            return await uploads.renew_lease(c, lease)
 
     try:
         result = await uploads.stream_part(state.store, lease, request.stream(), renew=renew)

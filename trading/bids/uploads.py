@@ -9,10 +9,17 @@ the measured comparison). Memory stays flat either way: each part streams
 from the request to its S3 part one chunk at a time.
 
 A part holds a short lease on the upload row (not a transaction or a pooled
-connection) while it streams; the running SHA-256 state is saved with the
-part, so the next part may be served by any API process, and a broken
-connection resumes at the next part. The idempotency key makes a retried
-start land on the same upload.
+connection) while it streams: ``LEASE`` (15 s), renewed every ``RENEW_EVERY``
+seconds while bytes flow. A process that dies mid-part stops renewing, so the
+bidder's resume is taken by another process within the lease; until then the
+refusal (``bid_upload_busy``) says in Retry-After when the lease lapses. The
+running SHA-256 state is saved with the part, so the next part may be served by
+any API process, and a broken connection resumes at the next part. The
+idempotency key makes a retried start land on the same upload.
+
+The store's failures are not the bidder's: a store that cannot be reached or
+breaks off mid-part answers 503 ``storage_unavailable`` (with Retry-After),
+and only a body of the wrong length answers ``bid_part_wrong_size``.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import asyncpg
 
 from core import audit
 from core.auth import Principal
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, StorageUnavailable
 from core.settings import Settings
 from core.storage import Lock, ObjectStore, PartUploadFailed
 from signing.resumable import ResumableSHA256
@@ -41,8 +48,9 @@ BUCKET = "bids"
 PART_SIZE = 16 * 1024 * 1024
 MIN_PART, MAX_PART = 5 * 1024 * 1024, 64 * 1024 * 1024
 BLOCK = 256 * 1024  # bytes hashed and forwarded per step
-LEASE = timedelta(minutes=2)
-RENEW_EVERY = 30.0  # seconds: a crashed process's lease lapses within LEASE
+LEASE = timedelta(seconds=15)
+RENEW_EVERY = 5.0  # seconds between renewals while bytes flow: a dead holder's lease lapses
+# within LEASE, and a live one survives a pause of LEASE - RENEW_EVERY in its stream
 RETENTION_AFTER_DEADLINE = timedelta(days=365)
 
 
@@ -110,11 +118,7 @@ async def start(conn: asyncpg.Connection, store: ObjectStore, settings: Settings
     await check_holder(conn, lot, org_id)
     check_size(lot, size)
     upload_id = uuid4()
-    key = f"tenders/{tender_id}/lots/{lot['number']}/{upload_id}.p7m"
-    # born locked: no one, the platform included, can delete or overwrite it
-    until = lot["bid_deadline"] + timedelta(days=lot["bid_validity_days"]) + RETENTION_AFTER_DEADLINE
-    s3_id = await store.create_multipart(BUCKET, key, content_type="application/pkcs7-mime",
-                                         lock=Lock(settings.bid_lock_mode, until))
+    key, s3_id = await new_multipart(store, settings, lot, upload_id)
     row = await conn.fetchrow(
         q.INSERT_UPLOAD, upload_id, tender_id, lot["lot_id"], org_id, principal.user_id,
         idempotency_key, size, sha256, part_size, key, s3_id, ResumableSHA256().state(),
@@ -123,6 +127,17 @@ async def start(conn: asyncpg.Connection, store: ObjectStore, settings: Settings
         await store.abort_multipart(BUCKET, key, s3_id)
         return dict(await conn.fetchrow(q.UPLOAD_BY_KEY, org_id, idempotency_key)), False
     return dict(row), True
+
+
+async def new_multipart(store: ObjectStore, settings: Settings, lot: dict[str, Any],
+                        upload_id: UUID) -> tuple[str, str]:
+    """A multipart upload for the bid, under a key of its own: (object key, S3 upload id)."""
+    key = f"tenders/{lot['tender_id']}/lots/{lot['number']}/{upload_id}-{uuid4().hex[:8]}.p7m"
+    # born locked: no one, the platform included, can delete or overwrite it
+    until = lot["bid_deadline"] + timedelta(days=lot["bid_validity_days"]) + RETENTION_AFTER_DEADLINE
+    s3_id = await store.create_multipart(BUCKET, key, content_type="application/pkcs7-mime",
+                                         lock=Lock(settings.bid_lock_mode, until))
+    return key, s3_id
 
 
 async def get(conn: asyncpg.Connection, principal: Principal, upload_id: UUID) -> dict[str, Any]:
@@ -172,8 +187,15 @@ async def begin_part(conn: asyncpg.Connection, principal: Principal, *, upload_i
     row = await conn.fetchrow(q.TAKE_LEASE, upload_id, number, token, LEASE,
                               audit.normalize_ip(client_ip))
     if row is None:
-        raise errors.UploadBusy({"parts_done": upload["parts_done"]})
+        raise errors.UploadBusy({"parts_done": upload["parts_done"]},
+                                retry_after=await lease_left(conn, upload_id))
     return Lease(upload, number, expected, token, bytes(row["hash_state"]))
+
+
+async def lease_left(conn: asyncpg.Connection, upload_id: UUID) -> int:
+    """Whole seconds until the upload's lease lapses (at least 1)."""
+    left = await conn.fetchval(q.LEASE_LEFT, upload_id)
+    return max(1, int(left or 1))
 
 
 @dataclass
@@ -199,8 +221,11 @@ async def _blocks(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 
 async def stream_part(store: ObjectStore, lease: Lease, chunks: AsyncIterator[bytes], *,
-                      renew: Callable[[], Awaitable[None]]) -> PartResult:
-    """Hash and forward one part to its S3 part, a block at a time."""
+                      renew: Callable[[], Awaitable[bool]]) -> PartResult:
+    """Hash and forward one part to its S3 part, a block at a time, renewing the lease.
+
+    A lease found taken over (it lapsed while the stream stalled) stops the part at
+    once: the request that holds it now is the one whose part counts."""
     hasher = ResumableSHA256(lease.hash_state)
     head = bytearray()
     last = time.monotonic()
@@ -214,7 +239,8 @@ async def stream_part(store: ObjectStore, lease: Lease, chunks: AsyncIterator[by
             if lease.number == 1 and len(head) < HEAD_BYTES:
                 head.extend(block[:HEAD_BYTES - len(head)])
             if time.monotonic() - last > RENEW_EVERY:
-                await renew()
+                if not await renew():
+                    raise errors.UploadBusy({"part": lease.number})
                 last = time.monotonic()
             yield block
 
@@ -226,7 +252,8 @@ async def stream_part(store: ObjectStore, lease: Lease, chunks: AsyncIterator[by
         if received != lease.length:
             raise errors.PartWrongSize({"part": lease.number, "expected": lease.length,
                                         "received": received}) from None
-        raise errors.StorageFailed({"part": lease.number, "reason": str(exc)[:200]}) from None
+        # the whole body arrived and the store refused it
+        raise StorageUnavailable({"part": lease.number, "reason": str(exc)[:200]}) from None
     return PartResult(etag, hasher.state(), bytes(head))
 
 
@@ -238,8 +265,9 @@ async def end_part(conn: asyncpg.Connection, lease: Lease, result: PartResult) -
     return dict(await conn.fetchrow(q.GET_UPLOAD, lease.upload["id"]))
 
 
-async def renew_lease(conn: asyncpg.Connection, lease: Lease) -> None:
-    await conn.execute(q.RENEW_LEASE, lease.upload["id"], lease.token, LEASE)
+async def renew_lease(conn: asyncpg.Connection, lease: Lease) -> bool:
+    """Extend the lease; False when it is no longer this request's."""
+    return await conn.fetchval(q.RENEW_LEASE, lease.upload["id"], lease.token, LEASE) is not None
 
 
 async def release(conn: asyncpg.Connection, lease: Lease) -> None:
