@@ -156,8 +156,25 @@ async def submit(http: httpx.AsyncClient, *, tender_id: str, lot: int, p7m: Path
         | ({"part_size": part_size} if part_size else {})))
     _raise_for(r)
     upload = r.json()
-    done = upload["bytes_done"]
     progress = on_progress or (lambda _done, _total: None)
+    signature = await asyncio.to_thread(p7s.read_bytes)
+    for _ in range(3):  # the platform may restart the upload once the store failed mid-join
+        upload = await _send_parts(http, upload, p7m, size, progress)
+        r = await _retrying(partial(
+            http.post, f"/api/bid-uploads/{upload['id']}/finalize",
+            json={"signature": base64.b64encode(signature).decode()}))
+        if r.status_code != 409 or r.json().get("code") != "bid_upload_restarted":
+            break
+        upload = body_of(await _retrying(partial(http.get, f"/api/bid-uploads/{upload['id']}")))
+    _raise_for(r)
+    bid: dict[str, Any] = r.json()
+    return bid
+
+
+async def _send_parts(http: httpx.AsyncClient, upload: dict[str, Any], p7m: Path, size: int,
+                      progress: Callable[[int, int], None]) -> dict[str, Any]:
+    """The parts the platform has not recorded yet, in order; the upload's progress after."""
+    done = upload["bytes_done"]
     progress(done, size)
     number = upload["parts_done"] + 1
     while upload["status"] == "open" and number <= upload["parts"]:
@@ -187,13 +204,7 @@ async def submit(http: httpx.AsyncClient, *, tender_id: str, lot: int, p7m: Path
         done = upload["bytes_done"]
         progress(done, size)
         number = upload["parts_done"] + 1
-    signature = await asyncio.to_thread(p7s.read_bytes)
-    r = await _retrying(lambda: http.post(
-        f"/api/bid-uploads/{upload['id']}/finalize",
-        json={"signature": base64.b64encode(signature).decode()}))
-    _raise_for(r)
-    bid: dict[str, Any] = r.json()
-    return bid
+    return upload
 
 
 async def download_receipt(http: httpx.AsyncClient, bid_id: str, folder: Path) -> list[Path]:
