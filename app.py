@@ -69,6 +69,7 @@ from trading.opening import hall_routes, officers, record, record_routes
 from trading.opening import pages as opening_pages
 from trading.opening import routes as opening_routes
 from trading.tenders import jobs as tender_jobs
+from trading.tenders import orphans
 from trading.tenders import pages as tender_pages
 from trading.tenders import texts as tender_texts
 from trading.tenders.notice_routes import PublicationController
@@ -162,7 +163,7 @@ JOBS = Jobs(
         notify.deliver_notification, trust.refresh_crls_job, chronograph.chronograph_job,
         tender_jobs.render_notice_pdf, tender_jobs.opening_postponed,
         bid_jobs.render_bid_receipt_pdf, expiry.abort_bid_upload, expiry.abort_stale_upload,
-        officers.open_by_officers, record.issue_opening_record,
+        officers.open_by_officers, record.issue_opening_record, orphans.sweep_orphan_document,
     ],
     schedules=[
         # CRLs: at start and twice an hour (a development CA's CRL is valid 7 days)

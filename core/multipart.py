@@ -223,6 +223,24 @@ class MultipartUploads:
             if exc.code != "NoSuchUpload":
                 raise
 
+    async def abort_incomplete(self, bucket: str, key: str) -> int:
+        """Drop every unfinished multipart upload of exactly ``key`` (a writer that died
+        mid-stream leaves one); how many there were."""
+        name = self.bucket(bucket)
+
+        def work() -> int:
+            result = self.client._list_multipart_uploads(name, prefix=key, max_uploads=1000)
+            found = [u for u in result.uploads if u.object_name == key and u.upload_id]
+            for upload in found:
+                try:
+                    self.client._abort_multipart_upload(name, key, str(upload.upload_id))
+                except S3Error as exc:
+                    if exc.code != "NoSuchUpload":
+                        raise
+            return len(found)
+
+        return await in_thread("abort_incomplete", work)
+
     async def list_parts(self, bucket: str, key: str, upload_id: str) -> list[tuple[int, str, int]]:
         """The parts stored so far as (number, etag, size): where a broken upload resumes."""
         name = self.bucket(bucket)

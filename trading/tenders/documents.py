@@ -7,6 +7,13 @@ signs at publication, so the notice vouches for every file. After publication
 the rows are frozen by a trigger and the objects are never overwritten (each
 has a key of its own).
 
+An upload holds no transaction while the bytes move: the checks that need the
+database run in a short transaction (``begin``), the signature is verified and
+the file streamed to the store with nothing open (``put``), and the row is
+written in another short transaction holding the tender (``record``). An object
+that no row ends up naming (a refusal after the upload, a rollback, a crash, a
+draft document removed) is deleted by ``orphans`` after a grace period.
+
 Only signed-in bidders obtain documents, and every download is recorded: the
 first one makes the bidder's organization a holder, and clarifications must
 reach every holder (T3).
@@ -26,15 +33,18 @@ import asyncpg
 from core import audit, clock
 from core.auth import Principal
 from core.errors import InvalidInput, NotFound
-from core.storage import ObjectStore, iter_file
-from signing.cms import pem_to_der
-from trading.tenders import delivery, notices
+from core.storage import ObjectStore, StoredObject, iter_file
+from signing import cms, identity
+from signing.pathval import TrustStore
+from signing.trust import load_trust_store
+from trading.tenders import delivery, notices, orphans
 from trading.tenders import queries as q
 from trading.tenders.errors import (
     DocumentFrozen,
     DocumentNameTaken,
     DocumentsNotYetAvailable,
     DocumentsPeriodOver,
+    SignerNotOfOrganization,
 )
 
 BUCKET = "documents"
@@ -64,10 +74,31 @@ def _size(f: BinaryIO) -> int:
     return size
 
 
-async def add(conn: asyncpg.Connection, store: ObjectStore, actor: audit.Actor, *,
-              tender: dict[str, Any], upload: Upload, uploaded_by: UUID,
-              notice_id: UUID | None = None) -> dict[str, Any]:
-    """Verify the agency's signature over the file, store it, record it (not frozen yet)."""
+@dataclass(frozen=True)
+class Pending:
+    """A document checked and about to be stored: where its bytes go and what vouches for it."""
+
+    doc_id: UUID
+    key: str
+    name: str
+    content_type: str
+    trust: TrustStore
+    credit_code: str  # the signer must speak for this organization
+
+
+@dataclass(frozen=True)
+class Stored:
+    obj: StoredObject
+    verified: cms.Verified
+
+
+async def begin(conn: asyncpg.Connection, *, tender: dict[str, Any], upload: Upload,
+                notice_id: UUID | None = None) -> Pending:
+    """The checks that need the database, before any byte moves (a short transaction).
+
+    Queues, in this transaction, the job that deletes the object if no document row
+    names it once the grace period is over: whatever happens after this commit (a
+    refusal, a rollback, a crash), the object is never left behind for good."""
     name = clean_name(upload.name)
     size = _size(upload.file)
     if size == 0 or size > MAX_BYTES:
@@ -75,21 +106,44 @@ async def add(conn: asyncpg.Connection, store: ObjectStore, actor: audit.Actor, 
                            message="文件为空或超过200MB", message_en="The file is empty or over 200 MB")
     if await conn.fetchval(q.DOCUMENT_NAME_TAKEN, tender["id"], notice_id, name):
         raise DocumentNameTaken({"name": name})
-    verified = await notices.verify_org_signature(
-        conn, upload.signature, upload.file, organization_id=notices.signing_org(tender))
-    upload.file.seek(0)
     doc_id = uuid4()
+    key = f"tenders/{tender['id']}/{doc_id}"
     content_type = (upload.content_type if upload.content_type not in ("", "application/octet-stream")
                     else mimetypes.guess_type(name)[0] or "application/octet-stream")
-    stored = await store.put_stream(BUCKET, f"tenders/{tender['id']}/{doc_id}",
-                                    iter_file(upload.file), content_type=content_type)
+    credit_code = await conn.fetchval("SELECT credit_code FROM organizations WHERE id = $1",
+                                      notices.signing_org(tender))
+    await orphans.watch(conn, key)
+    return Pending(doc_id, key, name, content_type, await load_trust_store(conn), credit_code)
+
+
+async def put(store: ObjectStore, pending: Pending, upload: Upload) -> Stored:
+    """Verify the agency's signature over the file (OCSP may be asked) and stream the file
+    to the store: no transaction is open meanwhile."""
+    verified = await cms.verify(cms.pem_to_der(upload.signature), trust=pending.trust,
+                                content=upload.file, purpose="signing")
+    if identity.credit_code(verified.signer) != pending.credit_code:
+        raise SignerNotOfOrganization({"certificate": verified.subject,
+                                       "expected_credit_code": pending.credit_code})
+    upload.file.seek(0)
+    obj = await store.put_stream(BUCKET, pending.key, iter_file(upload.file),
+                                 content_type=pending.content_type)
+    return Stored(obj, verified)
+
+
+async def record(conn: asyncpg.Connection, actor: audit.Actor, *, tender: dict[str, Any],
+                 pending: Pending, stored: Stored, signature: bytes, uploaded_by: UUID,
+                 notice_id: UUID | None = None) -> dict[str, Any]:
+    """Record the stored document (not frozen yet), in a short transaction holding the tender."""
+    if await conn.fetchval(q.DOCUMENT_NAME_TAKEN, tender["id"], notice_id, pending.name):
+        raise DocumentNameTaken({"name": pending.name})
+    obj, verified = stored.obj, stored.verified
     row = await conn.fetchrow(
-        q.INSERT_DOCUMENT, doc_id, tender["id"], notice_id, name, content_type, stored.size,
-        bytes.fromhex(stored.sha256), stored.key, pem_to_der(upload.signature),
-        verified.subject, notices.cert_sha256(verified), uploaded_by)
+        q.INSERT_DOCUMENT, pending.doc_id, tender["id"], notice_id, pending.name,
+        pending.content_type, obj.size, bytes.fromhex(obj.sha256), obj.key,
+        cms.pem_to_der(signature), verified.subject, notices.cert_sha256(verified), uploaded_by)
     await audit.record(conn, actor, "document.add", "tender", tender["id"],
-                       {"document": str(doc_id), "name": name, "sha256": stored.sha256,
-                        "signer": verified.subject})
+                       {"document": str(pending.doc_id), "name": pending.name,
+                        "sha256": obj.sha256, "signer": verified.subject})
     return document_out(dict(row))
 
 
@@ -105,6 +159,7 @@ async def remove(conn: asyncpg.Connection, actor: audit.Actor, *, tender_id: UUI
     if row["frozen"]:
         raise DocumentFrozen()
     await conn.execute("DELETE FROM tender_documents WHERE id = $1", document_id)
+    await orphans.watch(conn, row["object_key"])
     await audit.record(conn, actor, "document.remove", "tender", tender_id,
                        {"document": str(document_id), "name": row["name"]})
 

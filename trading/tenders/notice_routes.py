@@ -18,9 +18,10 @@ from litestar.params import Body, FromPath, JSONBody
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from core.auth import actor_of
+from core.auth import Principal, actor_of, authenticate
+from core.db import short_transaction
 from core.deps import Conn, MaybeUser, User
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotAuthenticated, NotFound
 from core.responses import file_response
 from trading import ocds
 from trading.tenders import clarifications, documents, objections, publication, releases, service
@@ -53,6 +54,41 @@ async def _upload(data: dict[str, UploadFile]) -> documents.Upload:
                            message_en="Send the file (file) and its signature (signature)")
     return documents.Upload(name=file.filename or "", content_type=file.content_type or "",
                             file=file.file, signature=await sig.read())  # type: ignore[arg-type]
+
+
+async def _editable(conn: Conn, user: Principal, tender_id: UUID,
+                    notice_id: UUID | None) -> dict[str, Any]:
+    """The tender, locked, when its documents (or a draft clarification's) may change."""
+    tender = await service.locked_for(conn, user, tender_id)
+    if notice_id is None and tender["status"] != "draft":
+        raise InvalidTransition(
+            {"status": tender["status"]}, message="发布后的文件变更须通过澄清（附件）进行",
+            message_en="After publication, documents change through a clarification")
+    if notice_id is not None:
+        notice = await clarifications.get_notice(conn, tender_id, notice_id, draft_ok=True)
+        if notice["status"] != "draft":
+            raise InvalidTransition({"status": notice["status"]})
+    return tender
+
+
+async def _add_document(request: Request[Any, Any, Any], tender_id: UUID,
+                        notice_id: UUID | None, upload: documents.Upload) -> dict[str, Any]:
+    """Check, store, record: two short transactions, none open while the file is verified
+    (OCSP) and streamed to the store (``trading.tenders.documents``)."""
+    state = request.app.state
+    async with short_transaction(state) as conn:
+        user = await authenticate(request, conn, state.settings.web.session_secret)
+        if user is None:
+            raise NotAuthenticated()
+        tender = await _editable(conn, user, tender_id, notice_id)
+        pending = await documents.begin(conn, tender=tender, upload=upload, notice_id=notice_id)
+    stored = await documents.put(state.store, pending, upload)
+    async with short_transaction(state) as conn:
+        tender = await _editable(conn, user, tender_id, notice_id)
+        return await documents.record(conn, actor_of(request, user), tender=tender,
+                                      pending=pending, stored=stored,
+                                      signature=upload.signature, uploaded_by=user.user_id,
+                                      notice_id=notice_id)
 
 
 def _pick(cls: Any, row: Any) -> dict[str, Any]:
@@ -146,17 +182,9 @@ class PublicationController(Controller):
 
     # ------------------------------------------------------------ documents
     @post("/documents", status_code=HTTP_201_CREATED, request_max_body_size=UPLOAD_LIMIT)
-    async def upload(self, request: Request[Any, Any, Any], conn: Conn, user: User,
-                     tender_id: FromPath[UUID], data: Multipart) -> s.DocumentOut:
-        tender = await service.locked_for(conn, user, tender_id)
-        if tender["status"] != "draft":
-            raise InvalidTransition(
-                {"status": tender["status"]}, message="发布后的文件变更须通过澄清（附件）进行",
-                message_en="After publication, documents change through a clarification")
-        row = await documents.add(conn, request.app.state.store, actor_of(request, user),
-                                  tender=tender, upload=await _upload(data),
-                                  uploaded_by=user.user_id)
-        return _doc_out(row)
+    async def upload(self, request: Request[Any, Any, Any], tender_id: FromPath[UUID],
+                     data: Multipart) -> s.DocumentOut:
+        return _doc_out(await _add_document(request, tender_id, None, await _upload(data)))
 
     @delete("/documents/{document_id:uuid}", status_code=HTTP_204_NO_CONTENT)
     async def remove(self, request: Request[Any, Any, Any], conn: Conn, user: User,
@@ -218,16 +246,9 @@ class PublicationController(Controller):
 
     @post("/clarifications/{notice_id:uuid}/documents", status_code=HTTP_201_CREATED,
           request_max_body_size=UPLOAD_LIMIT)
-    async def attach(self, request: Request[Any, Any, Any], conn: Conn, user: User,
-                     tender_id: FromPath[UUID], notice_id: FromPath[UUID],
-                     data: Multipart) -> s.DocumentOut:
-        tender = await service.locked_for(conn, user, tender_id)
-        notice = await clarifications.get_notice(conn, tender_id, notice_id, draft_ok=True)
-        if notice["status"] != "draft":
-            raise InvalidTransition({"status": notice["status"]})
-        return _doc_out(await documents.add(
-            conn, request.app.state.store, actor_of(request, user), tender=tender,
-            upload=await _upload(data), uploaded_by=user.user_id, notice_id=notice_id))
+    async def attach(self, request: Request[Any, Any, Any], tender_id: FromPath[UUID],
+                     notice_id: FromPath[UUID], data: Multipart) -> s.DocumentOut:
+        return _doc_out(await _add_document(request, tender_id, notice_id, await _upload(data)))
 
     @get("/clarifications/{notice_id:uuid}/content", media_type="application/json")
     async def clarification_content(self, conn: Conn, user: User, tender_id: FromPath[UUID],

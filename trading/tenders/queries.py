@@ -136,6 +136,8 @@ DOCUMENT_NAME_TAKEN = """
                    WHERE tender_id = $1 AND notice_id IS NOT DISTINCT FROM $2 AND name = $3)
 """
 
+DOCUMENT_KEY_USED = "SELECT EXISTS (SELECT 1 FROM tender_documents WHERE object_key = $1)"
+
 INSERT_DOCUMENT = f"""
     INSERT INTO tender_documents (id, tender_id, notice_id, name, content_type, size, sha256,
                                   object_key, signature, signer_subject, signer_cert_sha256,
