@@ -257,3 +257,35 @@ async def test_a_server_killed_mid_part_lets_the_resume_in_within_the_lease(
         first.stop()
         second.stop()
         await bid_world.retire(settings, world)
+
+
+async def test_concurrent_finalizes_of_one_upload_make_one_bid(
+        settings: Settings, tmp_path: Path) -> None:
+    """Five finalizes of one upload at once, over two server processes: one completes the
+    upload and makes the bid (201), the others wait for it and answer with that bid (200)."""
+    first = servers.start(settings)
+    world = await bid_world.build(settings, first.url, tmp_path, bidders=1)
+    second = servers.start(settings)
+    try:
+        live = world.bidders[0]
+        b = live.bidder
+        p7m = seal(bid_zip(world.tender, b, padding=6 * MIB), b, [b.enc.cert, world.opening])
+        async with live.client(first.url) as http:
+            up = await upload(http, world.tender, p7m)
+        body = {"signature": b64(b.sign(p7m))}
+
+        async def fire(url: str) -> httpx.Response:
+            async with live.client(url) as http:
+                return await http.post(f"/api/bid-uploads/{up['id']}/finalize", json=body)
+
+        answers = await asyncio.gather(*(fire(url) for url in
+                                         [first.url, second.url] * 2 + [first.url]))
+        assert sorted(r.status_code for r in answers) == [200, 200, 200, 200, 201], [
+            r.text for r in answers]
+        assert len({r.json()["id"] for r in answers}) == 1
+        assert await _count(settings, "SELECT count(*) FROM bids WHERE upload_id = $1",
+                            up["id"]) == 1
+    finally:
+        first.stop()
+        second.stop()
+        await bid_world.retire(settings, world)

@@ -153,7 +153,6 @@ class _Renewer:
 
 async def _complete(store: ObjectStore, upload: dict[str, Any]) -> str | None:
     parts = list(enumerate(upload["part_etags"], start=1))
-    await faults.point("bid.finalize.completing")
     stored = await store.complete_multipart(uploads.BUCKET, upload["object_key"],
                                             upload["s3_upload_id"], parts)
     if stored.size != upload["size"]:
