@@ -47,8 +47,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -71,7 +69,7 @@ from trading.bids import envelope_check, errors, expiry, receipts, uploads
 from trading.bids import queries as q
 from trading.bids.jobs import render_bid_receipt_pdf
 
-Transaction = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+Transaction = uploads.Transaction
 # a finalize that finds another one holding the upload waits this long for it at most
 WAIT_FOR_OTHER = uploads.LEASE + timedelta(seconds=5)
 # when the stuck completion's parts are dropped: after the store lets go of them

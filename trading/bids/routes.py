@@ -32,12 +32,13 @@ class BidUploadController(Controller):
     tags = ["bids"]  # noqa: RUF012
 
     @post("/tenders/{tender_id:uuid}/lots/{number:int}/bid-uploads")
-    async def start(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+    async def start(self, request: Request[Any, Any, Any], state: State,
                     tender_id: FromPath[UUID], number: FromPath[int],
                     data: JSONBody[s.UploadIn]) -> Response[s.UploadOut]:
         """Start uploading ``bid.p7m`` (201), or find the upload this idempotency key made (200)."""
+        user = await _signed_in(request, state)
         row, created = await uploads.start(
-            conn, request.app.state.store, request.app.state.settings, user,
+            lambda: short_transaction(state), state.store, state.settings, user,
             actor_of(request, user), tender_id=tender_id, lot_number=number, size=data.size,
             idempotency_key=data.idempotency_key, part_size=data.part_size,
             sha256=bytes.fromhex(data.sha256) if data.sha256 else None,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -52,6 +53,8 @@ LEASE = timedelta(seconds=15)
 RENEW_EVERY = 5.0  # seconds between renewals while bytes flow: a dead holder's lease lapses
 # within LEASE, and a live one survives a pause of LEASE - RENEW_EVERY in its stream
 RETENTION_AFTER_DEADLINE = timedelta(days=365)
+
+Transaction = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
 
 async def lot_for(conn: asyncpg.Connection, tender_id: UUID, lot_number: int) -> dict[str, Any]:
@@ -99,34 +102,43 @@ def part_length(upload: dict[str, Any], number: int) -> int:
     return int(upload["size"] - (number - 1) * upload["part_size"])
 
 
-async def start(conn: asyncpg.Connection, store: ObjectStore, settings: Settings,
+async def start(tx: Transaction, store: ObjectStore, settings: Settings,
                 principal: Principal, actor: audit.Actor, *, tender_id: UUID, lot_number: int,
                 size: int, idempotency_key: str, part_size: int = PART_SIZE,
                 sha256: bytes | None = None, device: dict[str, Any] | None = None,
                 creator: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
-    """The upload for this key: a new one (True), or the one the key already made (False)."""
+    """The upload for this key: a new one (True), or the one the key already made (False).
+
+    Checks in one short transaction, the store's multipart upload made with none open,
+    the row written in another (``tx`` opens a short transaction)."""
     org_id = bidder_org(principal)
-    existing = await conn.fetchrow(q.UPLOAD_BY_KEY, org_id, idempotency_key)
-    lot = await lot_for(conn, tender_id, lot_number)
-    if existing is not None:
-        if existing["lot_id"] != lot["lot_id"] or existing["size"] != size:
-            raise errors.KeyReused({"upload": str(existing["id"])})
-        return dict(existing), False
-    if not MIN_PART <= part_size <= MAX_PART:
-        raise InvalidInput({"field": "part_size", "minimum": MIN_PART, "maximum": MAX_PART})
-    check_open(lot, await conn.fetchval(q.CLOCK))
-    await check_holder(conn, lot, org_id)
-    check_size(lot, size)
+    async with tx() as conn:
+        existing = await conn.fetchrow(q.UPLOAD_BY_KEY, org_id, idempotency_key)
+        lot = await lot_for(conn, tender_id, lot_number)
+        if existing is not None:
+            if existing["lot_id"] != lot["lot_id"] or existing["size"] != size:
+                raise errors.KeyReused({"upload": str(existing["id"])})
+            return dict(existing), False
+        if not MIN_PART <= part_size <= MAX_PART:
+            raise InvalidInput({"field": "part_size", "minimum": MIN_PART, "maximum": MAX_PART})
+        check_open(lot, await conn.fetchval(q.CLOCK))
+        await check_holder(conn, lot, org_id)
+        check_size(lot, size)
     upload_id = uuid4()
     key, s3_id = await new_multipart(store, settings, lot, upload_id)
-    row = await conn.fetchrow(
-        q.INSERT_UPLOAD, upload_id, tender_id, lot["lot_id"], org_id, principal.user_id,
-        idempotency_key, size, sha256, part_size, key, s3_id, ResumableSHA256().state(),
-        device or {}, creator, audit.normalize_ip(actor.client_ip))
-    if row is None:  # the same key, a moment earlier, from a retried request
+    async with tx() as conn:
+        row = await conn.fetchrow(
+            q.INSERT_UPLOAD, upload_id, tender_id, lot["lot_id"], org_id, principal.user_id,
+            idempotency_key, size, sha256, part_size, key, s3_id, ResumableSHA256().state(),
+            device or {}, creator, audit.normalize_ip(actor.client_ip))
+        if row is None:  # the same key, a moment earlier, from a retried request
+            row = await conn.fetchrow(q.UPLOAD_BY_KEY, org_id, idempotency_key)
+            created = False
+        else:
+            created = True
+    if not created:
         await store.abort_multipart(BUCKET, key, s3_id)
-        return dict(await conn.fetchrow(q.UPLOAD_BY_KEY, org_id, idempotency_key)), False
-    return dict(row), True
+    return dict(row), created
 
 
 async def new_multipart(store: ObjectStore, settings: Settings, lot: dict[str, Any],
