@@ -212,20 +212,20 @@ async def finalize(tx: Transaction, store: ObjectStore, settings: Settings,
     c = claimed
     renew = _Renewer(tx, upload_id, c.token)
     try:
-        # 3. the outer signature (OCSP: with nothing held)
-        verified, version_id, completed = await _verify_outer(store, c, signature, renew)
-        await renew()
-        # 4. an envelope for the lot's opening certificate
-        head = envelope_check.inspect(bytes(c.upload["head"]), size=c.upload["size"])
-        envelope_check.require_recipient(
-            head, x509.load_der_x509_certificate(c.lot["opening_cert_der"]))
-        # 5. the size
-        uploads.check_size(c.lot, c.upload["size"])
-        if not completed:
-            try:
+        try:
+            # 3. the outer signature (OCSP: with nothing held; SM3: over the completed object)
+            verified, version_id, completed = await _verify_outer(store, c, signature, renew)
+            await renew()
+            # 4. an envelope for the lot's opening certificate
+            head = envelope_check.inspect(bytes(c.upload["head"]), size=c.upload["size"])
+            envelope_check.require_recipient(
+                head, x509.load_der_x509_certificate(c.lot["opening_cert_der"]))
+            # 5. the size
+            uploads.check_size(c.lot, c.upload["size"])
+            if not completed:
                 version_id = await _complete(store, c.upload)
-            except CompletionInProgress as exc:
-                raise await _restart(tx, store, settings, c, actor, exc) from None
+        except CompletionInProgress as exc:
+            raise await _restart(tx, store, settings, c, actor, exc) from None
         await faults.point("bid.finalize.stored")
         await renew(force=True)
         async with tx() as conn:
