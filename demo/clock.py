@@ -164,7 +164,7 @@ async def end_decryption(conn: asyncpg.Connection, tender_id: UUID) -> int:
 
 
 async def clock_step(ctx: DemoContext, tender: dict[str, Any],
-                      move: Callable[[asyncpg.Connection, UUID], Awaitable[T]]) -> T:
+                     move: Callable[[asyncpg.Connection, UUID], Awaitable[T]]) -> T:
     """A demo-clock step on the tender, in a transaction of its own (the demo's database)."""
     conn = await connect(ctx.settings.database.url)
     try:
