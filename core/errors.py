@@ -107,10 +107,14 @@ class InvalidCreditCode(InvalidInput):
 
 
 class TryAgain(DomainError):
+    """A deadlock or a serialization failure: nothing was written, the same request again
+    may well succeed."""
+
     status = 503
     code = "try_again"
     message = "系统繁忙，请稍后重试（未保存任何更改）"
     message_en = "Busy: nothing was changed, please try again"
+    retry_after = 1
 
 
 class ServiceUnavailable(DomainError):
@@ -131,6 +135,16 @@ class StorageUnavailable(ServiceUnavailable):
     code = "storage_unavailable"
     message = "存储服务暂时不可用，请稍后重试"
     message_en = "Object storage is temporarily unavailable; try again shortly"
+    retry_after = 5
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached (down, restarting, out of connections, or the pool
+    waited in vain): the platform is not wrong, only unavailable for now."""
+
+    code = "database_unavailable"
+    message = "数据库暂时不可用，请稍后重试"
+    message_en = "The database is temporarily unavailable; please try again shortly"
     retry_after = 5
 
 
@@ -209,6 +223,12 @@ _PG_CLASSES: list[tuple[type[asyncpg.PostgresError], type[DomainError], str | No
      "The input holds characters or values that cannot be stored"),
     # deadlock, serialization failure: nothing was written, trying again may work
     (asyncpg.TransactionRollbackError, TryAgain, None, None),
+    # the connection broke, the server is starting, stopping or has no connection to spare
+    (asyncpg.PostgresConnectionError, DatabaseUnavailable, None, None),
+    (asyncpg.CannotConnectNowError, DatabaseUnavailable, None, None),
+    (asyncpg.AdminShutdownError, DatabaseUnavailable, None, None),
+    (asyncpg.CrashShutdownError, DatabaseUnavailable, None, None),
+    (asyncpg.TooManyConnectionsError, DatabaseUnavailable, None, None),
 ]
 
 
@@ -241,6 +261,16 @@ def postgres_error_handler(request: Request[Any, Any, Any], exc: asyncpg.Postgre
     if mapped is not None:
         return domain_error_handler(request, mapped)
     return internal_error_handler(request, exc)
+
+
+def interface_error_handler(request: Request[Any, Any, Any],
+                            exc: asyncpg.InterfaceError) -> Response[Any]:
+    """The driver's own errors: a closed connection or pool is the database being away; a
+    value the driver cannot encode (its ValueErrors) is a bug."""
+    if isinstance(exc, ValueError):
+        return internal_error_handler(request, exc)
+    log.warning("database_unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
+    return domain_error_handler(request, DatabaseUnavailable({"reason": type(exc).__name__}))
 
 
 _HTTP_CODES: dict[int, tuple[str, str, str]] = {
@@ -284,6 +314,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     DomainError: domain_error_handler,
     asyncpg.PostgresError: postgres_error_handler,
+    asyncpg.InterfaceError: interface_error_handler,
     HTTPException: http_error_handler,
     Exception: internal_error_handler,
 }

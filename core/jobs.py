@@ -23,6 +23,8 @@ from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings as ArqRedisSettings
 from redis.exceptions import RedisError
 
+from core import db
+
 log = structlog.get_logger(__name__)
 
 JobFunc = Callable[..., Awaitable[Any]]
@@ -166,11 +168,13 @@ async def run_once(ctx: dict[str, Any], outbox_id: int,
     cannot run side by side; the one that comes second sees ``done_at`` set.
     When the body fails, its writes roll back and the failure is recorded in
     a transaction of its own, with the row set to be relayed again after a
-    backoff: a failed job is retried, never silently dropped.
+    backoff: a failed job is retried, never silently dropped. What the body
+    registers with ``db.on_commit`` runs once the job's transaction has
+    committed, with ``ctx`` as its environment.
     """
     pool: asyncpg.Pool = ctx["db_pool"]
     try:
-        async with pool.acquire() as conn, conn.transaction():
+        async with pool.acquire() as conn, db.transaction(conn, ctx):
             row = await conn.fetchrow(
                 "SELECT id, args, done_at FROM outbox WHERE id = $1 FOR UPDATE", outbox_id)
             if row is None:

@@ -71,6 +71,10 @@ class Settings:
     redis: RedisSettings
     storage: StorageSettings
     web: WebSettings
+    # the key officers' shares are held under until the lot's key is rebuilt
+    # (trading/opening/officers.py): a secret of its own, so that rotating the
+    # session secret does not strand them
+    share_hold_key: str
     log_json: bool = True
     log_level: str = "INFO"
     # the built-in timestamp authority: certificate (then chain) and key, PEM
@@ -119,6 +123,7 @@ class Settings:
                 debug=_bool(env.get("DEBUG", "false")),
                 public_url=env.get("PUBLIC_URL", "http://127.0.0.1:8000"),
             ),
+            share_hold_key=_get(env, "SHARE_HOLD_KEY"),
             log_json=_bool(env.get("LOG_JSON", "true")),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             tsa_cert_file=env.get("TSA_CERT_FILE", ""),

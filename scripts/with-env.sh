@@ -15,6 +15,10 @@ if [ ! -f "$secrets" ]; then
     echo "DEMO_PASSWORD=demo-$(head -c 6 /dev/urandom | base64 | tr -d '/+=\n')"
   } >"$secrets"
 fi
+# secrets added since a profile's file was made
+if ! grep -q '^SHARE_HOLD_KEY=' "$secrets"; then
+  echo "SHARE_HOLD_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')" >>"$secrets"
+fi
 for f in "$state/env" "$secrets"; do
   [ -f "$f" ] || continue
   while IFS='=' read -r k v; do

@@ -65,7 +65,8 @@ async def drop_database(base_url: str, name: str) -> None:
 
 @pytest.fixture(scope="session")
 async def settings(pki: PKI) -> AsyncIterator[Settings]:
-    base = Settings.from_env()
+    # the run's own share-holding key (a profile's secrets file has one; an older file may not)
+    base = Settings.from_env({"SHARE_HOLD_KEY": secrets.token_urlsafe(32), **os.environ})
     name = f"th_test_{secrets.token_hex(4)}"
     url = await create_database(base.database.url, name)
     await upgrade_async(url)
@@ -192,7 +193,7 @@ async def login(client: Client, login_name: str) -> dict[str, Any]:
 async def scratch_db(settings: Settings) -> AsyncIterator[str]:
     """An empty database of its own, for tests that must commit or break things."""
     name = f"th_scratch_{secrets.token_hex(4)}"
-    base = Settings.from_env().database.url
+    base = settings.database.url
     url = await create_database(base, name)
     yield url
     await drop_database(base, name)

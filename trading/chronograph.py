@@ -15,59 +15,27 @@ and bid uploads left unfinished at their deadline expire (trading/bids/expiry.py
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import structlog
 
-from core import audit, clock, jobs
+from core import audit, clock, db, jobs
 from trading.bids import expiry
-from trading.opening import hall, lots, objections
+from trading.opening import lots, objections
 from trading.opening import queries as oq
+from trading.tenders import objections as tender_objections
 from trading.tenders import queries as q
+from trading.tenders.schedule import schedule_next
 
 log = structlog.get_logger(__name__)
 BATCH = 100
 
 
-def next_due(tender: dict[str, Any], now: datetime) -> tuple[datetime | None, str | None]:
-    """What the tender waits for next: documents period end, the bid deadline (the
-    opening), then the end of the decryption window."""
-    if tender["status"] == "bidding_closed":
-        closes = tender["bid_deadline"] + timedelta(minutes=tender["decryption_minutes"])
-        if closes > now:
-            return closes, "decryption_closed"
-        # past the window with a lot not yet decided (started late, waiting for the officers'
-        # shares, or read after the window by a key handed over in time): look again now
-        return (now, "decryption_closed") if tender.get("opening_pending") else (None, None)
-    if tender["status"] == "opened":  # S7: lots close once confirmations and objections are
-        until = tender.get("confirm_until")
-        return (until, "objections_closed") if until is not None and until > now else (None, None)
-    if tender["status"] != "published" or tender["paused_since"] is not None:
-        return None, None
-    if tender["documents_until"] > now:
-        return tender["documents_until"], "documents_closed"
-    return tender["bid_deadline"], "deadline"
-
-
-async def schedule_next(conn: asyncpg.Connection, tender_id: UUID) -> None:
-    row = await conn.fetchrow(q.GET_TENDER, tender_id)
-    if row is None:
-        return
-    tender = dict(row) | {
-        "confirm_until": await conn.fetchval(oq.LATEST_CONFIRM_UNTIL, tender_id),
-        "opening_pending": await conn.fetchval(oq.OPENING_PENDING, tender_id)}
-    at, kind = next_due(tender, await clock.db_now(conn))
-    await conn.execute(q.SET_DUE, tender_id, at, kind)
-
-
-async def fire(conn: asyncpg.Connection, tender_id: UUID,
-               out: hall.Outgoing | None = None) -> str | None:
+async def fire(conn: asyncpg.Connection, tender_id: UUID) -> str | None:
     """Carry out what is due for one tender (row already locked); the kind fired, if any.
-    Hall events go to ``out``, to publish once the caller has committed."""
-    out = out if out is not None else hall.Outgoing()
+    The hall's events are published once the caller's transaction commits."""
     row = await conn.fetchrow(q.GET_TENDER, tender_id)
     now = await clock.db_now(conn)
     if row is None or row["next_due_at"] is None or row["next_due_at"] > now:
@@ -79,36 +47,33 @@ async def fire(conn: asyncpg.Connection, tender_id: UUID,
         if await conn.fetchval(q.SET_STATUS, tender_id, "published", "bidding_closed"):
             await audit.record(conn, audit.SYSTEM, "tender.deadline_reached", "tender",
                                tender_id, {"bid_deadline": row["bid_deadline"].isoformat()})
-        await lots.start(conn, out, tender_id, now)  # S5: each lot opens or fails (流标)
+        await lots.start(conn, tender_id, now)  # S5: each lot opens or fails (流标)
         await lots.settle_tender(conn, tender_id)
     elif kind == "decryption_closed":
         await conn.execute(oq.LOCK_LOTS_OF_TENDER, tender_id)  # before any audit: lock order
-        await lots.start(conn, out, tender_id, now)  # in case nothing started it yet
-        await lots.close_windows(conn, out, tender_id)
+        await lots.start(conn, tender_id, now)  # in case nothing started it yet
+        await lots.close_windows(conn, tender_id)
         await lots.settle_tender(conn, tender_id)
-        await objections.close_due(conn, out, tender_id)  # lots read early may be due too
+        await objections.close_due(conn, tender_id)  # lots read early may be due too
     elif kind == "objections_closed":
         await conn.execute(oq.LOCK_LOTS_OF_TENDER, tender_id)
-        await objections.close_due(conn, out, tender_id)
+        await objections.close_due(conn, tender_id)
     await schedule_next(conn, tender_id)
     return str(kind)
 
 
-async def run_due(conn: asyncpg.Connection, *, limit: int = BATCH,
-                  out: hall.Outgoing | None = None) -> int:
+async def run_due(conn: asyncpg.Connection, *, limit: int = BATCH) -> int:
     """Fire every due tender (up to ``limit``) in the caller's transaction."""
     fired = 0
     for r in await conn.fetch(q.DUE_TENDERS, limit):
-        if await fire(conn, r["id"], out) is not None:
+        if await fire(conn, r["id"]) is not None:
             fired += 1
     return fired
 
 
 async def run_overdue(conn: asyncpg.Connection, *, limit: int = BATCH) -> int:
     """Flag objections unanswered past their due moment (up to ``limit``), in the caller's transaction."""
-    from trading.tenders import objections  # it schedules through this module
-
-    return await objections.flag_overdue(conn, limit=limit)
+    return await tender_objections.flag_overdue(conn, limit=limit)
 
 
 async def run_expired_uploads(conn: asyncpg.Connection, *, limit: int = BATCH) -> int:
@@ -131,11 +96,8 @@ async def chronograph_job(ctx: dict[str, Any], outbox_id: int | None = None) -> 
             # locking the next tender's lots (the order a request takes them in reverse)
             batch = 1 if step is run_due else BATCH
             while True:
-                out = hall.Outgoing()
-                async with conn.transaction():
-                    done = await (run_due(conn, limit=1, out=out) if step is run_due
-                                  else step(conn))
-                await hall.publish(ctx.get("redis"), out)
+                async with db.transaction(conn, ctx):
+                    done = await (run_due(conn, limit=1) if step is run_due else step(conn))
                 counts[name] += done
                 if done < batch:
                     break

@@ -31,7 +31,7 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
             "PLATFORM_CERT_FILE": settings.platform_cert_file,
             "PLATFORM_KEY_FILE": settings.platform_key_file,
             "TSA_CERT_FILE": settings.tsa_cert_file, "TSA_KEY_FILE": settings.tsa_key_file,
-            **extra}
+            "SHARE_HOLD_KEY": settings.share_hold_key, **extra}
 
 
 @dataclass

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from redis.asyncio import Redis
 
+from core import db
 from core.identity import service as identity
 from core.settings import Settings
 from core.storage import open_store
@@ -27,7 +28,6 @@ from tests.e2e.conftest import SHOTS
 from tests.e2e.test_bid_pages import _bidder, _bids, _signed_in
 from tests.trading.bidding import Bidder, bid_zip, seal, submit
 from tests.trading.test_opening_decrypt import own_key
-from trading.opening import hall as hall_events
 from trading.opening import record
 
 pytestmark = pytest.mark.browser
@@ -100,10 +100,8 @@ async def _issue_record(settings: Settings, lot_id: str) -> None:
     store = open_store(settings.storage)
     redis = Redis.from_url(settings.redis.url)
     try:
-        out = hall_events.Outgoing()
-        async with conn.transaction():
-            await record.issue(conn, store, settings, out, UUID(lot_id))
-        await hall_events.publish(redis, out)
+        async with db.transaction(conn, {"redis": redis}):
+            await record.issue(conn, store, settings, UUID(lot_id))
     finally:
         await redis.aclose()
         await store.aclose()

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from core import db
 from tests.conftest import World, login
 from tests.trading.conftest import Tenderer
 from trading import chronograph
@@ -78,13 +79,15 @@ async def test_unanswered_objection_is_flagged_once(tenderer: Tenderer, world: W
 
     # not due yet: nothing to flag; the paused tender has nothing due either
     assert await chronograph.run_overdue(conn) == 0
-    assert await chronograph.run_due(conn) == 0
+    async with db.transaction(conn, {}):
+        assert await chronograph.run_due(conn) == 0
     assert (await _listing(tenderer, tender["id"]))[objection["id"]] is False
 
     await _make_late(conn, objection["id"])
     assert await chronograph.run_overdue(conn) == 1
     assert await chronograph.run_overdue(conn) == 0  # the second pass finds it flagged
-    assert await chronograph.run_due(conn) == 0
+    async with db.transaction(conn, {}):
+        assert await chronograph.run_due(conn) == 0
 
     assert await _overdue_audits(conn, tender["id"]) == 1
     staff = {r["id"] for r in await conn.fetch(

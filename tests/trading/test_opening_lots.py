@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +10,7 @@ import asyncpg
 import pytest
 from litestar import Litestar
 
+from core import db
 from core.settings import Settings
 from signing import shares
 from tests.conftest import PKI, Client, World, login
@@ -21,17 +20,6 @@ from tests.trading.test_bids import move_deadline
 from tests.trading.test_opening_decrypt import own_key
 from trading import chronograph
 from trading.opening import lots, officers
-
-
-class OnePool:
-    """The test's connection where a job takes one from its pool (its writes roll back)."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    @contextlib.asynccontextmanager
-    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
-        yield self.conn
 
 
 async def bids_from(lot: Lot, client: Client, conn: asyncpg.Connection, world: World,
@@ -54,7 +42,8 @@ async def deadline_passes(conn: asyncpg.Connection, tender_id: str) -> None:
     await move_deadline(conn, tender_id, -120)
     await conn.execute("UPDATE tenders SET next_due_at = now() - interval '1 second', "
                        "next_due_kind = 'deadline' WHERE id = $1", tender_id)
-    assert await chronograph.fire(conn, UUID(tender_id)) == "deadline"
+    async with db.transaction(conn, {}):
+        assert await chronograph.fire(conn, UUID(tender_id)) == "deadline"
 
 
 async def window_closes(conn: asyncpg.Connection, tender_id: str) -> None:
@@ -62,7 +51,8 @@ async def window_closes(conn: asyncpg.Connection, tender_id: str) -> None:
                        "WHERE tender_id = $1", tender_id)
     await conn.execute("UPDATE tenders SET next_due_at = now() - interval '1 second', "
                        "next_due_kind = 'decryption_closed' WHERE id = $1", tender_id)
-    assert await chronograph.fire(conn, UUID(tender_id)) == "decryption_closed"
+    async with db.transaction(conn, {}):
+        assert await chronograph.fire(conn, UUID(tender_id)) == "decryption_closed"
 
 
 async def jobs_for(conn: asyncpg.Connection, function: str, lot_id: str) -> int:
@@ -179,8 +169,8 @@ async def test_five_bids_one_left_closed_under_each_rule(
     await conn.execute("UPDATE lot_opening_shares SET held = set_byte(held, 20, "
                        "(get_byte(held, 20) + 1) % 256) WHERE lot_id = $1 AND officer_id = $2",
                        lot_id, second_id)
-    assert await officers.open_remaining(OnePool(conn), app.state.store, None, settings,
-                                         UUID(lot_id)) == 0
+    assert await officers.open_remaining(conn, app.state.store, settings, UUID(lot_id),
+                                         env={}) == 0
     assert (await events(conn, lot_id))[-1][0] == "officers.share_resubmit"
     await login(client, second_login)
     r = await client.post(f"/api/lots/{lot_id}/shares",
@@ -188,8 +178,8 @@ async def test_five_bids_one_left_closed_under_each_rule(
     assert r.status_code == 200 and r.json()["have"] == 2, r.text
     assert await jobs_for(conn, officers.JOB, lot_id) == 2
 
-    assert await officers.open_remaining(OnePool(conn), app.state.store, None, settings,
-                                         UUID(lot_id)) == 1
+    assert await officers.open_remaining(conn, app.state.store, settings, UUID(lot_id),
+                                         env={}) == 1
     opened = await conn.fetchrow("SELECT * FROM bid_openings WHERE bid_id = $1", last_bid["id"])
     assert opened["opened_by"] == "officers" and opened["user_id"] is None
     assert str(opened["total_price"]) == "990000.00"
@@ -207,8 +197,8 @@ async def test_five_bids_one_left_closed_under_each_rule(
     kinds = [k for k, _ in await events(conn, lot_id)]
     assert kinds[-3:] == ["bid.opened", "opening.read", "officers.done"]
     # done once: a second delivery of the job finds nothing to do
-    assert await officers.open_remaining(OnePool(conn), app.state.store, None, settings,
-                                         UUID(lot_id)) == 0
+    assert await officers.open_remaining(conn, app.state.store, settings, UUID(lot_id),
+                                         env={}) == 0
 
 
 async def test_two_bids_fail_the_lot_without_opening(
@@ -229,7 +219,8 @@ async def test_two_bids_fail_the_lot_without_opening(
     # the chronograph, when it comes, fails the tender (every lot failed): it can be re-tendered
     await conn.execute("UPDATE tenders SET next_due_at = now() - interval '1 second', "
                        "next_due_kind = 'deadline' WHERE id = $1", tender_id)
-    assert await chronograph.fire(conn, UUID(tender_id)) == "deadline"
+    async with db.transaction(conn, {}):
+        assert await chronograph.fire(conn, UUID(tender_id)) == "deadline"
     assert await conn.fetchval("SELECT status FROM tenders WHERE id = $1", tender_id) == "failed"
     assert [k for k, _ in await events(conn, lot_id)] == ["lot.failed"]
     await tenderer.act()

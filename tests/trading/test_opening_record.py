@@ -12,14 +12,14 @@ import pytest
 from litestar import Litestar
 from PIL import Image
 
-from core import audit
+from core import audit, db
 from core.settings import Settings
 from tests.conftest import PKI, Client, World, login
 from tests.trading.bidding import make_bidder, obtain, opening_cert
 from tests.trading.conftest import Lot, Tenderer
 from tests.trading.test_opening_lots import bids_from, deadline_passes, jobs_for, open_own
 from trading import chronograph
-from trading.opening import hall, objections, record
+from trading.opening import objections, record
 
 
 def pdf_text(path: Path) -> str:
@@ -39,7 +39,8 @@ def not_blank(pdf: Path, tmp: Path) -> float:
 
 async def issue(conn: asyncpg.Connection, app: Litestar, settings: Settings,
                 lot_id: str) -> dict[str, object] | None:
-    return await record.issue(conn, app.state.store, settings, hall.Outgoing(), UUID(lot_id))
+    async with db.transaction(conn, {}):
+        return await record.issue(conn, app.state.store, settings, UUID(lot_id))
 
 
 @pytest.fixture
@@ -125,7 +126,8 @@ async def test_the_record_is_signed_and_takes_objections_and_answers(
     assert r.status_code == 409 and r.json()["code"] == "objection_period_closed", r.text
     await conn.execute("UPDATE tenders SET next_due_at = now() - interval '1 second', "
                        "next_due_kind = 'objections_closed' WHERE id = $1", tender_id)
-    assert await chronograph.fire(conn, UUID(tender_id)) == "objections_closed"
+    async with db.transaction(conn, {}):
+        assert await chronograph.fire(conn, UUID(tender_id)) == "objections_closed"
     assert await conn.fetchval("SELECT status FROM lot_openings WHERE lot_id = $1",
                                lot_id) == "read"
     with pytest.raises(objections.NotYetClosed):

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from core import audit
+from core import audit, db
 from tests.conftest import Client, World, login, tender_body
 from tests.trading.conftest import Tenderer
 from trading import chronograph
@@ -131,14 +131,16 @@ async def test_cancel_and_retender(client: Client, tenderer: Tenderer,
 async def test_chronograph_fires_due_transitions_once(tenderer: Tenderer,
                                                       conn: asyncpg.Connection) -> None:
     tender = await tenderer.published("T-CHRONO-1")
-    assert await chronograph.run_due(conn) == 0  # nothing due yet
+    async with db.transaction(conn, {}):
+        assert await chronograph.run_due(conn) == 0  # nothing due yet
     # time passes: documents period over
     await conn.execute("""UPDATE tenders SET documents_from = now() - interval '20 days',
                               documents_until = now() - interval '1 minute',
                               bid_deadline = now() + interval '1 hour',
                               next_due_at = now() - interval '1 minute' WHERE id = $1""",
                        tender["id"])
-    assert await chronograph.run_due(conn) == 1
+    async with db.transaction(conn, {}):
+        assert await chronograph.run_due(conn) == 1
     row = await conn.fetchrow("SELECT status, next_due_kind FROM tenders WHERE id = $1",
                               tender["id"])
     assert dict(row) == {"status": "published", "next_due_kind": "deadline"}
@@ -146,8 +148,10 @@ async def test_chronograph_fires_due_transitions_once(tenderer: Tenderer,
     await conn.execute("""UPDATE tenders SET bid_deadline = now() - interval '1 second',
                               next_due_at = now() - interval '1 second' WHERE id = $1""",
                        tender["id"])
-    assert await chronograph.run_due(conn) == 1
-    assert await chronograph.run_due(conn) == 0  # idempotent: nothing left to fire
+    async with db.transaction(conn, {}):
+        assert await chronograph.run_due(conn) == 1
+    async with db.transaction(conn, {}):
+        assert await chronograph.run_due(conn) == 0  # idempotent: nothing left to fire
     row = await conn.fetchrow("SELECT status, next_due_at FROM tenders WHERE id = $1",
                               tender["id"])
     # no bid came: at the deadline its one lot fails (S5), and so does the tender

@@ -42,7 +42,7 @@ from signing.trust import load_trust_store
 from trading.bids import errors as bid_errors
 from trading.bids import service as bids
 from trading.bids.uploads import BUCKET
-from trading.opening import errors, hall, lots
+from trading.opening import errors, hall, lots, view
 from trading.opening import queries as q
 
 KEY_SIZES = (16, 24, 32)  # AES-128/192/256 (and SM4's 16)
@@ -72,7 +72,7 @@ def not_before_deadline(schedule: dict[str, Any], now: datetime) -> None:
                                         "paused": schedule["paused_since"] is not None})
 
 
-async def start(conn: asyncpg.Connection, principal: Principal, out: hall.Outgoing, *,
+async def start(conn: asyncpg.Connection, principal: Principal, *,
                 bid_id: UUID) -> None:
     """The lot's opening started if the deadline has passed (the first to need it starts
     it), in a transaction of its own: a refusal that follows does not undo it."""
@@ -82,7 +82,7 @@ async def start(conn: asyncpg.Connection, principal: Principal, out: hall.Outgoi
     schedule = dict(await conn.fetchrow(q.OPENING_OF_BID_TO_START, bid["tender_id"]))
     now = await conn.fetchval(q.CLOCK)
     not_before_deadline(schedule, now)
-    await lots.start(conn, out, bid["tender_id"], now)
+    await lots.start(conn, bid["tender_id"], now)
 
 
 async def prepare(conn: asyncpg.Connection, principal: Principal, *,
@@ -137,13 +137,13 @@ async def decrypt_stored(store: ObjectStore, trust: TrustStore, bid: dict[str, A
     return opened
 
 
-async def record_failure(conn: asyncpg.Connection, actor: audit.Actor, out: hall.Outgoing,
-                         bid: dict[str, Any], code: str) -> None:
+async def record_failure(conn: asyncpg.Connection, actor: audit.Actor, bid: dict[str, Any],
+                         code: str) -> None:
     """A refused opening, kept and shown in the hall (in a transaction of its own: the
     refusal does not undo it)."""
     await conn.execute(q.INSERT_ATTEMPT, bid["id"], bid["lot_id"], actor.user_id, code)
     await audit.record(conn, actor, "bid.open_refused", "bid", bid["id"], {"code": code})
-    await hall.emit(conn, out, bid["lot_id"], "bid.open_refused",
+    await hall.emit(conn, bid["lot_id"], "bid.open_refused",
                     {"bid_id": str(bid["id"]), "bidder": bid["bidder_name"], "code": code})
 
 
@@ -159,9 +159,8 @@ def _check(bid: dict[str, Any], opened: sealing.Opened) -> None:
         raise errors.PriceSheetMismatch({"price_sheet": list(named), "bid": list(expected)})
 
 
-async def record(conn: asyncpg.Connection, actor: audit.Actor, out: hall.Outgoing,
-                 bid: dict[str, Any], opened: sealing.Opened, *, by: str,
-                 user_id: UUID | None) -> tuple[dict[str, Any], bool]:
+async def record(conn: asyncpg.Connection, actor: audit.Actor, bid: dict[str, Any],
+                 opened: sealing.Opened, *, by: str, user_id: UUID | None) -> tuple[dict[str, Any], bool]:
     """What the opening reads out, recorded once (new: True; a retry got there first: False),
     shown in the hall's price table (唱标); the lot is read once its last bid is.
 
@@ -180,17 +179,6 @@ async def record(conn: asyncpg.Connection, actor: audit.Actor, out: hall.Outgoin
     await audit.record(conn, actor, "bid.open", "bid", bid["id"], {
         "by": by, "total_price": str(opened.sheet.total_price),
         "inner_signer": opened.verified.subject, "files": len(opened.files)})
-    await hall.emit(conn, out, bid["lot_id"], "bid.opened", reading(bid, dict(row)))
-    await lots.settle_if_read(conn, out, bid["lot_id"])
+    await hall.emit(conn, bid["lot_id"], "bid.opened", view.reading(bid, dict(row)))
+    await lots.settle_if_read(conn, bid["lot_id"])
     return dict(row), True
-
-
-def reading(bid: dict[str, Any], opened: dict[str, Any]) -> dict[str, Any]:
-    """One line of the price reading (唱标): what the hall and the record show."""
-    sheet = opened["price_sheet"]
-    return {"bid_id": str(bid["id"]), "bidder": bid["bidder_name"],
-            "credit_code": bid["bidder_credit_code"], "by": opened["opened_by"],
-            "total_price": str(opened["total_price"]),
-            "duration_days": sheet.get("duration_days"), "quality": sheet.get("quality"),
-            "warranty_months": sheet.get("warranty_months"),
-            "items": sheet.get("items") or [], "discount_note": sheet.get("discount_note")}

@@ -11,8 +11,9 @@ what it missed from here, so a lost publish loses nothing.
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -22,6 +23,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core import db
 from trading.opening import queries as q
 
 log = structlog.get_logger(__name__)
@@ -59,37 +61,29 @@ def decode_head(raw: bytes | str) -> tuple[int, str, str]:
     return int(seq), kind, body
 
 
-@dataclass
-class Outgoing:
-    """Events written in the current transaction, to publish once it has committed."""
-
-    events: list[Event] = field(default_factory=list)
-
-
-async def emit(conn: asyncpg.Connection, out: Outgoing, lot_id: UUID, kind: str,
+async def emit(conn: asyncpg.Connection, lot_id: UUID, kind: str,
                payload: dict[str, Any]) -> Event:
-    """Append an event to the lot's log in the caller's transaction."""
+    """Append an event to the lot's log in the caller's transaction; it is published once
+    that transaction commits (``core.db.on_commit``), and never if it rolls back."""
     await conn.execute(q.LOCK_HALL, str(lot_id))
     row = await conn.fetchrow(q.INSERT_EVENT, lot_id, kind, payload)
     event = Event(lot_id, row["seq"], kind, payload, row["at"])
-    out.events.append(event)
+    redis: Redis | None = db.current(conn).env.get("redis")
+    db.on_commit(conn, functools.partial(publish, redis, event))
     return event
 
 
-async def publish(redis: Redis | None, out: Outgoing) -> None:
+async def publish(redis: Redis | None, event: Event) -> None:
     """After the commit: tell every process's live clients. A failure is logged, not
     raised: the change is committed and clients read it back from the log (as they do
     where there is no Redis to tell, e.g. a job run by hand)."""
     if redis is None:
         return
-    for event in out.events:
-        try:
-            await redis.publish(channel(event.lot_id), event.encoded())
-        except (RedisError, OSError) as exc:
-            log.warning("hall_publish_failed", lot_id=str(event.lot_id), seq=event.seq,
-                        error=type(exc).__name__)
-            return
-    out.events.clear()
+    try:
+        await redis.publish(channel(event.lot_id), event.encoded())
+    except (RedisError, OSError) as exc:
+        log.warning("hall_publish_failed", lot_id=str(event.lot_id), seq=event.seq,
+                    error=type(exc).__name__)
 
 
 async def since(conn: asyncpg.Connection, lot_id: UUID, after: int) -> list[Event]:

@@ -22,7 +22,7 @@ from uuid import UUID
 import asyncpg
 
 from core import audit
-from trading.opening import hall
+from trading.opening import hall, record
 from trading.opening import queries as q
 
 MIN_BIDS = 3  # S5: 法 28, 条例 44
@@ -38,7 +38,7 @@ def required_bids(tender: dict[str, Any]) -> int:
     return max(MIN_BIDS, int(tender["min_bids"]))
 
 
-async def start(conn: asyncpg.Connection, out: hall.Outgoing, tender_id: UUID,
+async def start(conn: asyncpg.Connection, tender_id: UUID,
                 now: datetime) -> list[dict[str, Any]]:
     """Each lot's opening once the deadline has passed (nothing before); the lots started
     by this call (none if another got there first)."""
@@ -55,20 +55,20 @@ async def start(conn: asyncpg.Connection, out: hall.Outgoing, tender_id: UUID,
         if lot["status"] == "failed":
             await audit.record(conn, audit.SYSTEM, "lot.failed", "lot", lot["lot_id"],
                                {**facts, "reason": "too_few_bids"})
-            event = await hall.emit(conn, out, lot["lot_id"], "lot.failed",
+            event = await hall.emit(conn, lot["lot_id"], "lot.failed",
                                     {**facts, "reason": "too_few_bids"})
             await _request_record(conn, lot["lot_id"], event.seq)
         else:
             await audit.record(conn, audit.SYSTEM, "lot.opening_started", "lot", lot["lot_id"],
                                {**facts, "window_closes_at": closes.isoformat(),
                                 "rule": lot["decrypt_failure"]})
-            await hall.emit(conn, out, lot["lot_id"], "opening.started",
+            await hall.emit(conn, lot["lot_id"], "opening.started",
                             {**facts, "window_closes_at": closes.isoformat(),
                              "rule": lot["decrypt_failure"]})
     return started
 
 
-async def settle_if_read(conn: asyncpg.Connection, out: hall.Outgoing, lot_id: UUID) -> bool:
+async def settle_if_read(conn: asyncpg.Connection, lot_id: UUID) -> bool:
     """The lot is read once no bid is left closed or undecided (row locked by the caller)."""
     row = await conn.fetchrow(q.MARK_READ, lot_id)
     if row is None:
@@ -76,18 +76,16 @@ async def settle_if_read(conn: asyncpg.Connection, out: hall.Outgoing, lot_id: U
     facts = {"opened": row["opened"], "not_opened": row["not_opened"],
              "confirm_until": row["confirm_until"].isoformat()}
     await audit.record(conn, audit.SYSTEM, "lot.read", "lot", lot_id, facts)
-    event = await hall.emit(conn, out, lot_id, "opening.read", facts)
+    event = await hall.emit(conn, lot_id, "opening.read", facts)
     await _request_record(conn, lot_id, event.seq)
     return True
 
 
 async def _request_record(conn: asyncpg.Connection, lot_id: UUID, as_of: int) -> None:
-    from trading.opening import record  # it reads the hall's view, which reads this module
-
     await record.request(conn, lot_id, as_of)
 
 
-async def close_windows(conn: asyncpg.Connection, out: hall.Outgoing, tender_id: UUID) -> int:
+async def close_windows(conn: asyncpg.Connection, tender_id: UUID) -> int:
     """The decryption window has closed: decide every lot still decrypting; how many."""
     decided = 0
     for lot in await conn.fetch(q.LOTS_DECRYPTING, tender_id):
@@ -95,24 +93,24 @@ async def close_windows(conn: asyncpg.Connection, out: hall.Outgoing, tender_id:
         closed = await conn.fetch(q.UNOPENED_BIDS, lot_id)
         decided += 1
         if not closed:
-            await settle_if_read(conn, out, lot_id)
+            await settle_if_read(conn, lot_id)
             continue
         if lot["decrypt_failure"] == "officers":
             await conn.execute(q.SET_LOT_STATUS, lot_id, "decrypting", "officers")
             names = [b["bidder_name"] for b in closed]
             await audit.record(conn, audit.SYSTEM, "lot.officers_needed", "lot", lot_id,
                                {"bids": [str(b["id"]) for b in closed]})
-            await hall.emit(conn, out, lot_id, "officers.needed",
+            await hall.emit(conn, lot_id, "officers.needed",
                             {"bidders": names, "k": lot["officers_k"], "n": lot["officers_n"]})
             continue
         for bid in closed:
-            await record_not_opened(conn, out, bid, lot_id)
-        await settle_if_read(conn, out, lot_id)
+            await record_not_opened(conn, bid, lot_id)
+        await settle_if_read(conn, lot_id)
     return decided
 
 
-async def record_not_opened(conn: asyncpg.Connection, out: hall.Outgoing,
-                            bid: asyncpg.Record | dict[str, Any], lot_id: UUID) -> None:
+async def record_not_opened(conn: asyncpg.Connection, bid: asyncpg.Record | dict[str, Any],
+                            lot_id: UUID) -> None:
     """A bid nobody opened: withdrawn after the deadline if the bidder failed (its security
     may be kept), before it if the platform did (S6)."""
     codes = [r["code"] for r in await conn.fetch(q.ATTEMPT_CODES, bid["id"])]
@@ -122,7 +120,7 @@ async def record_not_opened(conn: asyncpg.Connection, out: hall.Outgoing,
         return  # decided before
     await audit.record(conn, audit.SYSTEM, "bid.not_opened", "bid", bid["id"],
                        {"fault": fault, "last_code": last, "attempts": len(codes)})
-    await hall.emit(conn, out, lot_id, "bid.not_opened",
+    await hall.emit(conn, lot_id, "bid.not_opened",
                     {"bid_id": str(bid["id"]), "bidder": bid["bidder_name"], "fault": fault,
                      "last_code": last})
 

@@ -76,7 +76,7 @@ async def _as_bidder(conn: asyncpg.Connection, principal: Principal,
 
 
 async def confirm(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
-                  out: hall.Outgoing, *, lot_id: UUID) -> dict[str, Any]:
+                  *, lot_id: UUID) -> dict[str, Any]:
     """The bidder confirms the record (once; again answers the same)."""
     await _as_bidder(conn, principal, lot_id)
     at = await conn.fetchval(q.INSERT_CONFIRMATION, lot_id, principal.organization_id,
@@ -84,12 +84,12 @@ async def confirm(conn: asyncpg.Connection, principal: Principal, actor: audit.A
     if at is not None:
         await audit.record(conn, actor, "opening.confirmed", "lot", lot_id)
         bidder = await conn.fetchval(q.ORG_NAME, principal.organization_id)
-        await hall.emit(conn, out, lot_id, "opening.confirmed", {"bidder": bidder})
+        await hall.emit(conn, lot_id, "opening.confirmed", {"bidder": bidder})
     return {"lot_id": lot_id, "confirmed": True}
 
 
 async def raise_objection(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
-                          out: hall.Outgoing, *, lot_id: UUID, text: str) -> dict[str, Any]:
+                          *, lot_id: UUID, text: str) -> dict[str, Any]:
     body = _text(text, "text")
     await _as_bidder(conn, principal, lot_id)
     row = dict(await conn.fetchrow(q.INSERT_OBJECTION, lot_id, principal.organization_id,
@@ -97,14 +97,14 @@ async def raise_objection(conn: asyncpg.Connection, principal: Principal, actor:
     await audit.record(conn, actor, "opening.objection", "lot", lot_id,
                        {"objection": str(row["id"]), "text": body})
     bidder = await conn.fetchval(q.ORG_NAME, principal.organization_id)
-    event = await hall.emit(conn, out, lot_id, "objection.raised",
+    event = await hall.emit(conn, lot_id, "objection.raised",
                             {"id": str(row["id"]), "bidder": bidder, "text": body})
     await record.request(conn, lot_id, event.seq)
     return row
 
 
 async def answer(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
-                 out: hall.Outgoing, *, lot_id: UUID, objection_id: UUID,
+                 *, lot_id: UUID, objection_id: UUID,
                  text: str) -> dict[str, Any]:
     """The host answers an objection, once; the lot closes if that was the last one due."""
     body = _text(text, "text")
@@ -120,29 +120,29 @@ async def answer(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
         raise AlreadyAnswered()
     await audit.record(conn, actor, "opening.objection_answered", "lot", lot_id,
                        {"objection": str(objection_id), "answer": body})
-    event = await hall.emit(conn, out, lot_id, "objection.answered",
+    event = await hall.emit(conn, lot_id, "objection.answered",
                             {"id": str(objection_id), "answer": body, "by": principal.name})
     await record.request(conn, lot_id, event.seq)
-    await close_if_due(conn, out, lot_id)
+    await close_if_due(conn, lot_id)
     return dict(row)
 
 
-async def close_if_due(conn: asyncpg.Connection, out: hall.Outgoing, lot_id: UUID) -> bool:
+async def close_if_due(conn: asyncpg.Connection, lot_id: UUID) -> bool:
     """Close the lot's opening once its period is over and every objection is answered."""
     row = await conn.fetchrow(q.CLOSE_OPENING, lot_id)
     if row is None:
         return False
     await audit.record(conn, audit.SYSTEM, "lot.opening_closed", "lot", lot_id)
-    event = await hall.emit(conn, out, lot_id, "opening.closed", {})
+    event = await hall.emit(conn, lot_id, "opening.closed", {})
     await record.request(conn, lot_id, event.seq)
     return True
 
 
-async def close_due(conn: asyncpg.Connection, out: hall.Outgoing, tender_id: UUID) -> int:
+async def close_due(conn: asyncpg.Connection, tender_id: UUID) -> int:
     """Every read lot of the tender whose period is over with nothing left unanswered."""
     closed = 0
     for r in await conn.fetch(q.READ_LOTS, tender_id):
-        closed += await close_if_due(conn, out, r["lot_id"])
+        closed += await close_if_due(conn, r["lot_id"])
     return closed
 
 

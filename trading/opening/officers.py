@@ -4,11 +4,20 @@ When the window closes on a lot whose rule is 'officers', the bids left closed
 wait for the officers. Each officer fetches the share sealed to their own
 encryption certificate at publication, unseals it on their own machine, and
 hands it over signed in. A share is checked for its lot and index on arrival
-and held sealed under the platform's key (nothing before the deadline can be
-handed over, so nothing that opens a bid is ever held before it). With k in,
-a job rebuilds the opening key in memory, opens the remaining bids one by one,
-each in a transaction of its own that the hall shows at once, and then wipes
-the held shares and forgets the key. Every share and every use is audited.
+and held sealed under the platform's share-holding key (``SHARE_HOLD_KEY``, its
+own secret: rotating the session secret leaves held shares readable; nothing
+before the deadline can be handed over, so nothing that opens a bid is ever
+held before it). With k in, a job rebuilds the opening key in memory, opens
+the remaining bids one by one, each in a transaction of its own that the hall
+shows at once, and then wipes the held shares and forgets the key. Every share
+and every use is audited.
+
+One job per lot and round: its key names the lot and how many times the set
+had to be completed again (a held share released, a rebuild that failed), so
+the outbox absorbs the job a further share would ask for in the same round.
+Two runs at once (a re-delivery) are harmless: each bid is recorded once, and
+the last step is taken under the lot's row lock only while the lot still
+waits for the officers. No lock outlives its transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import binascii
 import hashlib
 import itertools
 import os
-import secrets
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -30,23 +39,24 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from core import audit, jobs
+from core import audit, db, jobs
 from core.auth import Principal
 from core.errors import DomainError, InvalidInput
 from core.settings import Settings
 from signing import shares
 from signing.trust import load_trust_store
-from trading import chronograph
 from trading.bids import queries as bid_queries
 from trading.opening import decrypt, errors, hall, lots
 from trading.opening import queries as q
+from trading.tenders.schedule import schedule_next
 
 JOB = "open_by_officers"
 
 
 def _holding_key(settings: Settings) -> AESGCM:
-    """The key held shares wait under: derived from the platform's secret, never stored."""
-    secret = settings.web.session_secret.encode()
+    """The key held shares wait under: derived from a secret of its own, never stored (the
+    session secret is rotated for reasons of its own, and must not strand held shares)."""
+    secret = settings.share_hold_key.encode()
     return AESGCM(HKDF(hashes.SHA256(), 32, salt=None,
                        info=b"tenderhall opening shares v1").derive(secret))
 
@@ -64,7 +74,7 @@ def unhold(settings: Settings, lot_id: UUID, index: int, held: bytes) -> bytes:
     try:
         return _holding_key(settings).decrypt(held[:12], held[12:], _aad(lot_id, index))
     except InvalidTag:
-        # the platform's secret changed since: the officer hands the share over again
+        # the holding key changed since: the officer hands the share over again
         raise errors.HeldShareUnreadable({"index": index}) from None
 
 
@@ -87,8 +97,7 @@ async def my_share(conn: asyncpg.Connection, principal: Principal,
 
 
 async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
-                 out: hall.Outgoing, settings: Settings, *, lot_id: UUID,
-                 share: bytes) -> dict[str, Any]:
+                 settings: Settings, *, lot_id: UUID, share: bytes) -> dict[str, Any]:
     """Hand over one's unsealed share after the window has closed on bids left closed."""
     mine = await conn.fetchrow(q.MY_SHARE_FOR_UPDATE, lot_id, principal.user_id)
     if mine is None:
@@ -109,32 +118,38 @@ async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
                            {"index": index, "share_sha256": hashlib.sha256(share).hexdigest()})
     have = await conn.fetchval(q.HELD_COUNT, lot_id)
     if mine["submitted_at"] is None:
-        await hall.emit(conn, out, lot_id, "officers.share_submitted",
+        await hall.emit(conn, lot_id, "officers.share_submitted",
                         {"officer": mine["officer_name"], "index": index, "have": have,
                          "need": lot["officers_k"]})
         if have >= lot["officers_k"]:
-            # one job per share that completes a set (the job does nothing once the lot is read)
-            await jobs.enqueue(conn, open_by_officers,
-                               f"officers-open:{lot_id}:{index}:{secrets.token_hex(4)}",
+            await jobs.enqueue(conn, open_by_officers, await job_key(conn, lot_id),
                                lot_id=str(lot_id))
     return {"lot_id": lot_id, "index": index, "have": have, "need": lot["officers_k"],
             "status": lot["status"]}
 
 
-async def _readable_shares(conn: asyncpg.Connection, out: hall.Outgoing, settings: Settings,
-                           lot_id: UUID) -> list[bytes]:
-    """The held shares; one that no longer unseals (the platform's secret changed since) is
+async def job_key(conn: asyncpg.Connection, lot_id: UUID) -> str:
+    """The officers' job for the lot's current round: a further share in the same round asks
+    for the same job (the outbox keeps one); a share released or a rebuild that failed
+    starts a new round, whose completed set needs a new run."""
+    return f"officers-open:{lot_id}:{await conn.fetchval(q.OFFICERS_ROUND, lot_id)}"
+
+
+async def _readable_shares(conn: asyncpg.Connection, env: Mapping[str, Any],
+                           settings: Settings, lot_id: UUID) -> list[bytes]:
+    """The held shares; one that no longer unseals (the holding key changed since) is
     released, so that its officer hands it over again."""
     shares_in = []
     for row in await conn.fetch(q.HELD_SHARES, lot_id):
         try:
             shares_in.append(unhold(settings, lot_id, row["share_index"], bytes(row["held"])))
         except errors.HeldShareUnreadable:
-            async with conn.transaction():
-                await conn.execute(q.RELEASE_SHARE, lot_id, row["share_index"])
+            async with db.transaction(conn, env):
+                if await conn.fetchval(q.RELEASE_SHARE, lot_id, row["share_index"]) is None:
+                    continue  # released (or used) meanwhile by another run
                 await audit.record(conn, audit.SYSTEM, "opening_share.released", "lot", lot_id,
                                    {"index": row["share_index"], "reason": "unreadable"})
-                await hall.emit(conn, out, lot_id, "officers.share_resubmit",
+                await hall.emit(conn, lot_id, "officers.share_resubmit",
                                 {"index": row["share_index"]})
     return shares_in
 
@@ -152,28 +167,18 @@ def rebuild(lot_id: UUID, certificate: x509.Certificate, k: int,
     raise last
 
 
-async def open_remaining(pool: asyncpg.Pool, store: Any, redis: Any, settings: Settings,
-                         lot_id: UUID) -> int:
-    """Open the lot's bids left closed with the rebuilt key; how many opened. Each bid is
-    recorded in its own transaction; a retry carries on where this stopped. One job at a
-    time per lot: another that finds it busy leaves the work to it."""
-    async with pool.acquire() as conn:
-        if not await conn.fetchval(q.TRY_LOCK_OFFICERS, str(lot_id)):
-            return 0
-        try:
-            return await _open_remaining(conn, store, redis, settings, lot_id)
-        finally:
-            await conn.fetchval(q.UNLOCK_OFFICERS, str(lot_id))
+async def open_remaining(conn: asyncpg.Connection, store: Any, settings: Settings,
+                         lot_id: UUID, *, env: Mapping[str, Any]) -> int:
+    """Open the lot's bids left closed with the rebuilt key; how many opened.
 
-
-async def _open_remaining(conn: asyncpg.Connection, store: Any, redis: Any,
-                          settings: Settings, lot_id: UUID) -> int:
+    ``conn`` is not in a transaction: each bid is recorded in a transaction of its own
+    (the hall shows it at once, its events published with ``env``'s Redis), and nothing
+    is held open while a bid is fetched and decrypted. A retry carries on where this
+    stopped."""
     lot = await conn.fetchrow(q.LOT_FOR_OFFICERS, lot_id)
     if lot is None or lot["status"] != "officers":
         return 0
-    out = hall.Outgoing()
-    held = await _readable_shares(conn, out, settings, lot_id)
-    await hall.publish(redis, out)
+    held = await _readable_shares(conn, env, settings, lot_id)
     if len(held) < lot["officers_k"]:
         return 0  # the released shares are handed over again, and a new job follows
     certificate = x509.load_der_x509_certificate(bytes(lot["opening_cert_der"]))
@@ -181,16 +186,17 @@ async def _open_remaining(conn: asyncpg.Connection, store: Any, redis: Any,
     try:
         key = rebuild(lot_id, certificate, lot["officers_k"], held)
     except shares.ShareError as exc:
-        async with conn.transaction():
+        async with db.transaction(conn, env):
             await audit.record(conn, audit.SYSTEM, "opening_key.rebuild_failed", "lot",
                                lot_id, {"code": exc.code, "shares": len(held)})
-            await hall.emit(conn, out, lot_id, "officers.rebuild_failed",
+            await hall.emit(conn, lot_id, "officers.rebuild_failed",
                             {"code": exc.code, "shares": len(held)})
-        await hall.publish(redis, out)
         return 0
     opened = 0
     try:
         for closed in await conn.fetch(q.UNOPENED_BIDS, lot_id):
+            if await conn.fetchval(q.BID_DECIDED, closed["id"]):
+                continue  # another run got there first
             bid = dict(await conn.fetchrow(bid_queries.GET_BID, closed["id"]))
             try:
                 # StoredBidUnreadable (the platform's) propagates: the job is retried
@@ -199,37 +205,60 @@ async def _open_remaining(conn: asyncpg.Connection, store: Any, redis: Any,
             except errors.StoredBidUnreadable:
                 raise
             except DomainError as exc:  # the bid itself is at fault (S6)
-                async with conn.transaction():
-                    await decrypt.record_failure(conn, audit.SYSTEM, out, bid, exc.code)
-                    await lots.record_not_opened(conn, out, bid, lot_id)
+                async with db.transaction(conn, env):
+                    await decrypt.record_failure(conn, audit.SYSTEM, bid, exc.code)
+                    await lots.record_not_opened(conn, bid, lot_id)
             else:
-                async with conn.transaction():  # the lot's lock first, then the audit
-                    _, new = await decrypt.record(conn, audit.SYSTEM, out, bid, result,
+                async with db.transaction(conn, env):  # the lot's lock first, then the audit
+                    _, new = await decrypt.record(conn, audit.SYSTEM, bid, result,
                                                   by="officers", user_id=None)
                     if new:
                         await audit.record(conn, audit.SYSTEM, "opening_key.used", "bid",
                                            bid["id"], {"lot": str(lot_id)})
                 opened += new
-            await hall.publish(redis, out)
     finally:
         del key  # the whole key existed only in this frame
-    async with conn.transaction():
+    async with db.transaction(conn, env):
         await conn.execute(q.LOCK_TENDER, lot["tender_id"])
         await conn.execute(q.LOCK_LOT_OPENING, lot_id)  # before the audit: lock order
         wiped = await conn.fetchval(q.WIPE_SHARES, lot_id)
+        if not wiped:
+            return opened  # another run has finished the lot: done once
         await audit.record(conn, audit.SYSTEM, "opening_key.discarded", "lot", lot_id,
                            {"opened": opened, "shares_wiped": wiped})
-        await hall.emit(conn, out, lot_id, "officers.done", {"opened": opened})
-        await lots.settle_if_read(conn, out, lot_id)
+        await hall.emit(conn, lot_id, "officers.done", {"opened": opened})
+        await lots.settle_if_read(conn, lot_id)
         await lots.settle_tender(conn, lot["tender_id"])
-        await chronograph.schedule_next(conn, lot["tender_id"])
-    await hall.publish(redis, out)
+        await schedule_next(conn, lot["tender_id"])
     return opened
 
 
 @jobs.job
 async def open_by_officers(ctx: dict[str, Any], outbox_id: int) -> None:
+    """Open the lot's remaining bids with the officers' shares.
+
+    The work commits bid by bid (the hall shows each at once) and holds no
+    transaction while a bid is fetched and decrypted, so it cannot run inside
+    ``run_once``'s transaction; nor may it take a second connection while
+    ``run_once`` holds one: the worker's pool is smaller than the number of jobs
+    arq runs at once, and jobs each holding one connection while waiting for
+    another would wait for ever. So the work runs first, on a connection it
+    gives back, and ``run_once`` then records the outcome: done, or the failure,
+    retried after a backoff (the work is idempotent and carries on where it
+    stopped).
+    """
+    failure: Exception | None = None
+    pool: asyncpg.Pool = ctx["db_pool"]
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(q.OUTBOX_JOB, outbox_id)
+        if row is not None and row["done_at"] is None:
+            try:
+                await open_remaining(conn, ctx["store"], ctx["settings"],
+                                     UUID(row["args"]["lot_id"]), env=ctx)
+            except Exception as exc:  # recorded by run_once below, for the retry
+                failure = exc
+
     async def body(conn: asyncpg.Connection, args: dict[str, Any]) -> None:
-        await open_remaining(ctx["db_pool"], ctx["store"], ctx.get("redis"), ctx["settings"],
-                             UUID(args["lot_id"]))
+        if failure is not None:
+            raise failure
     await jobs.run_once(ctx, outbox_id, body)

@@ -47,7 +47,7 @@ async def role_in(conn: asyncpg.Connection, principal: Principal, lot: dict[str,
 
 
 async def sign_in(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
-                  out: hall.Outgoing, *, lot_id: UUID, ip: str | None,
+                  *, lot_id: UUID, ip: str | None,
                   nonce: str | None = None, signature: str | None = None) -> dict[str, Any]:
     """Sign in to the lot's hall (once; again answers the same). A bidder signs a login
     challenge with its certificate, which must be bound to the signed-in user."""
@@ -73,13 +73,13 @@ async def sign_in(conn: asyncpg.Connection, principal: Principal, actor: audit.A
         now = await conn.fetchval(q.CLOCK)
         # before the deadline a bidder's name would tell who bids: the count only
         named = role != "bidder" or now >= lot["bid_deadline"]
-        await hall.emit(conn, out, lot_id, "hall.signin", {
+        await hall.emit(conn, lot_id, "hall.signin", {
             "count": count, "role": role, "name": principal.name if named else None})
     return {"lot_id": lot_id, "role": role, "count": count, "certificate": subject}
 
 
 async def post_message(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
-                       out: hall.Outgoing, *, lot_id: UUID, text: str) -> dict[str, Any]:
+                       *, lot_id: UUID, text: str) -> dict[str, Any]:
     """The host speaks to the hall (announcements, answers); kept with the record."""
     text = text.strip()
     if not 1 <= len(text) <= MESSAGE_MAX:
@@ -92,6 +92,6 @@ async def post_message(conn: asyncpg.Connection, principal: Principal, actor: au
         raise Forbidden({"reason": "host_only"}, message="只有主持人和监督人员可以发布消息",
                         message_en="Only the host and supervisors post messages")
     await audit.record(conn, actor, "hall.message", "lot", lot_id, {"text": text})
-    event = await hall.emit(conn, out, lot_id, "hall.message",
+    event = await hall.emit(conn, lot_id, "hall.message",
                             {"from": principal.name, "role": role, "text": text})
     return {"seq": event.seq, "at": event.at}

@@ -332,9 +332,6 @@ READ_LOTS = """
     ORDER BY lot_id FOR UPDATE
 """
 
-LATEST_CONFIRM_UNTIL = """
-    SELECT max(confirm_until) FROM lot_openings WHERE tender_id = $1 AND status = 'read'
-"""
 
 # what a record is issued as of: the last event other than a record's own issue
 RECORD_AS_OF_EVENT = """
@@ -366,20 +363,25 @@ LOCK_RECORDS = "SELECT pg_advisory_xact_lock(hashtextextended('opening-record:' 
 
 RELEASE_SHARE = """
     UPDATE lot_opening_shares SET held = NULL, submitted_at = NULL
-    WHERE lot_id = $1 AND share_index = $2 AND used_at IS NULL
+    WHERE lot_id = $1 AND share_index = $2 AND used_at IS NULL AND held IS NOT NULL
+    RETURNING share_index
 """
 
-# lots of a started opening not yet read or failed, or an opening not started at all
-OPENING_PENDING = """
-    SELECT EXISTS (SELECT 1 FROM lots l LEFT JOIN lot_openings o ON o.lot_id = l.id
-                   WHERE l.tender_id = $1 AND (o.lot_id IS NULL
-                                               OR o.status IN ('decrypting', 'officers')))
-"""
 
 LOCK_LOTS_OF_TENDER = """
     SELECT 1 FROM lot_openings WHERE tender_id = $1 ORDER BY lot_id FOR UPDATE
 """
 
-# one officers' job at a time per lot (session lock, released by the job)
-TRY_LOCK_OFFICERS = "SELECT pg_try_advisory_lock(hashtextextended('officers:' || $1, 0))"
-UNLOCK_OFFICERS = "SELECT pg_advisory_unlock(hashtextextended('officers:' || $1, 0))"
+# the officers' round: how often the lot's set of shares had to be completed again
+OFFICERS_ROUND = """
+    SELECT count(*)::int FROM hall_events
+    WHERE lot_id = $1 AND kind IN ('officers.share_resubmit', 'officers.rebuild_failed')
+"""
+
+BID_DECIDED = """
+    SELECT EXISTS (SELECT 1 FROM bid_openings WHERE bid_id = $1)
+        OR EXISTS (SELECT 1 FROM bid_opening_failures WHERE bid_id = $1)
+"""
+
+# a job's own outbox row, read by a job that works before run_once records it
+OUTBOX_JOB = "SELECT args, done_at FROM outbox WHERE id = $1"

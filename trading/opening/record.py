@@ -32,7 +32,8 @@ OUTCOME = {"bidder": "投标人解密", "officers": "开标人密钥分片解密
 
 async def request(conn: asyncpg.Connection, lot_id: UUID, as_of: int) -> None:
     """Ask for an issue as of hall event ``as_of`` (after the caller commits)."""
-    await jobs.enqueue(conn, issue_opening_record, f"opening-record:{lot_id}:{as_of}", lot_id=str(lot_id))
+    await jobs.enqueue(conn, issue_opening_record, f"opening-record:{lot_id}:{as_of}",
+                       lot_id=str(lot_id))
 
 
 async def context(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
@@ -55,7 +56,7 @@ async def context(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
 
 
 async def issue(conn: asyncpg.Connection, store: ObjectStore, settings: Settings,
-                out: hall.Outgoing, lot_id: UUID) -> dict[str, Any] | None:
+                lot_id: UUID) -> dict[str, Any] | None:
     """Render, seal and store the record as of the hall's last event; None if issued already
     as of that event."""
     await conn.execute(q.LOCK_RECORDS, str(lot_id))  # one issue at a time per lot
@@ -76,16 +77,15 @@ async def issue(conn: asyncpg.Connection, store: ObjectStore, settings: Settings
                                    as_of))
     await audit.record(conn, audit.SYSTEM, "opening_record.issued", "lot", lot_id,
                        {"version": version, "sha256": digest.hex(), "as_of_event": as_of})
-    await hall.emit(conn, out, lot_id, "record.issued",
+    await hall.emit(conn, lot_id, "record.issued",
                     {"version": version, "sha256": digest.hex(), "size": len(sealed)})
     return row
 
 
 @jobs.job
 async def issue_opening_record(ctx: dict[str, Any], outbox_id: int) -> None:
-    out = hall.Outgoing()
-
+    """Issue the lot's opening record as of its hall's last event (the hall is told once
+    the issue has committed)."""
     async def body(conn: asyncpg.Connection, args: dict[str, Any]) -> None:
-        await issue(conn, ctx["store"], ctx["settings"], out, UUID(args["lot_id"]))
+        await issue(conn, ctx["store"], ctx["settings"], UUID(args["lot_id"]))
     await jobs.run_once(ctx, outbox_id, body)
-    await hall.publish(ctx.get("redis"), out)

@@ -15,7 +15,6 @@ from uuid import UUID
 import asyncpg
 
 from core.errors import NotFound
-from trading.opening import decrypt
 from trading.opening import queries as q
 
 
@@ -88,6 +87,17 @@ def progress(row: dict[str, Any]) -> dict[str, Any]:
             "attempts": row["attempts"], "last_code": row["last_code"], "fault": row["fault"],
             "reading": None}
     if status == "opened":
-        line["reading"] = decrypt.reading({"id": row["id"], "bidder_name": row["bidder_name"],
-                                           "bidder_credit_code": row["credit_code"]}, row)
+        line["reading"] = reading({"id": row["id"], "bidder_name": row["bidder_name"],
+                                   "bidder_credit_code": row["credit_code"]}, row)
     return line
+
+
+def reading(bid: dict[str, Any], opened: dict[str, Any]) -> dict[str, Any]:
+    """One line of the price reading (唱标): what the hall and the record show."""
+    sheet = opened["price_sheet"]
+    return {"bid_id": str(bid["id"]), "bidder": bid["bidder_name"],
+            "credit_code": bid["bidder_credit_code"], "by": opened["opened_by"],
+            "total_price": str(opened["total_price"]),
+            "duration_days": sheet.get("duration_days"), "quality": sheet.get("quality"),
+            "warranty_months": sheet.get("warranty_months"),
+            "items": sheet.get("items") or [], "discount_note": sheet.get("discount_note")}

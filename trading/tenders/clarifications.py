@@ -25,8 +25,7 @@ from core.auth import Principal
 from core.errors import NotFound
 from signing.cms import pem_to_der
 from signing.errors import ContentMismatch
-from trading import chronograph
-from trading.tenders import delivery, documents, notices, releases, rules, service
+from trading.tenders import delivery, documents, notices, releases, rules, schedule, service
 from trading.tenders import queries as q
 from trading.tenders.errors import (
     DeadlineEarlier,
@@ -156,7 +155,7 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
             or new != notice["requested_bid_deadline"] else "amendment"})
         await jobs.enqueue(conn, opening_postponed, f"postponed:{tender_id}:{notice_id}",
                            tender_id=str(tender_id), old=old.isoformat(), new=new.isoformat())
-    await chronograph.schedule_next(conn, tender_id)
+    await schedule.schedule_next(conn, tender_id)
     await audit.record(conn, actor, "clarification.publish", "tender", tender_id, {
         "notice": str(notice_id), "number": notice["number"], "signer": verified.subject,
         "sha256": hashlib.sha256(signed).hexdigest()})

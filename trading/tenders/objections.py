@@ -25,9 +25,8 @@ import asyncpg
 from core import audit, clock, jobs, notify
 from core.auth import Principal
 from core.errors import NotFound
-from trading import chronograph
 from trading.tenders import queries as q
-from trading.tenders import releases, rules, service
+from trading.tenders import releases, rules, schedule, service
 from trading.tenders.errors import InvalidTransition
 from trading.tenders.jobs import opening_postponed
 
@@ -99,7 +98,7 @@ async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
     objection = dict(await conn.fetchrow(_INSERT, tender_id, principal.organization_id,
                                          principal.user_id, body.strip(), ANSWER_WITHIN))
     await conn.execute(_PAUSE, tender_id)
-    await chronograph.schedule_next(conn, tender_id)
+    await schedule.schedule_next(conn, tender_id)
     await audit.record(conn, actor, "objection.submit", "tender", tender_id,
                        {"objection": str(objection["id"]), "paused": True})
     for staff in await conn.fetch(_STAFF, [tender["owner_org_id"], tender["agency_org_id"]]):
@@ -169,7 +168,7 @@ async def _resume(conn: asyncpg.Connection, actor: audit.Actor, tender: dict[str
                             subject=f"【恢复】{tender['code']} 异议已答复，投标截止时间顺延至 {when}",
                             subject_en=f"{tender['code']} resumes after the objection; bid "
                                        f"deadline now {when} (Beijing time)")
-    await chronograph.schedule_next(conn, tender["id"])
+    await schedule.schedule_next(conn, tender["id"])
     await releases.record(conn, tender["id"], "tenderUpdate")
 
 

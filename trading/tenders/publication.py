@@ -27,8 +27,7 @@ from core.errors import NotFound
 from signing import shares
 from signing.cms import pem_to_der
 from signing.errors import ContentMismatch
-from trading import chronograph
-from trading.tenders import documents, notices, releases, service
+from trading.tenders import documents, notices, releases, schedule, service
 from trading.tenders import queries as q
 from trading.tenders.errors import InvalidTransition, NoDocuments, NoticeOutdated, OfficersIncomplete
 from trading.tenders.jobs import render_notice_pdf
@@ -92,7 +91,7 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
         notices.cert_sha256(verified), principal.user_id, tender["bid_deadline"])
     await conn.execute(q.FREEZE_DOCUMENTS, tender_id, None)
     fingerprints = await _opening_keys(conn, tender, lots, officers)
-    await chronograph.schedule_next(conn, tender_id)
+    await schedule.schedule_next(conn, tender_id)
     await audit.record(conn, actor, "tender.publish", "tender", tender_id, {
         "bid_deadline": tender["bid_deadline"].isoformat(), "signer": verified.subject,
         "notice_sha256": hashlib.sha256(content).hexdigest(), "opening_certificates": fingerprints})

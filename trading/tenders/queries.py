@@ -257,3 +257,16 @@ OFFICER_CANDIDATES = """
 """
 
 AGENCIES = "SELECT id, name FROM organizations WHERE kind = 'agency' ORDER BY name LIMIT 500"
+
+# ---------------------------------------------------------------- the schedule after the deadline
+# (the opening's tables, read for the tender's next due moment: trading/tenders/schedule.py)
+LATEST_CONFIRM_UNTIL = """
+    SELECT max(confirm_until) FROM lot_openings WHERE tender_id = $1 AND status = 'read'
+"""
+
+# lots of a started opening not yet read or failed, or an opening not started at all
+OPENING_PENDING = """
+    SELECT EXISTS (SELECT 1 FROM lots l LEFT JOIN lot_openings o ON o.lot_id = l.id
+                   WHERE l.tender_id = $1 AND (o.lot_id IS NULL
+                                               OR o.status IN ('decrypting', 'officers')))
+"""
