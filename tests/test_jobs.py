@@ -15,14 +15,14 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
 from redis.exceptions import RedisError
 
 from app import JOBS
-from core import audit, jobs
+from core import audit, db, jobs
 from core.db import create_pool
 from core.identity import service as identity
 from core.migrate import upgrade_async
@@ -30,6 +30,7 @@ from core.notify import notify
 from core.settings import Settings
 from core.worker import Jobs, build_worker
 from tests.conftest import ROOT, create_database, drop_database
+from trading.opening import officers
 
 
 class RedisServer:
@@ -338,4 +339,89 @@ async def test_relayed_job_lost_by_redis_is_relayed_again(own_db: Settings,
     finally:
         await redis.aclose()
         await forget(pool, login=login, key="lost")
+        await pool.close()
+
+
+COMMITTED: list[str] = []
+
+
+@jobs.job
+async def hooked_test_job(ctx: dict[str, object], outbox_id: int) -> None:
+    """Registers after-commit work, then fails if told to."""
+    async def body(conn: asyncpg.Connection, args: dict[str, object]) -> None:
+        db.on_commit(conn, lambda: _note(f"{args['name']}:1"))
+        db.on_commit(conn, _boom)
+        db.on_commit(conn, lambda: _note(f"{args['name']}:2"))
+        if args["fail"]:
+            raise RuntimeError("the job's body failed")
+
+    await jobs.run_once(ctx, outbox_id, body)  # type: ignore[arg-type]
+
+
+async def _note(text: str) -> None:
+    COMMITTED.append(text)
+
+
+async def _boom() -> None:
+    raise RuntimeError("a callback that fails is logged, not raised")
+
+
+async def test_job_after_commit_runs_once_committed_never_after_a_rollback(
+        own_db: Settings) -> None:
+    pool = await create_pool(own_db.database.url, min_size=1, max_size=2)
+    key = secrets.token_hex(3)
+    try:
+        ids = {}
+        async with pool.acquire() as conn, conn.transaction():
+            for name, fail in (("ok", False), ("bad", True)):
+                ids[name] = await jobs.enqueue(conn, hooked_test_job, f"hooked:{key}:{name}",
+                                               name=name, fail=fail)
+        COMMITTED.clear()
+        await hooked_test_job({"db_pool": pool}, ids["ok"])
+        assert COMMITTED == ["ok:1", "ok:2"]  # in order; the failing one in between logged
+        assert await pool.fetchval("SELECT done_at FROM outbox WHERE id = $1", ids["ok"])
+        with pytest.raises(RuntimeError, match="body failed"):
+            await hooked_test_job({"db_pool": pool}, ids["bad"])
+        assert COMMITTED == ["ok:1", "ok:2"]
+    finally:
+        await pool.execute("DELETE FROM outbox WHERE job_key LIKE $1", f"hooked:{key}:%")
+        await pool.close()
+
+
+ADVISORY_LOCKS = """
+    SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND a.datname = current_database()
+"""
+
+
+async def test_ten_officers_jobs_at_once_on_the_workers_own_pool(
+        own_db: Settings, redis_server: RedisServer) -> None:
+    """arq runs 10 jobs at once on the worker's pool of 4 connections: a job that waited
+    for a second connection while its run_once held one would wait for ever (the worker
+    hangs and this times out). Afterwards no connection holds an advisory lock."""
+    pool = await create_pool(own_db.database.url, min_size=1, max_size=2)
+    queue = f"test:officers:{secrets.token_hex(3)}"
+    job_settings = replace(own_db, redis=replace(own_db.redis, url=redis_server.url,
+                                                   queue=queue))
+    redis_server.start()
+    redis = await jobs.connect_redis(redis_server.url)
+    key = secrets.token_hex(3)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            ids = [await jobs.enqueue(conn, officers.open_by_officers, f"officers-open:{key}:{i}",
+                                      lot_id=str(uuid4())) for i in range(10)]
+        assert await jobs.relay_once(pool, redis, queue=queue) == 10
+        worker = build_worker(job_settings, JOBS, burst=True)
+        assert worker.max_jobs >= 10
+        try:
+            await asyncio.wait_for(worker.main(), timeout=120)
+        finally:
+            await worker.close()
+        done = await pool.fetch("SELECT done_at, run_count FROM outbox WHERE id = ANY($1)", ids)
+        assert len(done) == 10
+        assert all(r["done_at"] is not None and r["run_count"] == 1 for r in done)
+        assert await pool.fetchval(ADVISORY_LOCKS) == 0
+    finally:
+        await redis.aclose()
+        await pool.execute("DELETE FROM outbox WHERE job_key LIKE $1", f"officers-open:{key}:%")
         await pool.close()

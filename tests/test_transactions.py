@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 
-from core import audit
+from core import audit, db
 from core.db import create_pool, provide_transaction, transaction_middleware
 from core.deps import Conn
 from core.errors import EXCEPTION_HANDLERS, Conflict
@@ -36,6 +37,29 @@ async def write_then_fail(conn: Conn, fail: FromPath[int],
     return {"ok": "yes"}
 
 
+CALLED: list[str] = []
+
+
+async def _note(text: str) -> None:
+    CALLED.append(text)
+
+
+async def _boom() -> None:
+    raise RuntimeError("a failing callback is logged, not raised")
+
+
+@post("/after-commit/{fail:int}")
+async def after_commit(conn: Conn, fail: FromPath[int]) -> dict[str, str]:
+    # a transaction-scoped advisory lock, as the audit chain and the hall take them
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('test-lock', 0))")
+    db.on_commit(conn, lambda: _note(f"first {fail}"))
+    db.on_commit(conn, _boom)
+    db.on_commit(conn, lambda: _note(f"second {fail}"))
+    if fail:
+        raise Conflict({"why": "after registering"})
+    return {"ok": "yes"}
+
+
 RealClient = tuple[Client, asyncpg.Pool]
 
 
@@ -43,7 +67,7 @@ RealClient = tuple[Client, asyncpg.Pool]
 async def real_pool_client(settings: Settings) -> AsyncIterator[RealClient]:
     """A small app on the real pool: commits and rollbacks are the real ones."""
     pool = await create_pool(settings.database.url, min_size=1, max_size=2)
-    app = Litestar([write_then_fail], dependencies={"conn": Provide(provide_transaction)},
+    app = Litestar([write_then_fail, after_commit], dependencies={"conn": Provide(provide_transaction)},
                    middleware=[transaction_middleware],
                    exception_handlers=EXCEPTION_HANDLERS, state=State({"db_pool": pool}))
     transport = httpx.ASGITransport(app=app)
@@ -89,3 +113,37 @@ async def test_rejected_api_request_changes_nothing(client: Client,
     assert r.json()["message"] == "项目编号已存在"
     after = await conn.fetchrow(COUNTS)
     assert after == counts
+
+
+async def test_after_commit_callbacks_run_in_order_after_commit_only(
+        real_pool_client: RealClient) -> None:
+    client, pool = real_pool_client
+    CALLED.clear()
+    r = await client.post("/after-commit/0")
+    assert r.status_code == 201, r.text  # the failing callback in between changed nothing
+    assert CALLED == ["first 0", "second 0"]
+    r = await client.post("/after-commit/1")
+    assert r.status_code == 409
+    assert CALLED == ["first 0", "second 0"]  # rolled back: none of them ran
+    # no connection went back to the pool holding the request's advisory lock
+    async with pool.acquire() as one, pool.acquire() as two:
+        pids = [one.get_server_pid(), two.get_server_pid()]
+        assert await one.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                  "AND pid = ANY($1)", pids) == 0
+
+
+async def test_on_commit_outside_a_transaction_of_core_db_is_refused(
+        conn: asyncpg.Connection) -> None:
+    """Nobody would run it: registering is a bug, not a silent loss."""
+    with pytest.raises(RuntimeError, match="no transaction"):
+        db.on_commit(conn, _boom)
+    async with db.transaction(conn, {}):
+        async with db.transaction(conn):  # a savepoint: its callbacks wait for the outer one
+            db.on_commit(conn, lambda: _note("inner"))
+        CALLED.clear()
+        with contextlib.suppress(RuntimeError):
+            async with db.transaction(conn):
+                db.on_commit(conn, lambda: _note("rolled back"))
+                raise RuntimeError("roll the savepoint back")
+        assert CALLED == []
+    assert CALLED == ["inner"]

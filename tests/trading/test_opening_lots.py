@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -62,6 +63,12 @@ async def jobs_for(conn: asyncpg.Connection, function: str, lot_id: str) -> int:
         "SELECT count(*) FROM outbox WHERE function = $1 AND args->>'lot_id' = $2",
         function, str(lot_id))
     return count
+
+
+async def job_keys(conn: asyncpg.Connection, lot_id: str) -> list[str]:
+    return [r["job_key"] for r in await conn.fetch(
+        "SELECT job_key FROM outbox WHERE function = 'open_by_officers' "
+        "AND args->>'lot_id' = $1 ORDER BY id", str(lot_id))]
 
 
 async def events(conn: asyncpg.Connection, lot_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -164,11 +171,16 @@ async def test_five_bids_one_left_closed_under_each_rule(
                             "AND held IS NOT NULL", lot_id)
     assert len(held) == 2 and all(share not in bytes(h["held"]) for h in held)
 
-    # a held share that no longer unseals (the platform's secret changed) is released, and its
-    # officer hands it over again
-    await conn.execute("UPDATE lot_opening_shares SET held = set_byte(held, 20, "
-                       "(get_byte(held, 20) + 1) % 256) WHERE lot_id = $1 AND officer_id = $2",
-                       lot_id, second_id)
+    # one job per lot and round, named without chance: a further share asks for the same one
+    assert await job_keys(conn, lot_id) == [f"officers-open:{lot_id}:0"]
+    # a held share that no longer unseals (held under another share-holding key) is released,
+    # and its officer hands it over again
+    index = await conn.fetchval("SELECT share_index FROM lot_opening_shares WHERE lot_id = $1 "
+                                "AND officer_id = $2", lot_id, second_id)
+    other = replace(settings, share_hold_key="a share-holding key since replaced")
+    await conn.execute("UPDATE lot_opening_shares SET held = $3 WHERE lot_id = $1 "
+                       "AND officer_id = $2", lot_id, second_id,
+                       officers.hold(other, UUID(lot_id), index, second_share))
     assert await officers.open_remaining(conn, app.state.store, settings, UUID(lot_id),
                                          env={}) == 0
     assert (await events(conn, lot_id))[-1][0] == "officers.share_resubmit"
@@ -177,6 +189,7 @@ async def test_five_bids_one_left_closed_under_each_rule(
                           json={"share": base64.b64encode(second_share).decode()})
     assert r.status_code == 200 and r.json()["have"] == 2, r.text
     assert await jobs_for(conn, officers.JOB, lot_id) == 2
+    assert await job_keys(conn, lot_id) == [f"officers-open:{lot_id}:{n}" for n in (0, 1)]
 
     assert await officers.open_remaining(conn, app.state.store, settings, UUID(lot_id),
                                          env={}) == 1
