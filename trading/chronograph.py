@@ -5,7 +5,10 @@ say what happens next and when; the worker runs ``chronograph_job`` every
 minute, which takes the due tenders with ``FOR UPDATE SKIP LOCKED`` (several
 workers share the work without firing a tender twice) and moves each one on.
 Firing is idempotent: a transition happens only from the state it expects,
-and the next due moment is recomputed from the row each time.
+and the next due moment is recomputed from the row each time (by
+trading/tenders/schedule.py, which the services that move a schedule call
+too, without reaching up to this module). The hall's events a transition
+writes are published once its transaction commits (``core.db.on_commit``).
 
 A paused tender (an objection awaiting its answer, T4) has nothing due. The
 same pass has two more duties: objections whose 3-day answer period has run

@@ -93,6 +93,11 @@ async def test_the_record_is_signed_and_takes_objections_and_answers(
     for bidder, _, _ in bids:
         assert bidder.name in text
     assert "950,000.00" in text and "970,000.00" in text
+    # the lot named once, the signers as people read them
+    assert "第一标段" in text and "第 1 标段：第一标段" not in text
+    assert "2.5.4.97" not in text
+    for bidder, _, _ in bids:
+        assert f"统一社会信用代码 {bidder.credit_code}" in text
     # the audit chain commits to the record's SHA-256
     digest = await conn.fetchval("SELECT payload_digest FROM audit_log WHERE action = "
                                  "'opening_record.issued' AND object_id = $1", lot_id)
@@ -176,3 +181,20 @@ async def test_a_failed_lot_gets_its_record_too(
     path = tmp_path / "failed.pdf"
     path.write_bytes((await client.get(f"/api/lots/{lot_id}/opening-records/1")).content)
     assert "流标" in pdf_text(path)
+
+
+@pytest.mark.parametrize(("number", "title", "label"), [
+    (1, "第一标段", "第一标段"), (2, "G351 线雅安段 第2标段", "G351 线雅安段 第2标段"),
+    (3, "土建工程", "第 3 标段：土建工程"), (4, "", "第 4 标段"), (5, None, "第 5 标段")])
+def test_lot_label(number: int, title: str | None, label: str) -> None:
+    assert record.lot_label(number, title) == label
+
+
+def test_readable_name() -> None:
+    code = "91510100MA6CJ4UX05"
+    assert record.readable_name(f"2.5.4.97=NTRCN-{code},CN=张三,O=蜀道建设有限公司") == (
+        f"张三（蜀道建设有限公司，统一社会信用代码 {code}）")
+    assert record.readable_name("2.5.4.97=VATDE-123456789,CN=Erika Mustermann") == (
+        "Erika Mustermann（机构标识 VATDE-123456789）")
+    assert record.readable_name("CN=李四") == "李四"
+    assert record.readable_name("not a name") == "not a name"

@@ -11,13 +11,16 @@ store, and their SHA-256 goes into the audit log and the hall.
 from __future__ import annotations
 
 import hashlib
+import re
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
-from core import audit, jobs, pdf
+from core import audit, jobs, pdf, uscc
 from core.settings import Settings
 from core.storage import ObjectStore
 from signing import seal
@@ -36,6 +39,46 @@ async def request(conn: asyncpg.Connection, lot_id: UUID, as_of: int) -> None:
                        lot_id=str(lot_id))
 
 
+_USCC = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")
+
+
+def lot_label(number: int, title: str | None) -> str:
+    """The lot as the record names it: its own title where that names it already ("第一标段",
+    "雅安段第1标段"), else its number and title."""
+    title = (title or "").strip()
+    if not title:
+        return f"第 {number} 标段"
+    if "标段" in title:
+        return title
+    return f"第 {number} 标段：{title}"
+
+
+def readable_name(subject: str) -> str:
+    """A certificate's subject as people read it: the name, then the organization and its
+    unified social credit code ("张三（某公司，统一社会信用代码 9151…）"), not an RFC 4514
+    string with dotted OIDs. A subject that does not parse is shown as it is."""
+    try:
+        name = x509.Name.from_rfc4514_string(subject)
+    except ValueError:
+        return subject
+
+    def first(oid: x509.ObjectIdentifier) -> str | None:
+        found = name.get_attributes_for_oid(oid)
+        if not found:
+            return None
+        value = found[0].value
+        return value if isinstance(value, str) else value.decode()
+
+    about = []
+    if (org := first(NameOID.ORGANIZATION_NAME)) is not None:
+        about.append(org)
+    if (ident := first(NameOID.ORGANIZATION_IDENTIFIER)) is not None:
+        codes = [c for c in _USCC.findall(ident.upper()) if uscc.is_valid(c)]
+        about.append(f"统一社会信用代码 {codes[0]}" if codes else f"机构标识 {ident}")
+    person = first(NameOID.COMMON_NAME) or (about.pop(0) if about else subject)
+    return f"{person}（{'，'.join(about)}）" if about else person
+
+
 async def context(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
     """What the record shows, read in the caller's transaction."""
     state = await view.state(conn, lot_id)
@@ -49,8 +92,11 @@ async def context(conn: asyncpg.Connection, lot_id: UUID) -> dict[str, Any]:
                    "尚未解密")
         total = line["reading"]["total_price"] if line["reading"] else None
         bids.append({**line, **extra, "outcome": outcome,
-                     "total": Decimal(total) if total is not None else None})
+                     "total": Decimal(total) if total is not None else None,
+                     "signer": readable_name(extra["inner_signer"])
+                     if extra["inner_signer"] else None})
     return {"state": state, "tender": dict(tender), "bids": bids,
+            "lot_label": lot_label(tender["number"], tender["lot_title"]),
             "objections": [dict(r) for r in await conn.fetch(q.OBJECTIONS, lot_id)],
             "confirmations": [dict(r) for r in await conn.fetch(q.CONFIRMATIONS, lot_id)]}
 
