@@ -47,7 +47,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError)
 
 
-@dataclass
+@dataclass(eq=False)  # told apart by identity: two fresh contexts look alike
 class TxContext:
     """A transaction opened through this module: what runs once it commits, and what that
     work may need (``env``: the app's state for a request, the worker's context for a job)."""

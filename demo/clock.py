@@ -33,7 +33,7 @@ from uuid import UUID
 
 import asyncpg
 
-from core import audit
+from core import audit, db
 from core.db import connect
 from trading import chronograph
 
@@ -168,7 +168,7 @@ async def clock_step(ctx: DemoContext, tender: dict[str, Any],
     """A demo-clock step on the tender, in a transaction of its own (the demo's database)."""
     conn = await connect(ctx.settings.database.url)
     try:
-        async with conn.transaction():
+        async with db.transaction(conn, {}):  # hall events: read back from the log
             return await move(conn, UUID(tender["id"]))
     finally:
         await conn.close()

@@ -38,6 +38,9 @@ from signing.pathval import TrustStore
 Client = httpx.AsyncClient
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
+# The run's own share-holding key where the environment has none (a profile's secrets file
+# made before the setting existed), for this process and every server or CLI it starts.
+os.environ.setdefault("SHARE_HOLD_KEY", secrets.token_urlsafe(32))
 SYSTEM = audit.Actor(None, "system", None, "test")
 
 
@@ -65,8 +68,7 @@ async def drop_database(base_url: str, name: str) -> None:
 
 @pytest.fixture(scope="session")
 async def settings(pki: PKI) -> AsyncIterator[Settings]:
-    # the run's own share-holding key (a profile's secrets file has one; an older file may not)
-    base = Settings.from_env({"SHARE_HOLD_KEY": secrets.token_urlsafe(32), **os.environ})
+    base = Settings.from_env()
     name = f"th_test_{secrets.token_hex(4)}"
     url = await create_database(base.database.url, name)
     await upgrade_async(url)
