@@ -1,4 +1,5 @@
-"""Signature and certificate verification errors, each with its own stable code."""
+"""Errors of the signing package (signatures, certificates, timestamps, envelopes),
+each with its own stable code."""
 
 from __future__ import annotations
 
@@ -53,6 +54,14 @@ class RevocationUnknown(SignatureError):
     code = "certificate_revocation_unknown"
     message = "无法获取签名证书的吊销状态"
     message_en = "The revocation status of the signer's certificate cannot be established"
+
+
+class RevocationUnavailable(SignatureError):
+    status = 503
+    code = "certificate_revocation_unavailable"
+    message = "签发 CA 的吊销列表已过期且暂时无法获取，请稍后再试"
+    message_en = ("The issuing CA's revocation list is out of date and cannot be fetched "
+                  "now; try again later")
 
 
 class WrongKeyUsage(SignatureError):

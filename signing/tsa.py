@@ -195,12 +195,13 @@ class HttpAuthority:
         return cx509.load_pem_x509_certificates(Path(self.chain_file).read_bytes())
 
 
-def from_settings(*, url: str = "", cert_file: str = "", key_file: str = "",
-                  chain_file: str = "") -> TimestampAuthority | None:
-    """The configured authority: a remote one when ``TSA_URL`` is set, else the built-in one
-    when its certificate and key are, else none (nothing is timestamped; receipts refuse)."""
+def from_settings(*, url: str = "", cert_file: str = "",
+                  key_file: str = "") -> TimestampAuthority | None:
+    """The configured authority: a remote one when ``TSA_URL`` is set (``cert_file``, if
+    given, is its published chain), else the built-in one when its certificate and key are,
+    else none (nothing is timestamped; receipts refuse)."""
     if url:
-        return HttpAuthority(url, chain_file=chain_file or cert_file)
+        return HttpAuthority(url, chain_file=cert_file)
     if cert_file and key_file:
         return LocalAuthority.from_files(cert_file, key_file)
     return None

@@ -72,7 +72,7 @@ async def _complete(store: ObjectStore, upload: dict[str, Any]) -> str | None:
 
 
 async def finalize(conn: asyncpg.Connection, store: ObjectStore, settings: Settings,
-                   authority: tsa.LocalAuthority | None, principal: Principal,
+                   authority: tsa.TimestampAuthority | None, principal: Principal,
                    actor: audit.Actor, *, upload_id: UUID,
                    signature: bytes) -> tuple[dict[str, Any], bool]:
     """The bid (new: True; a retried finalize: False)."""
@@ -125,7 +125,7 @@ async def finalize(conn: asyncpg.Connection, store: ObjectStore, settings: Setti
         "signer_subject": verified.subject, "recipients": head.recipients,
         "received_at": received_at, "bid_deadline": tender["bid_deadline"], "replaces": replaces,
     }
-    receipt = receipts.issue(settings, authority, receipts.bid_receipt(bid))
+    receipt = await receipts.issue(settings, authority, receipts.bid_receipt(bid))
     ips = await conn.fetchval(q.SET_UPLOAD_FINALIZED, upload_id,
                               audit.normalize_ip(actor.client_ip))
     await conn.execute(
