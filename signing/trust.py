@@ -212,6 +212,5 @@ async def refresh_crls_job(ctx: dict[str, Any], outbox_id: int | None = None) ->
     async with pool.acquire() as conn:
         result = await refresh_crls(conn)
     if outbox_id is not None:
-        await pool.execute("UPDATE outbox SET done_at = now(), run_count = run_count + 1 "
-                           "WHERE id = $1 AND done_at IS NULL", outbox_id)
+        await pool.execute(q.OUTBOX_DONE, outbox_id)
     return result
