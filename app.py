@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from arq import ArqRedis
 from litestar import Litestar
@@ -44,19 +45,17 @@ from core.settings import Settings
 from core.storage import open_store
 from core.worker import Jobs, Schedule, run_worker
 from demo.commands import demo, demo_pki
-from signing import trust
+from signing import trust, tsa
 from signing.commands import ca
 from signing.routes import (
+    DEV_CA_ROUTES,
     TrustController,
     bind_certificate,
-    ca_crl,
-    ca_ocsp,
-    ca_root,
     cert_challenge,
     cert_login,
+    certificate_chain,
     timestamp_authority,
 )
-from signing.tsa import LocalAuthority
 from trading import chronograph
 from trading.bids import errors as bid_errors
 from trading.bids import expiry
@@ -87,10 +86,8 @@ async def open_resources(state: State, settings: Settings) -> None:
     state.redis = ArqRedis.from_url(settings.redis.url, socket_connect_timeout=2)
     state.store = open_store(settings.storage)
     await state.store.ensure_buckets()
-    state.tsa = None
-    if settings.tsa_cert_file and settings.tsa_key_file:
-
-        state.tsa = LocalAuthority.from_files(settings.tsa_cert_file, settings.tsa_key_file)
+    state.tsa = tsa.from_settings(url=settings.tsa_url, cert_file=settings.tsa_cert_file,
+                                  key_file=settings.tsa_key_file)
 
 
 async def close_resources(state: State) -> None:
@@ -107,6 +104,12 @@ def hall_channels(settings: Settings) -> ChannelsPlugin:
         backend=RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis.url)),
         arbitrary_channels_allowed=True, subscriber_max_backlog=1000,
         subscriber_backlog_strategy="dropleft")
+
+
+def signing_routes(settings: Settings) -> list[Any]:
+    """The development CA's routes exist only where a development CA is configured."""
+    return [*(DEV_CA_ROUTES if settings.dev_ca_dir else []), timestamp_authority,
+            certificate_chain, TrustController, bind_certificate, cert_challenge, cert_login]
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -128,8 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *tender_pages.ROUTES, *bid_pages.ROUTES, *opening_pages.ROUTES,
             login_page, set_lang, login_form, logout_form,
             AuthController, IdentityController, TenderController, PublicationController,
-            healthz, MetricsController, ca_crl, ca_ocsp, ca_root, timestamp_authority,
-            TrustController, bind_certificate, cert_challenge, cert_login,
+            healthz, MetricsController, *signing_routes(settings),
             NotificationController, CalendarController, *bid_routes.ROUTES, *opening_routes.ROUTES,
             *hall_routes.ROUTES, *record_routes.ROUTES,
             create_static_files_router(path="/static", directories=[ROOT / "static"],

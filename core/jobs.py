@@ -7,6 +7,16 @@ id; while Redis is down rows simply wait. A row relayed twice is still run
 once: arq refuses a second job with the same id while the first is known, and
 the ``run_once`` guard below records completion in the row itself, so a
 re-delivery after arq has forgotten the id finds the work already done.
+
+After a failure, pending work comes back within seconds of the failed part's
+return, not at the ten-minute re-send:
+- Redis restarted empty: the relay keeps a sentinel key in Redis; when it is
+  gone, whatever was relayed and is not done is relayed again at once.
+- a worker died mid-job: its in-progress marker is a short lease renewed while
+  the job runs (``core.worker``), so another worker takes the job soon after.
+- PostgreSQL down: a failure that cannot be recorded is kept in the worker's
+  memory and written by the relay as soon as the database answers, which makes
+  the row due again.
 """
 
 from __future__ import annotations
@@ -86,6 +96,8 @@ async def connect_redis(url: str) -> ArqRedis:
 # A relayed row not done after this long is relayed again: Redis may have lost
 # it (restarted without persistence). run_once makes the second copy harmless.
 REDELIVER_AFTER = timedelta(minutes=10)
+# Present in Redis while Redis still holds what the relay handed it; see relay_once.
+SENTINEL_SUFFIX = ":outbox-relay-sentinel"
 RETRY_BASE = timedelta(seconds=10)
 RETRY_MAX = timedelta(hours=1)
 
@@ -93,6 +105,11 @@ RETRY_MAX = timedelta(hours=1)
 def arq_job_id(job_key: str, delivery: int) -> str:
     """One arq id per delivery: a retry is not swallowed by arq's memory of a failed try."""
     return f"{job_key}#{delivery}"
+
+
+# Failures run_once could not record because the database was down: outbox id -> error.
+# The relay of the same process writes them once the database answers.
+_UNRECORDED: dict[int, str] = {}
 
 
 async def relay_once(
@@ -105,13 +122,22 @@ async def relay_once(
     accepted it; if Redis fails the transaction rolls back and the row stays
     pending. A crash between the two leaves the row pending with the same
     delivery number, so the next relay's copy is absorbed by the arq job id.
+
+    A missing sentinel key means this Redis no longer holds what was relayed
+    (restarted without persistence, or flushed): every relayed row not done
+    goes again now. The sentinel is set only after that commits, so a failure
+    in between only repeats the re-send. Rows being run (locked by run_once)
+    are skipped: they are not lost, and waiting for them would stall the relay.
     """
-    async def work(conn: asyncpg.Connection) -> int:
+    sentinel = queue + SENTINEL_SUFFIX
+    unrecorded = dict(_UNRECORDED)
+
+    async def work(conn: asyncpg.Connection) -> tuple[int, bool]:
         async with conn.transaction():
-            await conn.execute(
-                """UPDATE outbox SET relayed_at = NULL
-                   WHERE done_at IS NULL AND relayed_at < now() - $1::interval""",
-                redeliver_after)
+            for outbox_id, error in unrecorded.items():
+                await conn.execute(RECORD_UNRECORDED, outbox_id, error)
+            forgotten = not await redis.exists(sentinel)
+            await conn.execute(RESET_RELAYED, None if forgotten else redeliver_after)
             rows = await conn.fetch(
                 """SELECT id, job_key, function, relay_count FROM outbox
                    WHERE relayed_at IS NULL AND done_at IS NULL AND available_at <= now()
@@ -125,12 +151,43 @@ async def relay_once(
                 await conn.execute(
                     "UPDATE outbox SET relayed_at = now(), relay_count = relay_count + 1 "
                     "WHERE id = $1", row["id"])
-            return len(rows)
+            return len(rows), forgotten
 
     if isinstance(pool_or_conn, asyncpg.Pool):
         async with pool_or_conn.acquire() as conn:
-            return await work(conn)
-    return await work(pool_or_conn)
+            moved, forgotten = await work(conn)
+    else:
+        moved, forgotten = await work(pool_or_conn)
+    for outbox_id in unrecorded:
+        _UNRECORDED.pop(outbox_id, None)
+    if forgotten:
+        await redis.set(sentinel, b"1")
+        log.info("outbox_relay_sentinel_set", queue=queue)
+    return moved
+
+
+# Relayed rows not done go again: all of them ($1 NULL: Redis lost them), or those
+# relayed longer ago than $1. Rows being run are locked, and skipped.
+RESET_RELAYED = """
+    UPDATE outbox SET relayed_at = NULL
+    WHERE id IN (SELECT id FROM outbox
+                 WHERE done_at IS NULL AND relayed_at IS NOT NULL
+                   AND ($1::interval IS NULL OR relayed_at < now() - $1::interval)
+                 FOR UPDATE SKIP LOCKED)"""
+
+# A failure kept in memory while the database was down: the try counts, and the row
+# is due at once (the outage, not the job, was at fault).
+RECORD_UNRECORDED = """
+    UPDATE outbox SET run_count = run_count + 1, last_error = $2, relayed_at = NULL,
+                      available_at = now()
+    WHERE id = $1 AND done_at IS NULL"""
+
+RECORD_FAILURE = """
+    UPDATE outbox SET run_count = run_count + 1, last_error = $2, relayed_at = NULL,
+                      available_at = now() + least($3::interval * power(2, run_count),
+                                                   $4::interval)
+    WHERE id = $1 AND done_at IS NULL
+    RETURNING run_count"""
 
 
 async def relay_forever(pool: asyncpg.Pool, redis_url: str, *, queue: str,
@@ -189,14 +246,16 @@ async def run_once(ctx: dict[str, Any], outbox_id: int,
                 "WHERE id = $1", outbox_id)
             return result
     except Exception as exc:
-        # backoff: 10 s, 20 s, 40 s ... capped at an hour
-        failures = await pool.fetchval(
-            """UPDATE outbox SET run_count = run_count + 1, last_error = $2, relayed_at = NULL,
-                      available_at = now() + least($3::interval * power(2, run_count),
-                                                   $4::interval)
-               WHERE id = $1 AND done_at IS NULL
-               RETURNING run_count""",
-            outbox_id, f"{type(exc).__name__}: {exc}"[:2000], RETRY_BASE, RETRY_MAX)
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        try:
+            # backoff: 10 s, 20 s, 40 s ... capped at an hour
+            failures = await pool.fetchval(RECORD_FAILURE, outbox_id, error, RETRY_BASE,
+                                           RETRY_MAX)
+        except Exception as record_exc:  # the database itself is down: remember it here
+            _UNRECORDED[outbox_id] = error
+            log.warning("job_failed_unrecorded", outbox_id=outbox_id, error=str(exc)[:300],
+                        record_error=str(record_exc)[:300])
+            raise exc from None
         log.warning("job_failed_will_retry", outbox_id=outbox_id, failures=failures,
                     error=str(exc)[:300])
         raise

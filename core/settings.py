@@ -80,6 +80,12 @@ class Settings:
     # the built-in timestamp authority: certificate (then chain) and key, PEM
     tsa_cert_file: str = ""
     tsa_key_file: str = ""
+    # a remote RFC 3161 authority (HTTP); when set it is used instead of the built-in
+    # one, and TSA_CERT_FILE, if given, is its published chain (no key)
+    tsa_url: str = ""
+    # where development CAs live; their CRL, OCSP and root routes are served only
+    # when this is set (never in production)
+    dev_ca_dir: str = ""
     # the platform's seal on the PDFs it issues (notices, records): certificate
     # (then chain) and key, PEM
     platform_cert_file: str = ""
@@ -128,6 +134,8 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             tsa_cert_file=env.get("TSA_CERT_FILE", ""),
             tsa_key_file=env.get("TSA_KEY_FILE", ""),
+            tsa_url=_url(env.get("TSA_URL", ""), "TSA_URL"),
+            dev_ca_dir=env.get("DEV_CA_DIR", ""),
             platform_cert_file=env.get("PLATFORM_CERT_FILE", ""),
             platform_key_file=env.get("PLATFORM_KEY_FILE", ""),
             ocds_prefix=env.get("OCDS_PREFIX", "ocds-th0000"),
@@ -139,3 +147,9 @@ def _lock_mode(value: str) -> str:
     if value.upper() not in {"COMPLIANCE", "GOVERNANCE"}:
         raise SettingsError(f"BID_LOCK_MODE must be COMPLIANCE or GOVERNANCE, not {value!r}")
     return value.upper()
+
+
+def _url(value: str, name: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must be an http(s) URL, not {value!r}")
+    return value

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from arq.constants import in_progress_key_prefix
 from arq.cron import cron
 from arq.worker import Worker
 from redis.exceptions import RedisError
@@ -25,6 +26,13 @@ from core.settings import Settings
 from core.storage import open_store
 
 log = structlog.get_logger(__name__)
+
+# How long a job a worker took stays its own without word from that worker. arq
+# holds the in-progress marker for the longest job timeout (five minutes) plus ten
+# seconds, so a worker that died mid-job held its job that long; here the marker
+# is a lease renewed while the job runs, and a dead worker's job is free again
+# within this. The job's run time is still limited by arq's job_timeout.
+IN_PROGRESS_LEASE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,43 @@ class Jobs:
             jobs.job_name(func)  # a function not marked @jobs.job is a wiring mistake
 
 
+class LeasingWorker(Worker):
+    """arq's worker with its in-progress markers held as short, renewed leases."""
+
+    def __init__(self, *args: Any, lease_s: float = IN_PROGRESS_LEASE_S, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_progress_timeout_s = lease_s  # read by arq when it marks a job started
+
+    async def main(self) -> None:
+        keeper = asyncio.create_task(self._renew_leases())
+        try:
+            await super().main()
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _renew_leases(self) -> None:
+        """A task of its own: the poll loop blocks while every job slot is taken."""
+        lease_ms = int(self.in_progress_timeout_s * 1000)
+        while True:
+            await asyncio.sleep(self.in_progress_timeout_s / 4)
+            running = [job_id for job_id, task in self.job_tasks.items() if not task.done()]
+            if not running or self._pool is None:
+                continue
+            try:
+                async with self.pool.pipeline(transaction=False) as pipe:
+                    for job_id in running:
+                        # PEXPIRE only extends a marker that exists: a finished
+                        # job's deleted marker is not brought back
+                        pipe.pexpire(in_progress_key_prefix + job_id, lease_ms)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                log.warning("worker_lease_renewal_failed", error=str(exc), jobs=len(running))
+
+
 def build_worker(settings: Settings, wiring: Jobs, *, burst: bool = False,
-                 db_pool: Any = None) -> Worker:
+                 db_pool: Any = None, lease_s: float = IN_PROGRESS_LEASE_S) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
         ctx["db_pool"] = db_pool or await create_pool(settings.database.url, min_size=1,
@@ -62,7 +105,8 @@ def build_worker(settings: Settings, wiring: Jobs, *, burst: bool = False,
         if ctx.get("own_pool"):
             await ctx["db_pool"].close()
 
-    return Worker(
+    return LeasingWorker(
+        lease_s=lease_s,
         functions=list(wiring.functions),  # type: ignore[arg-type]
         redis_settings=jobs.arq_settings(settings.redis.url),
         queue_name=settings.redis.queue,

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from asn1crypto import algos, cms, core, x509
+from asn1crypto import algos, cms, core, tsp, x509
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.sign.validation.generic_cms import validate_sig_integrity
 
 from signing import sm2
+from signing.ber import pem_to_der
 from signing.errors import (
     BadSignature,
     CertificateExpired,
@@ -36,6 +37,7 @@ from signing.errors import (
     MalformedSignature,
     RevocationUnknown,
     SignatureError,
+    TimestampMismatch,
     UnknownIssuer,
     WrongKeyUsage,
 )
@@ -45,7 +47,8 @@ from signing.pathval import SIGNATURE_VALIDATOR, TrustStore, validate_certificat
 __all__ = [
     "BadSignature", "CertificateExpired", "CertificateRevoked", "ContentMismatch",
     "MalformedSignature", "RevocationUnknown", "SignatureError", "TrustStore", "UnknownIssuer",
-    "Verified", "WrongKeyUsage", "sign", "validate_certificate", "verify",
+    "Verified", "VerifiedTimestamp", "WrongKeyUsage", "pem_to_der", "sign",
+    "validate_certificate", "verify", "verify_token",
 ]
 
 HASHES: dict[str, Callable[[], hashlib._Hash]] = {
@@ -153,21 +156,6 @@ class Verified:
     @property
     def subject(self) -> str:
         return self.signer.subject.rfc4514_string()
-
-
-def pem_to_der(data: bytes) -> bytes:
-    """DER as it is; the first PEM block's body decoded (PKCS7, CMS, any label)."""
-    stripped = data.lstrip()
-    if not stripped.startswith(b"-----BEGIN"):
-        return data
-    import base64
-
-    body = []
-    for line in stripped.splitlines()[1:]:
-        if line.startswith(b"-----END"):
-            break
-        body.append(line.strip())
-    return base64.b64decode(b"".join(body), validate=True)
 
 
 def _load(data: bytes) -> cms.ContentInfo:
@@ -303,13 +291,48 @@ async def _verify_digest(p: _Parsed, digest: bytes, *, trust: TrustStore, purpos
 
 async def _signature_timestamp(signer_info: cms.SignerInfo, trust: TrustStore) -> datetime | None:
     """The time of an embedded signature timestamp, after verifying the token itself."""
-    from signing import tsa  # tsa builds on this module
-
     for attr in signer_info["unsigned_attrs"] or []:
         if attr["type"].native != "signature_time_stamp_token":
             continue
         token = attr["values"][0].dump()
         digest = hashlib.sha256(signer_info["signature"].native).digest()
-        stamped = await tsa.verify_token(token, trust=trust, digest=digest)
+        stamped = await verify_token(token, trust=trust, digest=digest)
         return stamped.gen_time
     return None
+
+
+# ----------------------------------------------------------------- timestamp tokens
+# Here, not in signing.tsa: a signature's embedded timestamp is verified as part of
+# the signature, and a token is itself a signature.
+TIMESTAMP_HASHES = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
+
+
+@dataclass(frozen=True)
+class VerifiedTimestamp:
+    gen_time: datetime
+    authority: cx509.Certificate
+    serial: int
+    policy: str
+
+
+async def verify_token(token: bytes, *, trust: TrustStore, content: bytes | None = None,
+                       digest: bytes | None = None) -> VerifiedTimestamp:
+    """Verify a token's signature and TSA certificate, and that it covers the content."""
+    verified = await verify(token, trust=trust, purpose="tsa")
+    if verified.content is None:
+        raise MalformedSignature({"reason": "token without TSTInfo"})
+    try:
+        info = tsp.TSTInfo.load(verified.content)
+        algorithm = info["message_imprint"]["hash_algorithm"]["algorithm"].native
+        imprint = info["message_imprint"]["hashed_message"].native
+        gen_time = info["gen_time"].native
+    except (ValueError, TypeError, KeyError) as exc:
+        raise MalformedSignature({"reason": type(exc).__name__}) from None
+    if content is not None:
+        if algorithm not in TIMESTAMP_HASHES:
+            raise TimestampMismatch({"reason": f"hash {algorithm}"})
+        digest = TIMESTAMP_HASHES[algorithm](content).digest()
+    if digest is not None and digest != imprint:
+        raise TimestampMismatch()
+    return VerifiedTimestamp(gen_time, verified.signer, info["serial_number"].native,
+                             info["policy"].native)

@@ -33,9 +33,16 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_wrap,
 )
 
-from core.errors import DomainError
 from signing import sm2
+from signing.ber import pem_to_der, tlv
+from signing.errors import EnvelopeError, MalformedEnvelope, NotARecipient, WrongKey
 from signing.keys import PrivateKey, SM2PrivateKey
+
+# The envelope's errors live with the others (the BER reader raises them too) and are
+# named here as well, where callers find them.
+__all__ = ["Envelope", "EnvelopeError", "MalformedEnvelope", "NotARecipient", "Recipient",
+           "WrongKey", "open_with_key", "open_with_private_key", "parse", "recipient_ids", "seal",
+           "unwrap_from", "unwrap_key"]
 
 ECDH_SHA256 = "1.3.132.1.11.1"  # dhSinglePass-stdDH-sha256kdf-scheme (RFC 5753)
 # the ECDH schemes accepted when opening, by their KDF hash (openssl may use any)
@@ -67,34 +74,6 @@ if algos.EncryptionAlgorithmId._reverse_map is not None:  # asn1crypto builds it
 algos.EncryptionAlgorithm._oid_specs["sm4_cbc"] = core.OctetString
 
 
-class EnvelopeError(DomainError):
-    status = 400
-    code = "envelope_invalid"
-    message = "数字信封无效"
-    message_en = "The digital envelope is not valid"
-
-
-class MalformedEnvelope(EnvelopeError):
-    code = "envelope_malformed"
-    message = "不是有效的 CMS 数字信封（文件可能未加密或已损坏）"
-    message_en = "Not a well-formed CMS envelope (not encrypted, or damaged)"
-
-
-class NotARecipient(EnvelopeError):
-    status = 403
-    code = "envelope_not_recipient"
-    message = "该证书不是此数字信封的接收者"
-    message_en = "This certificate is not a recipient of the envelope"
-
-
-class WrongKey(EnvelopeError):
-    code = "envelope_wrong_key"
-    message = "解密密钥错误，无法打开数字信封"
-    message_en = "The key does not open this envelope"
-
-
-
-
 @dataclass(frozen=True)
 class Recipient:
     cert: x509.Certificate
@@ -118,14 +97,7 @@ def _shared_info(wrap_oid: str, ukm: bytes | None) -> bytes:
     bits = AES_WRAP[wrap_oid] * 8
     fields.append(core.OctetString(bits.to_bytes(4, "big"), explicit=2).dump())
     body = b"".join(fields)
-    return b"\x30" + _der_len(len(body)) + body
-
-
-def _der_len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
+    return tlv(0x30, body)
 
 
 def _kek(shared: bytes, ukm: bytes | None, *, kdf_hash: hashes.HashAlgorithm | None = None,
@@ -280,11 +252,7 @@ def recipient_ids(infos: Sequence[cms.RecipientInfo]) -> list[tuple[asn1_x509.Na
 def parse(data: bytes) -> Envelope:
     """Parse DER (or PEM) envelope bytes; anything else is MalformedEnvelope."""
     try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            import base64
-
-            lines = [ln for ln in data.strip().splitlines() if not ln.startswith(b"-----")]
-            data = base64.b64decode(b"".join(lines), validate=True)
+        data = pem_to_der(data)
         info = cms.ContentInfo.load(data, strict=True)
         kind = info["content_type"].native
         if kind not in ("enveloped_data", "authenticated_enveloped_data"):

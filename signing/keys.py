@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from signing import sm2
+from signing.ber import pem_to_der
 from signing.sm2 import SM2PrivateKey
 
 __all__ = ["KEY_TYPES", "KeyType", "PrivateKey", "SM2PrivateKey", "UnusableKey", "key_identifier",
@@ -57,8 +58,6 @@ def load_key_pem(data: bytes) -> PrivateKey:
     try:
         key = serialization.load_pem_private_key(data, None)
     except (UnsupportedAlgorithm, ValueError):
-        from signing.cms import pem_to_der
-
         try:
             return SM2PrivateKey.load(pem_to_der(data))
         except (sm2.SM2Error, ValueError) as exc:

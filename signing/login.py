@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from core import audit
 from core.errors import DomainError, InvalidInput, NotFound
 from signing import cms, identity, pathval
+from signing import queries as q
 from signing.trust import load_trust_store
 
 CHALLENGE_TTL = timedelta(minutes=5)
@@ -62,10 +63,8 @@ def _b64(value: str, field: str) -> bytes:
 
 async def new_challenge(conn: asyncpg.Connection) -> tuple[str, int]:
     nonce = secrets.token_bytes(32)
-    await conn.execute(
-        "INSERT INTO login_challenges (nonce_digest, expires_at) VALUES ($1, now() + $2::interval)",
-        hashlib.sha256(nonce).digest(), CHALLENGE_TTL)
-    await conn.execute("DELETE FROM login_challenges WHERE expires_at < now() - interval '1 day'")
+    await conn.execute(q.NEW_CHALLENGE, hashlib.sha256(nonce).digest(), CHALLENGE_TTL)
+    await conn.execute(q.FORGET_OLD_CHALLENGES)
     return base64.b64encode(nonce).decode(), int(CHALLENGE_TTL.total_seconds())
 
 
@@ -74,21 +73,13 @@ async def login(conn: asyncpg.Connection, *, nonce_b64: str,
     """Verify the signed nonce; return the user bound to the login certificate."""
     nonce = _b64(nonce_b64, "nonce")
     signature = _b64(signature_b64, "signature")
-    used = await conn.fetchval(
-        """UPDATE login_challenges SET used_at = now()
-           WHERE nonce_digest = $1 AND used_at IS NULL AND expires_at > now() RETURNING 1""",
-        hashlib.sha256(nonce).digest())
+    used = await conn.fetchval(q.USE_CHALLENGE, hashlib.sha256(nonce).digest())
     if used is None:
         raise ChallengeInvalid()
     verified = await cms.verify(signature, trust=await load_trust_store(conn), content=nonce,
                                 purpose="login")
     der = verified.signer.public_bytes(serialization.Encoding.DER)
-    row = await conn.fetchrow(
-        """SELECT c.user_id, o.credit_code FROM user_certificates c
-           JOIN users u ON u.id = c.user_id AND u.is_active
-           LEFT JOIN organizations o ON o.id = u.organization_id
-           WHERE c.cert_sha256 = $1 AND c.purpose = 'login'""",
-        hashlib.sha256(der).digest())
+    row = await conn.fetchrow(q.LOGIN_CERTIFICATE_USER, hashlib.sha256(der).digest())
     if row is None:
         raise CertificateNotBound()
     code = identity.credit_code(verified.signer)
@@ -109,9 +100,7 @@ async def bind_certificate(conn: asyncpg.Connection, actor: audit.Actor, *, user
     except ValueError:
         raise InvalidInput({"field": "certificate"}, message="证书格式错误",
                            message_en="Not a PEM or DER certificate") from None
-    user = await conn.fetchrow(
-        """SELECT u.id, o.credit_code FROM users u
-           LEFT JOIN organizations o ON o.id = u.organization_id WHERE u.id = $1""", user_id)
+    user = await conn.fetchrow(q.USER_ORGANIZATION, user_id)
     if user is None:
         raise NotFound()
     from asn1crypto import x509 as asn1_x509
@@ -125,12 +114,8 @@ async def bind_certificate(conn: asyncpg.Connection, actor: audit.Actor, *, user
     if user["credit_code"] is not None and code != user["credit_code"]:
         raise OrganizationMismatch({"certificate": code})
     row = dict(await conn.fetchrow(
-        """INSERT INTO user_certificates (user_id, cert_der, cert_sha256, purpose, subject,
-                                          credit_code, not_after)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           RETURNING id, purpose, subject, credit_code, not_after""",
-        user_id, der, hashlib.sha256(der).digest(), purpose, cert.subject.rfc4514_string(),
-        code, cert.not_valid_after_utc))
+        q.BIND_CERTIFICATE, user_id, der, hashlib.sha256(der).digest(), purpose,
+        cert.subject.rfc4514_string(), code, cert.not_valid_after_utc))
     await audit.record(conn, actor, "certificate.bind", "user", user_id,
                        {"sha256": hashlib.sha256(der).hexdigest(), "purpose": purpose})
     return row

@@ -32,6 +32,7 @@ from signing import ocsp, sm2
 from signing.errors import (
     CertificateExpired,
     CertificateRevoked,
+    RevocationUnavailable,
     RevocationUnknown,
     UnknownIssuer,
     WrongKeyUsage,
@@ -99,6 +100,9 @@ class TrustStore:
     # per issuing CA (its subject, DER): the OCSP responder an administrator configured
     ocsp_urls: dict[bytes, str] = field(default_factory=dict)
     ocsp_fetch: ocsp.Fetch = ocsp.http_fetch
+    # per issuing CA (its subject, DER): why its CRL, past nextUpdate, could not be fetched
+    # again; its certificates are refused unless its mode is soft-fail
+    unavailable_crls: dict[bytes, str] = field(default_factory=dict)
 
     def mode_for(self, cert: x509.Certificate) -> str:
         return self.modes.get(cert.issuer.dump(), self.revocation_mode)
@@ -167,6 +171,9 @@ async def validate_certificate(cert: x509.Certificate, others: list[x509.Certifi
     included), so a newly published CRL or a changed trust store misses the
     cache at once. Checks at a past moment are not cached.
     """
+    reason = trust.unavailable_crls.get(cert.issuer.dump())
+    if reason is not None and trust.mode_for(cert) != "soft-fail":
+        raise RevocationUnavailable({"reason": reason})
     now_check = moment is None
     moment = moment or datetime.now(UTC)
     cache_key = b""

@@ -21,18 +21,20 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.keys import PrivateKey, SM2PrivateKey, UnusableKey
 from signing.pathval import TrustStore
-from signing.tsa import LocalAuthority
+from signing.tsa import TimestampAuthority
 
 
-class LocalTimeStamper(TimeStamper):
-    """pyhanko's timestamp client, answered by the built-in authority in process."""
+class AuthorityTimeStamper(TimeStamper):
+    """pyhanko's timestamp client, answered by the configured authority (local or remote)."""
 
-    def __init__(self, authority: LocalAuthority) -> None:
+    def __init__(self, authority: TimestampAuthority) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.authority = authority
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
-        return tsp.TimeStampResp.load(self.authority.respond(req.dump()))
+        return tsp.TimeStampResp.load(await self.authority.request(req.dump()))
+
+
 
 
 def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:

@@ -1,45 +1,59 @@
-"""Certificates and CRLs of the development CAs, served over HTTP.
+"""HTTP edge of the signing package.
 
-Certificates issued by a development CA name ``/ca/{name}/crl.der`` as their
-CRL distribution point, so relying parties (the platform itself, openssl, a
-court's tools) can fetch revocation data the usual way.
+The development CAs' certificates, CRLs and OCSP (mounted only when
+``DEV_CA_DIR`` names where they live): certificates issued by a development CA
+name ``/ca/{name}/crl.der`` as their CRL distribution point, so relying
+parties (the platform itself, openssl, a court's tools) fetch revocation data
+the usual way. The built-in timestamp authority, the chains of the platform's
+seal and of its timestamp authority, the trust store's administration, and
+certificate login.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from core import audit
 from core.auth import actor_of
 from core.deps import Conn, User
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
 from signing import login as login_service
+from signing import queries as q
 from signing import trust
 from signing.ca import CAError, DevCA
+from signing.schemas import (
+    CAIn,
+    CAOut,
+    CertificateIn,
+    CertLoginIn,
+    ChallengeOut,
+    CRLRefreshOut,
+)
+from signing.tsa import QUERY_TYPE, REPLY_TYPE, LocalAuthority
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
-def _ca(name: str) -> DevCA:
-    if not _NAME.match(name):
+def _ca(state: State, name: str) -> DevCA:
+    if not _NAME.match(name) or not state.settings.dev_ca_dir:
         raise NotFound()
-    return DevCA(Path(os.environ.get("DEV_CA_DIR", "var/ca")) / name)
+    return DevCA(Path(state.settings.dev_ca_dir) / name)
 
 
 @get("/ca/{name:str}/crl.der", tags=["signing"], sync_to_thread=False)
-def ca_crl(name: FromPath[str]) -> Response[bytes]:
+def ca_crl(name: FromPath[str], state: State) -> Response[bytes]:
     try:
-        der = _ca(name).crl_der()
+        der = _ca(state, name).crl_der()
     except CAError:
         raise NotFound() from None
     return Response(der, media_type="application/pkix-crl",
@@ -48,10 +62,11 @@ def ca_crl(name: FromPath[str]) -> Response[bytes]:
 
 @post("/ca/{name:str}/ocsp", tags=["signing"], request_max_body_size=16 * 1024,
       status_code=200)
-async def ca_ocsp(name: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+async def ca_ocsp(name: FromPath[str], request: Request[Any, Any, Any],
+                  state: State) -> Response[bytes]:
     """The development CA's OCSP responder (RFC 6960 appendix A, POST)."""
     try:
-        ca = _ca(name)
+        ca = _ca(state, name)
         answer = ca.ocsp_response(await request.body())
     except CAError:
         raise NotFound() from None
@@ -60,68 +75,59 @@ async def ca_ocsp(name: FromPath[str], request: Request[Any, Any, Any]) -> Respo
 
 
 @get("/ca/{name:str}/root.crt", tags=["signing"], sync_to_thread=False)
-def ca_root(name: FromPath[str]) -> Response[bytes]:
+def ca_root(name: FromPath[str], state: State) -> Response[bytes]:
     try:
-        from cryptography.hazmat.primitives import serialization
-
-        pem = _ca(name).root.public_bytes(serialization.Encoding.PEM)
+        pem = _ca(state, name).root.public_bytes(serialization.Encoding.PEM)
     except CAError:
         raise NotFound() from None
     return Response(pem, media_type="application/x-pem-file")
 
 
+# Mounted by app.py only when a development CA directory is configured.
+DEV_CA_ROUTES = [ca_crl, ca_ocsp, ca_root]
+
+
 @post("/tsa", tags=["signing"], request_max_body_size=16 * 1024, status_code=200)
 async def timestamp_authority(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    """The built-in RFC 3161 authority (HTTP transport, RFC 3161 section 3.4)."""
-    authority = getattr(state, "tsa", None)
-    if authority is None:
-        raise NotFound()
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/timestamp-query":
-        from core.errors import InvalidInput
+    """The built-in RFC 3161 authority (HTTP transport, RFC 3161 section 3.4).
 
-        raise InvalidInput({"expected": "application/timestamp-query"},
+    Answered only when the authority is the platform's own: a remote one
+    (``TSA_URL``) is asked directly, not through the platform.
+    """
+    authority = getattr(state, "tsa", None)
+    if not isinstance(authority, LocalAuthority):
+        raise NotFound()
+    if request.headers.get("content-type", "").split(";")[0].strip() != QUERY_TYPE:
+        raise InvalidInput({"expected": QUERY_TYPE},
                            message="请求类型应为 application/timestamp-query",
                            message_en="Send an application/timestamp-query body")
-    return Response(authority.respond(await request.body()),
-                    media_type="application/timestamp-reply")
+    return Response(authority.respond(await request.body()), media_type=REPLY_TYPE)
+
+
+CHAINS = ("seal", "tsa")
+
+
+@get("/api/signing/chains/{which:str}", tags=["signing"], sync_to_thread=False,
+     media_type="application/pem-certificate-chain")
+def certificate_chain(which: FromPath[str], state: State) -> Response[bytes]:
+    """The certificate chain of the platform's seal or of its timestamp authority (PEM,
+    the certificate first), for checking receipts and records with openssl or pdfsig."""
+    if which not in CHAINS:
+        raise NotFound()
+    certs: list[x509.Certificate] = []
+    if which == "seal" and state.settings.platform_cert_file:
+        certs = x509.load_pem_x509_certificates(
+            Path(state.settings.platform_cert_file).read_bytes())
+    elif which == "tsa" and getattr(state, "tsa", None) is not None:
+        certs = state.tsa.chain()
+    if not certs:
+        raise NotFound()
+    return Response(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs),
+                    media_type="application/pem-certificate-chain",
+                    headers={"Cache-Control": "public, max-age=3600"})
 
 
 # ------------------------------------------------------------ trust store and login
-class CAIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    certificate_pem: Annotated[str, msgspec.Meta(min_length=1, max_length=20000)]
-    revocation_mode: str = "hard-fail"
-    crl_url: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-    ocsp_url: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-
-
-class CAOut(msgspec.Struct):
-    id: UUID
-    name: str
-    subject: str
-    is_root: bool
-    revocation_mode: str
-    crl_url: str | None
-    ocsp_url: str | None = None
-    crl_fetched_at: datetime | None = None
-    crl_error: str | None = None
-
-
-class CertificateIn(msgspec.Struct, forbid_unknown_fields=True):
-    certificate_pem: Annotated[str, msgspec.Meta(min_length=1, max_length=20000)]
-    purpose: str
-
-
-class ChallengeOut(msgspec.Struct):
-    nonce: str
-    expires_in: int
-
-
-class CertLoginIn(msgspec.Struct, forbid_unknown_fields=True):
-    nonce: Annotated[str, msgspec.Meta(max_length=200)]
-    signature: Annotated[str, msgspec.Meta(max_length=100000)]
-
-
 class TrustController(Controller):
     path = "/api/trust/cas"
     tags = ["signing"]  # noqa: RUF012
@@ -129,9 +135,7 @@ class TrustController(Controller):
     @get("/")
     async def list_cas(self, conn: Conn, user: User) -> list[CAOut]:
         user.require("admin", "supervisor")
-        rows = await conn.fetch("SELECT id, name, subject, is_root, revocation_mode, crl_url, "
-                                "ocsp_url, crl_fetched_at, crl_error FROM trust_cas ORDER BY created_at")
-        return [CAOut(**dict(r)) for r in rows]
+        return [CAOut(**dict(r)) for r in await conn.fetch(q.LIST_CAS)]
 
     @post("/", status_code=201)
     async def add(self, request: Request[Any, Any, Any], conn: Conn, user: User,
@@ -142,6 +146,40 @@ class TrustController(Controller):
                                  revocation_mode=data.revocation_mode, crl_url=data.crl_url,
                                  ocsp_url=data.ocsp_url)
         return msgspec.convert(row, CAOut, from_attributes=False)
+
+    @post("/{ca_id:uuid}/disable", status_code=200)
+    async def disable(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                      ca_id: FromPath[UUID]) -> CAOut:
+        """Stop trusting a CA from the next request on; it stays listed, to enable again."""
+        user.require("admin")
+        return CAOut(**await trust.set_enabled(conn, actor_of(request, user), ca_id, False))
+
+    @post("/{ca_id:uuid}/enable", status_code=200)
+    async def enable(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                     ca_id: FromPath[UUID]) -> CAOut:
+        user.require("admin")
+        return CAOut(**await trust.set_enabled(conn, actor_of(request, user), ca_id, True))
+
+    @delete("/{ca_id:uuid}", status_code=204)
+    async def remove(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                     ca_id: FromPath[UUID]) -> None:
+        user.require("admin")
+        await trust.remove_ca(conn, actor_of(request, user), ca_id)
+
+    @post("/refresh-crls", status_code=200)
+    async def refresh_all(self, request: Request[Any, Any, Any], conn: Conn,
+                          user: User) -> CRLRefreshOut:
+        """Fetch every CA's CRL now (after a revocation one was told of), not at the next
+        half-hourly refresh."""
+        user.require("admin")
+        return CRLRefreshOut(**await trust.refresh_now(conn, actor_of(request, user)))
+
+    @post("/{ca_id:uuid}/refresh-crl", status_code=200)
+    async def refresh_one(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                          ca_id: FromPath[UUID]) -> CRLRefreshOut:
+        user.require("admin")
+        return CRLRefreshOut(**await trust.refresh_now(conn, actor_of(request, user),
+                                                       ca_id=ca_id))
 
 
 @post("/api/users/{user_id:uuid}/certificates", tags=["signing"], status_code=201)

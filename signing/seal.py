@@ -1,8 +1,9 @@
 """The platform's seal on official documents: a PAdES signature with the platform's
-certificate (``PLATFORM_CERT_FILE``/``PLATFORM_KEY_FILE``) and, when the built-in timestamp
-authority is configured, a signature timestamp (B-T), so that ``pdfsig`` or any PDF reader
-can check who issued the document and that it is unchanged. Without a platform certificate
-there is no official PDF: the job fails loudly and is retried once one is configured.
+certificate (``PLATFORM_CERT_FILE``/``PLATFORM_KEY_FILE``) and, when a timestamp authority
+is configured (built-in, or remote with ``TSA_URL``), a signature timestamp (B-T), so that
+``pdfsig`` or any PDF reader can check who issued the document and that it is unchanged.
+Without a platform certificate there is no official PDF: the job fails loudly and is
+retried once one is configured.
 
 Rendering the PDF is core's (``core.pdf``); sealing it is signing's, so core stays below
 signing."""
@@ -17,8 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from core.settings import Settings
-from signing.pdf import LocalTimeStamper, sign_pdf
-from signing.tsa import LocalAuthority
+from signing import tsa
+from signing.pdf import AuthorityTimeStamper, sign_pdf
 
 
 class NoPlatformSeal(RuntimeError):
@@ -41,9 +42,8 @@ def _read_seal(cert_file: str, key_file: str) -> tuple[list[x509.Certificate], A
 
 async def seal(pdf: bytes, settings: Settings, *, reason: str) -> bytes:
     certs, key = load_seal(settings)
-    stamper = None
-    if settings.tsa_cert_file and settings.tsa_key_file:
-        stamper = LocalTimeStamper(LocalAuthority.from_files(settings.tsa_cert_file,
-                                                             settings.tsa_key_file))
+    authority = tsa.from_settings(url=settings.tsa_url, cert_file=settings.tsa_cert_file,
+                                  key_file=settings.tsa_key_file)
+    stamper = AuthorityTimeStamper(authority) if authority is not None else None
     return await sign_pdf(pdf, cert=certs[0], key=key, chain=certs[1:],
                           timestamper=stamper, reason=reason)

@@ -38,21 +38,17 @@ from asn1crypto import cms as asn1_cms
 from cryptography import x509 as cx509
 
 from signing import cms, sm2
-from signing.envelope import MalformedEnvelope
+from signing.ber import EOC, Reader, octet_piece, tlv
 from signing.errors import MalformedSignature
 from signing.keys import PrivateKey, SM2PrivateKey
 from signing.pathval import TrustStore
-from signing.stream import EOC, PIECE, _der_len, _piece, _Reader
+from signing.stream import PIECE
 
 __all__ = ["extract_attached_stream", "sign_attached_stream", "verify_attached_stream"]
 
 SIGNED_DATA = asn1_cms.ContentType("signed_data").dump()
 DATA = asn1_cms.ContentType("data").dump()
 MAX_DEPTH = 32  # nesting of BER containers we follow; real signatures use well under 10
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + _der_len(len(body)) + body
 
 
 class _Tee:
@@ -64,7 +60,7 @@ class _Tee:
     def read(self, n: int = -1) -> bytes:
         data = self.source.read(n)
         for start in range(0, len(data), PIECE):
-            self.out.write(_piece(data[start:start + PIECE]))
+            self.out.write(octet_piece(data[start:start + PIECE]))
         self.total += len(data)
         return data
 
@@ -95,8 +91,10 @@ def sign_attached_stream(source: BinaryIO, out: BinaryIO, *, cert: cx509.Certifi
 
 
 # ----------------------------------------------------------------- reading
-class _Ber(_Reader):
-    """The envelope reader, counting bytes so that definite lengths can be checked."""
+class _Ber(Reader):
+    """The shared reader, counting bytes so that definite lengths can be checked."""
+
+    error = MalformedSignature
 
     def __init__(self, stream: BinaryIO) -> None:
         super().__init__(stream)
@@ -130,7 +128,7 @@ class _Ber(_Reader):
         parts = []
         while (part := self.whole(depth + 1)) != EOC:
             parts.append(part)
-        return _tlv(tag, b"".join(parts))
+        return tlv(tag, b"".join(parts))
 
     def typed(self, tag: int, what: str) -> bytes:
         element = self.whole()
@@ -171,11 +169,7 @@ def extract_attached_stream(source: BinaryIO, out: BinaryIO) -> bytes:
     Raises MalformedSignature for anything but a well-formed attached
     SignedData; what ``out`` received must then be discarded.
     """
-    r = _Ber(source)
-    try:
-        return _extract(r, out)
-    except MalformedEnvelope as exc:  # from the shared reader: truncated, bad lengths
-        raise MalformedSignature(exc.detail) from None
+    return _extract(_Ber(source), out)
 
 
 def _extract(r: _Ber, out: BinaryIO) -> bytes:
@@ -211,8 +205,8 @@ def _extract(r: _Ber, out: BinaryIO) -> bytes:
     r.close(outer)
     if r.stream.read(1):
         raise MalformedSignature({"reason": "data after the signature"})
-    signed = _tlv(0x30, head + _tlv(0x30, content_type) + b"".join(rest))
-    der = _tlv(0x30, SIGNED_DATA + _tlv(0xA0, signed))
+    signed = tlv(0x30, head + tlv(0x30, content_type) + b"".join(rest))
+    der = tlv(0x30, SIGNED_DATA + tlv(0xA0, signed))
     try:
         asn1_cms.ContentInfo.load(der, strict=True)["content"]["signer_infos"].native  # noqa: B018
     except cms._PARSE_ERRORS as exc:

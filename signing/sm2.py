@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+from asn1crypto import pem as asn1_pem
+
 DEFAULT_ID = b"1234567812345678"
 SM2_CURVE = "1.2.156.10197.1.301"
 SM2_SIGN_WITH_SM3 = "1.2.156.10197.1.501"
@@ -276,11 +278,8 @@ class SM2PrivateKey:
         return decrypt(self.der, ciphertext)
 
     def pem(self) -> bytes:
-        import base64
-        import textwrap
-
-        body = "\n".join(textwrap.wrap(base64.b64encode(self.der).decode(), 64))
-        return f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n".encode()
+        armored: bytes = asn1_pem.armor("PRIVATE KEY", self.der)
+        return armored
 
 
 def resign(der: bytes, *, kind: str, sign_tbs: Callable[[bytes], bytes],

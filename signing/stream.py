@@ -36,6 +36,7 @@ from asn1crypto import algos, cms, core
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from signing.ber import EOC, Reader, octet_piece
 from signing.envelope import (
     MalformedEnvelope,
     Recipient,
@@ -44,19 +45,8 @@ from signing.envelope import (
 )
 
 PIECE = 64 * 1024
-MAX_ELEMENT = 1 << 30  # no single BER element we read is larger (pieces are 64 KiB)
-EOC = b"\x00\x00"
-
-
-def _der_len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
-def _piece(data: bytes) -> bytes:
-    return b"\x04" + _der_len(len(data)) + data
+# The bid tools and the opening read envelope heads with this reader.
+_Reader = Reader
 
 
 def seal_stream(source: BinaryIO, out: BinaryIO, recipients: Sequence[Recipient], *,
@@ -89,11 +79,11 @@ def seal_stream(source: BinaryIO, out: BinaryIO, recipients: Sequence[Recipient]
             chunk = padder.update(chunk)
         sealed = encryptor.update(chunk)
         if sealed:
-            out.write(_piece(sealed))
+            out.write(octet_piece(sealed))
     tail = encryptor.update(padder.finalize()) if padder is not None else b""
     tail += encryptor.finalize()
     if tail:
-        out.write(_piece(tail))
+        out.write(octet_piece(tail))
     out.write(EOC + EOC)  # end of the encrypted content, of authEncryptedContentInfo
     if aead:
         out.write(core.OctetString(encryptor.tag).dump())
@@ -102,48 +92,6 @@ def seal_stream(source: BinaryIO, out: BinaryIO, recipients: Sequence[Recipient]
 
 
 # ----------------------------------------------------------------- reading
-class _Reader:
-    """Just enough BER: tags, definite and indefinite lengths, from a stream."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
-
-    def exact(self, n: int) -> bytes:
-        if n > MAX_ELEMENT:
-            raise MalformedEnvelope({"reason": f"element of {n} bytes"})
-        data = self.stream.read(n)
-        if len(data) != n:
-            raise MalformedEnvelope({"reason": "truncated"})
-        return data
-
-    def header(self) -> tuple[int, int | None, bytes]:
-        """(tag byte, length or None for indefinite, the raw header bytes)."""
-        raw = self.exact(2)
-        tag, first = raw[0], raw[1]
-        if tag & 0x1F == 0x1F:
-            raise MalformedEnvelope({"reason": "multi-byte tag"})
-        if first < 0x80:
-            return tag, first, raw
-        if first == 0x80:
-            return tag, None, raw
-        count = first & 0x7F
-        if count > 8:
-            raise MalformedEnvelope({"reason": "length too long"})
-        more = self.exact(count)
-        return tag, int.from_bytes(more, "big"), raw + more
-
-    def element(self) -> bytes:
-        """One complete definite-length element, header included."""
-        tag, length, raw = self.header()
-        if length is None:
-            raise MalformedEnvelope({"reason": f"indefinite length where definite expected ({tag:#x})"})
-        return raw + self.exact(length)
-
-    def expect_eoc(self) -> None:
-        if self.exact(2) != EOC:
-            raise MalformedEnvelope({"reason": "missing end-of-contents"})
-
-
 @dataclass
 class _Head:
     aead: bool
@@ -273,6 +221,7 @@ def _content_pieces(r: _Reader) -> Iterator[bytes]:
             return
         if head[0] != 0x04:
             raise MalformedEnvelope({"reason": f"piece tag {head[0]:#x}"})
-        first = head[1]
-        n = first if first < 0x80 else int.from_bytes(r.exact(first & 0x7F), "big")
+        n, _ = r.length(head[1])
+        if n is None:
+            raise MalformedEnvelope({"reason": "indefinite length on a primitive piece"})
         yield r.exact(n)

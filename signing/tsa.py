@@ -1,49 +1,61 @@
-"""RFC 3161 timestamps: a built-in authority, a client, and token verification.
+"""RFC 3161 timestamps: the authority behind a Protocol, a client, and token checks.
 
-The built-in authority serves the embedded default and the tests; production
-points ``TSA_URL`` at a qualified timestamp authority. Either way a token is
-a CMS SignedData over a TSTInfo, signed by a certificate whose only extended
-key usage is timeStamping (critical), and it verifies with ``openssl ts
--verify``.
+Two authorities answer a ``TimeStampReq`` with a ``TimeStampResp``: the
+built-in one in the platform's own process (``TSA_CERT_FILE``/``TSA_KEY_FILE``,
+the embedded default and the tests) and a remote one over HTTP (``TSA_URL``,
+a qualified authority in production). ``from_settings`` picks one; whatever
+timestamps (receipts, PDF seals) sees only ``TimestampAuthority``. Either way
+a token is a CMS SignedData over a TSTInfo, signed by a certificate whose only
+extended key usage is timeStamping (critical), and it verifies with ``openssl
+ts -verify``. Tokens are verified in ``signing.cms`` (a token is a signature,
+and a signature may carry one).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
 
 import httpx
 from asn1crypto import algos, cms, core, tsp
 from cryptography import x509 as cx509
 
 from signing import cms as signing_cms
-from signing.cms import MalformedSignature, SignatureError
-from signing.keys import PrivateKey
-from signing.pathval import TrustStore
+from signing.ber import tlv
+from signing.cms import VerifiedTimestamp, verify_token
+from signing.errors import (
+    MalformedSignature,
+    SignatureError,
+    TimestampError,
+    TimestampMismatch,
+    TimestampUnavailable,
+)
+from signing.keys import PrivateKey, load_key_pem
+
+__all__ = ["POLICY", "HttpAuthority", "LocalAuthority", "TimestampAuthority", "TimestampError",
+           "TimestampMismatch", "TimestampUnavailable", "VerifiedTimestamp", "fetch_token",
+           "from_settings", "request_for", "stamp", "token_from_response", "verify_token"]
+
+QUERY_TYPE = "application/timestamp-query"
+REPLY_TYPE = "application/timestamp-reply"
+
+
+class TimestampAuthority(Protocol):
+    """Answers a DER TimeStampReq with a DER TimeStampResp (rejections included)."""
+
+    async def request(self, request_der: bytes) -> bytes: ...
+
+    def chain(self) -> list[cx509.Certificate]:
+        """The authority's certificate then its chain, as far as the platform knows it."""
+        ...
+
 
 POLICY = "1.3.6.1.4.1.61802.1.1"  # the built-in authority's policy (private arc)
 HASH_OIDS = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
-
-
-class TimestampError(SignatureError):
-    code = "timestamp_invalid"
-    message = "时间戳无效"
-    message_en = "The timestamp token is not valid"
-
-
-class TimestampMismatch(TimestampError):
-    code = "timestamp_mismatch"
-    message = "时间戳与文件不符"
-    message_en = "The timestamp token was not issued for this content"
-
-
-class TimestampUnavailable(TimestampError):
-    status = 503
-    code = "timestamp_unavailable"
-    message = "时间戳服务不可用"
-    message_en = "The timestamp authority is not available"
 
 
 def request_for(digest: bytes, algorithm: str = "sha256", *, nonce: int | None = None,
@@ -66,20 +78,19 @@ class LocalAuthority:
 
     cert: cx509.Certificate
     key: PrivateKey
-    chain: list[cx509.Certificate]
+    chain_certs: list[cx509.Certificate]
 
     @classmethod
     def from_files(cls, cert_file: str, key_file: str) -> LocalAuthority:
         """PEM files: the TSA certificate first, then its chain; an unencrypted key."""
-        from pathlib import Path
-
-        from cryptography.hazmat.primitives import serialization
-
         certs = cx509.load_pem_x509_certificates(Path(cert_file).read_bytes())
-        key = serialization.load_pem_private_key(Path(key_file).read_bytes(), None)
-        if not isinstance(key, PrivateKey):  # type: ignore[misc,arg-type]
-            raise ValueError("the TSA key must be RSA or EC")
-        return cls(certs[0], key, certs[1:])
+        return cls(certs[0], load_key_pem(Path(key_file).read_bytes()), certs[1:])
+
+    async def request(self, request_der: bytes) -> bytes:
+        return self.respond(request_der)
+
+    def chain(self) -> list[cx509.Certificate]:
+        return [self.cert, *self.chain_certs]
 
     def respond(self, request_der: bytes, *, now: datetime | None = None) -> bytes:
         """Answer a DER TimeStampReq with a DER TimeStampResp (rejections included)."""
@@ -107,7 +118,7 @@ class LocalAuthority:
             "nonce": nonce,
         }).dump()
         token = signing_cms.sign(tst_info, cert=self.cert, key=self.key,
-                                 chain=self.chain if cert_req else (), detached=False,
+                                 chain=self.chain_certs if cert_req else (), detached=False,
                                  content_type="tst_info", include_signer_cert=cert_req)
         resp: bytes = tsp.TimeStampResp({
             "status": {"status": "granted"},
@@ -121,14 +132,7 @@ def _rejection(failure: str, text: str) -> bytes:
     # none, so the SEQUENCE around the status is written here.
     status: bytes = tsp.PKIStatusInfo({
         "status": "rejection", "status_string": [text], "fail_info": {failure}}).dump()
-    return b"\x30" + _der_length(len(status)) + status
-
-
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
+    return tlv(0x30, status)
 
 
 def token_from_response(response_der: bytes, request_der: bytes | None = None) -> bytes:
@@ -155,51 +159,61 @@ def token_from_response(response_der: bytes, request_der: bytes | None = None) -
         raise MalformedSignature({"reason": type(exc).__name__}) from None
 
 
+@dataclass
+class HttpAuthority:
+    """A remote authority, asked over HTTP (RFC 3161 section 3.4).
+
+    ``chain_file`` is the authority's certificate chain as its operator
+    publishes it (PEM), served beside the platform's seal; the tokens carry
+    the signer's certificate themselves.
+    """
+
+    url: str
+    chain_file: str = ""
+    timeout: float = 10.0
+    http: httpx.AsyncClient | None = field(default=None, repr=False)
+
+    async def request(self, request_der: bytes) -> bytes:
+        headers = {"Content-Type": QUERY_TYPE}
+        try:
+            if self.http is None:
+                async with httpx.AsyncClient(timeout=self.timeout) as own:
+                    r = await own.post(self.url, content=request_der, headers=headers)
+            else:
+                r = await self.http.post(self.url, content=request_der, headers=headers)
+        except httpx.HTTPError as exc:
+            raise TimestampUnavailable({"reason": type(exc).__name__}) from None
+        if r.status_code != 200:
+            raise TimestampUnavailable({"status": r.status_code})
+        if r.headers.get("content-type", "").split(";")[0].strip() != REPLY_TYPE:
+            raise TimestampUnavailable({"content_type": r.headers.get("content-type", "")})
+        return r.content
+
+    def chain(self) -> list[cx509.Certificate]:
+        if not self.chain_file:
+            return []
+        return cx509.load_pem_x509_certificates(Path(self.chain_file).read_bytes())
+
+
+def from_settings(*, url: str = "", cert_file: str = "",
+                  key_file: str = "") -> TimestampAuthority | None:
+    """The configured authority: a remote one when ``TSA_URL`` is set (``cert_file``, if
+    given, is its published chain), else the built-in one when its certificate and key are,
+    else none (nothing is timestamped; receipts refuse)."""
+    if url:
+        return HttpAuthority(url, chain_file=cert_file)
+    if cert_file and key_file:
+        return LocalAuthority.from_files(cert_file, key_file)
+    return None
+
+
+async def stamp(authority: TimestampAuthority, digest: bytes, algorithm: str = "sha256") -> bytes:
+    """A token for ``digest`` from ``authority``, its nonce checked."""
+    req = request_for(digest, algorithm)
+    return token_from_response(await authority.request(req), req)
+
+
 async def fetch_token(url: str, digest: bytes, algorithm: str = "sha256", *,
                       http: httpx.AsyncClient | None = None) -> bytes:
-    """Ask an authority over HTTP (RFC 3161 section 3.4) for a token."""
-    req = request_for(digest, algorithm)
-    try:
-        if http is None:
-            async with httpx.AsyncClient(timeout=10) as own:
-                r = await own.post(url, content=req,
-                                   headers={"Content-Type": "application/timestamp-query"})
-        else:
-            r = await http.post(url, content=req,
-                                headers={"Content-Type": "application/timestamp-query"})
-    except httpx.HTTPError as exc:
-        raise TimestampUnavailable({"reason": type(exc).__name__}) from None
-    if r.status_code != 200:
-        raise TimestampUnavailable({"status": r.status_code})
-    return token_from_response(r.content, req)
-
-
-@dataclass(frozen=True)
-class VerifiedTimestamp:
-    gen_time: datetime
-    authority: cx509.Certificate
-    serial: int
-    policy: str
-
-
-async def verify_token(token: bytes, *, trust: TrustStore, content: bytes | None = None,
-                       digest: bytes | None = None) -> VerifiedTimestamp:
-    """Verify a token's signature and TSA certificate, and that it covers the content."""
-    verified = await signing_cms.verify(token, trust=trust, purpose="tsa")
-    if verified.content is None:
-        raise MalformedSignature({"reason": "token without TSTInfo"})
-    try:
-        info = tsp.TSTInfo.load(verified.content)
-        algorithm = info["message_imprint"]["hash_algorithm"]["algorithm"].native
-        imprint = info["message_imprint"]["hashed_message"].native
-        gen_time = info["gen_time"].native
-    except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedSignature({"reason": type(exc).__name__}) from None
-    if content is not None:
-        if algorithm not in HASH_OIDS:
-            raise TimestampMismatch({"reason": f"hash {algorithm}"})
-        digest = HASH_OIDS[algorithm](content).digest()
-    if digest is not None and digest != imprint:
-        raise TimestampMismatch()
-    return VerifiedTimestamp(gen_time, verified.signer, info["serial_number"].native,
-                             info["policy"].native)
+    """Ask an authority at ``url`` for a token."""
+    return await stamp(HttpAuthority(url, http=http), digest, algorithm)

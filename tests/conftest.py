@@ -89,7 +89,7 @@ async def settings(pki: PKI) -> AsyncIterator[Settings]:
         database=replace(base.database, url=url),
         storage=replace(base.storage, bucket_prefix=f"th-t{secrets.token_hex(3)}"),
         log_json=True, platform_cert_file=str(seal_cert), platform_key_file=str(seal_key),
-        tsa_cert_file=str(tsa_cert), tsa_key_file=str(tsa_key),
+        tsa_cert_file=str(tsa_cert), tsa_key_file=str(tsa_key), dev_ca_dir=str(pki.dir),
     )
     await drop_database(base.database.url, name)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 
+from core.settings import Settings
 from signing.ca import DevCA
 from tests.conftest import Client, run_cli
 
@@ -44,11 +44,12 @@ def test_ca_commands_and_openssl_reads_their_output(tmp_path: Path) -> None:
     assert serial.upper().zfill(len(serial)) in crl_text.upper().replace(":", "")
 
 
-async def test_crl_is_served_over_http(client: Client, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_crl_is_served_over_http(client: Client, settings: Settings) -> None:
 
-    monkeypatch.setenv("DEV_CA_DIR", str(tmp_path))
-    DevCA(tmp_path / "web-ca").init("网络CA", crl_url="http://127.0.0.1:8000/ca/web-ca/crl.der")
+    # served from the configured development CA directory (DEV_CA_DIR, read into Settings)
+    web = Path(settings.dev_ca_dir) / "web-ca"
+    if not web.exists():
+        DevCA(web).init("网络CA", crl_url="http://127.0.0.1:8000/ca/web-ca/crl.der")
     r = await client.get("/ca/web-ca/crl.der")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/pkix-crl")

@@ -20,7 +20,6 @@ from tests.signing.conftest import PKI
 async def trust_ca1(client: Client, conn: asyncpg.Connection, pki: PKI,
                     monkeypatch: pytest.MonkeyPatch, ca: DevCA | None = None) -> None:
     """Register CA 1 (or ``ca``: root and issuing) through the API and fetch its CRL over HTTP."""
-    monkeypatch.setenv("DEV_CA_DIR", str(pki.dir))
     ca = ca or pki.ca1
     label = ca.dir.name.upper()
     for name, cert, crl in ((f"{label} root", ca.root, None),

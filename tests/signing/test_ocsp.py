@@ -60,7 +60,6 @@ def test_openssl_accepts_our_responses(pki: PKI, ca_name: str) -> None:
 
 async def test_responder_over_http(client: Client, pki: PKI,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DEV_CA_DIR", str(pki.dir))
     issued = pki.ca1.issue(cn="HTTP 查询", purpose="signing")
     request = ocsp.build_request(_asn1(issued.cert), _asn1(pki.ca1.issuing))
     r = await client.post("/ca/ca1/ocsp", content=request,

@@ -41,7 +41,7 @@ async def test_pades_signature_passes_pdfsig(pki: PKI, document: bytes, tmp_path
     stamp = pki.ca1.issue(cn="天衡时间戳服务", purpose="tsa", key_type="rsa2048")
     signed = await pdf.sign_pdf(
         document, cert=platform.cert, key=platform.key, chain=platform.chain,
-        timestamper=pdf.LocalTimeStamper(tsa.LocalAuthority(stamp.cert, stamp.key,
+        timestamper=pdf.AuthorityTimeStamper(tsa.LocalAuthority(stamp.cert, stamp.key,
                                                             stamp.chain[:1])),
         trust=pki.trust() if level == "B-LTA" else None)
     if level == "B-LTA":  # revocation data and a document timestamp are embedded

@@ -35,7 +35,7 @@ async def test_our_token_verifies_with_openssl_ts(pki: PKI, authority: tsa.Local
     resp = authority.respond(req_file.read_bytes())
     resp_file = pki.write("resp.tsr", resp)
     chain = pki.write("ts-chain.pem", b"".join(c.public_bytes(Encoding.PEM)
-                                               for c in authority.chain))
+                                               for c in authority.chain()))
     verify = openssl("ts", "-verify", "-data", str(data_file), "-in", str(resp_file),
                      "-CAfile", str(pki.root_file(pki.ca1)), "-untrusted", str(chain))
     assert verify.returncode == 0, verify.stderr.decode() + verify.stdout.decode()

@@ -28,7 +28,7 @@ async def test_verify_every_kind(pki: PKI, tmp_path: Path) -> None:
     (tmp_path / "bid.tsr").write_bytes(authority.respond(req))
     signed_pdf = await pdf.sign_pdf(weasyprint.HTML(string="<p>回执</p>").write_pdf(),
                                     cert=bidder.cert, key=bidder.key, chain=bidder.chain,
-                                    timestamper=pdf.LocalTimeStamper(authority),
+                                    timestamper=pdf.AuthorityTimeStamper(authority),
                                     trust=pki.trust())  # B-LTA: with a document timestamp
     (tmp_path / "receipt.pdf").write_bytes(signed_pdf)
     roots = tmp_path / "roots.pem"

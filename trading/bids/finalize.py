@@ -201,7 +201,7 @@ async def _restart(tx: Transaction, store: ObjectStore, settings: Settings, c: _
 
 
 async def finalize(tx: Transaction, store: ObjectStore, settings: Settings,
-                   authority: tsa.LocalAuthority | None, principal: Principal,
+                   authority: tsa.TimestampAuthority | None, principal: Principal,
                    actor: audit.Actor, *, upload_id: UUID,
                    signature: bytes) -> tuple[dict[str, Any], bool]:
     """The bid (new: True; a retried finalize: False). ``tx`` opens a short transaction."""
@@ -242,7 +242,7 @@ async def finalize(tx: Transaction, store: ObjectStore, settings: Settings,
 
 
 async def _record(conn: asyncpg.Connection, c: _Claimed, settings: Settings,
-                  authority: tsa.LocalAuthority | None, principal: Principal,
+                  authority: tsa.TimestampAuthority | None, principal: Principal,
                   actor: audit.Actor, *, verified: cms.Verified, head: envelope_check.EnvelopeHead,
                   signature: bytes, version_id: str | None) -> tuple[dict[str, Any], bool]:
     """Step 3: decide by the database clock and write, under the upload's and tender's locks."""
@@ -273,7 +273,7 @@ async def _record(conn: asyncpg.Connection, c: _Claimed, settings: Settings,
         "signer_subject": verified.subject, "recipients": head.recipients,
         "received_at": received_at, "bid_deadline": tender["bid_deadline"], "replaces": replaces,
     }
-    receipt = receipts.issue(settings, authority, receipts.bid_receipt(bid))
+    receipt = await receipts.issue(settings, authority, receipts.bid_receipt(bid))
     ips = await conn.fetchval(q.SET_UPLOAD_FINALIZED, up["id"],
                               audit.normalize_ip(actor.client_ip))
     await conn.execute(

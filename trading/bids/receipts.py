@@ -84,7 +84,7 @@ def withdrawal_statement(bid: dict[str, Any]) -> bytes:
     })
 
 
-def issue(settings: Settings, authority: tsa.LocalAuthority | None,
+async def issue(settings: Settings, authority: tsa.TimestampAuthority | None,
           fields: dict[str, Any]) -> Receipt:
     """Sign and timestamp ``fields``; ReceiptUnavailable when the platform cannot."""
     if authority is None:
@@ -95,6 +95,5 @@ def issue(settings: Settings, authority: tsa.LocalAuthority | None,
         raise ReceiptUnavailable({"missing": "PLATFORM_CERT_FILE/PLATFORM_KEY_FILE"}) from None
     content = canonical(fields)
     p7s = cms.sign(content, cert=certs[0], key=key, chain=certs[1:], detached=False)
-    request = tsa.request_for(hashlib.sha256(p7s).digest())
-    token = tsa.token_from_response(authority.respond(request), request)
+    token = await tsa.stamp(authority, hashlib.sha256(p7s).digest())
     return Receipt(content, p7s, token)

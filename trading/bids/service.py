@@ -66,7 +66,7 @@ async def withdrawal_statement(conn: asyncpg.Connection, principal: Principal,
 
 
 async def withdraw(conn: asyncpg.Connection, settings: Settings,
-                   authority: tsa.LocalAuthority | None, principal: Principal,
+                   authority: tsa.TimestampAuthority | None, principal: Principal,
                    actor: audit.Actor, *, bid_id: UUID, signature: bytes) -> dict[str, Any]:
     """Withdraw before the deadline with a signed statement; the bid is kept, marked withdrawn."""
     uploads.bidder_org(principal)
@@ -82,7 +82,7 @@ async def withdraw(conn: asyncpg.Connection, settings: Settings,
     tender = await conn.fetchrow(q.LOCK_TENDER_SHARE, bid["tender_id"])
     now = await conn.fetchval(q.CLOCK)
     uploads.check_open({"status": tender["status"], "bid_deadline": tender["bid_deadline"]}, now)
-    receipt = receipts.issue(settings, authority, receipts.withdrawal_receipt(
+    receipt = await receipts.issue(settings, authority, receipts.withdrawal_receipt(
         bid, withdrawn_at=now, statement_sha256=hashlib.sha256(statement).digest()))
     if await conn.fetchval(q.WITHDRAW, bid_id, now, cms.pem_to_der(signature), receipt.p7s,
                            receipt.tst) is None:
