@@ -20,7 +20,6 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -30,11 +29,12 @@ from client.bid import bid
 from client.hall import hall
 from client.sign import keys, sign_command
 from client.verify import verify_command
-from core import commands, i18n, notify
+from core import commands, i18n, notify, openapi
 from core.auth import provide_principal, provide_user
 from core.calendar_admin import CalendarController
 from core.csrf import csrf_middleware
 from core.db import create_pool, provide_transaction, transaction_middleware
+from core.edge import EdgeMiddleware
 from core.errors import EXCEPTION_HANDLERS, install_constraints
 from core.identity.routes import AuthController, IdentityController, login_form, logout_form
 from core.logs import configure_logging, request_id_middleware
@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await close_resources(app.state)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *tender_pages.ROUTES, *bid_pages.ROUTES, *opening_pages.ROUTES,
             login_page, set_lang, login_form, logout_form,
@@ -154,10 +154,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Tenderhall API", version="0.1.0", path="/schema",
             description="公共资源电子交易与远程异地评标平台 / Public-resource e-trading "
                         "and remote bid-evaluation platform",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[openapi.VendoredSwagger()],
         ),
         debug=settings.web.debug,
     )
+    openapi.install(app)
+    # Outermost, around Litestar's own handling: the middleware list above runs only
+    # for requests that matched a route, and the edge must also answer for 404s and
+    # refuse a request before routing.
+    app.asgi_handler = EdgeMiddleware(app.asgi_handler)
+    return app
 
 
 JOBS = Jobs(

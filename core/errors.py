@@ -298,6 +298,16 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
                  dict(exc.headers) if exc.headers else None)
 
 
+def undecodable_text_handler(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
+    """Text that is not UTF-8 can only have come from the request (a JSON string, a form
+    field, a header the handler reads): the client's error, whichever route it reached.
+    Checked before authentication, since the body is decoded with the arguments."""
+    log.info("undecodable_request", path=request.url.path, reason=exc.reason)
+    code, zh, en = _HTTP_CODES[400]
+    return _json(400, {"code": code, "message": zh, "message_en": en,
+                       "detail": {"reason": "invalid_utf8", "position": exc.start}})
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.error("unhandled_error", path=request.url.path, exc_info=exc)
     return _json(
@@ -316,5 +326,6 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     asyncpg.PostgresError: postgres_error_handler,
     asyncpg.InterfaceError: interface_error_handler,
     HTTPException: http_error_handler,
+    UnicodeDecodeError: undecodable_text_handler,
     Exception: internal_error_handler,
 }

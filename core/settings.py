@@ -96,6 +96,8 @@ class Settings:
     # retention ends); GOVERNANCE only where an operator must be able to clean
     # up, as the ingest benchmark does
     bid_lock_mode: str = "COMPLIANCE"
+    # the bearer token Prometheus presents at /metrics; unset, /metrics answers 404
+    metrics_token: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -140,6 +142,7 @@ class Settings:
             platform_key_file=env.get("PLATFORM_KEY_FILE", ""),
             ocds_prefix=env.get("OCDS_PREFIX", "ocds-th0000"),
             bid_lock_mode=_lock_mode(env.get("BID_LOCK_MODE", "COMPLIANCE")),
+            metrics_token=_token(env.get("METRICS_TOKEN", "")),
         )
 
 
@@ -152,4 +155,11 @@ def _lock_mode(value: str) -> str:
 def _url(value: str, name: str) -> str:
     if value and not value.startswith(("http://", "https://")):
         raise SettingsError(f"{name} must be an http(s) URL, not {value!r}")
+    return value
+
+
+def _token(value: str) -> str:
+    # a short token is guessable by anyone who can reach /metrics
+    if value and len(value) < 32:
+        raise SettingsError("METRICS_TOKEN must be at least 32 characters (e.g. openssl rand -hex 32)")
     return value

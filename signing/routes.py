@@ -50,7 +50,8 @@ def _ca(state: State, name: str) -> DevCA:
     return DevCA(Path(state.settings.dev_ca_dir) / name)
 
 
-@get("/ca/{name:str}/crl.der", tags=["signing"], sync_to_thread=False)
+@get("/ca/{name:str}/crl.der", tags=["signing"], sync_to_thread=False,
+     media_type="application/pkix-crl")
 def ca_crl(name: FromPath[str], state: State) -> Response[bytes]:
     try:
         der = _ca(state, name).crl_der()
@@ -61,7 +62,7 @@ def ca_crl(name: FromPath[str], state: State) -> Response[bytes]:
 
 
 @post("/ca/{name:str}/ocsp", tags=["signing"], request_max_body_size=16 * 1024,
-      status_code=200)
+      status_code=200, media_type="application/ocsp-response")
 async def ca_ocsp(name: FromPath[str], request: Request[Any, Any, Any],
                   state: State) -> Response[bytes]:
     """The development CA's OCSP responder (RFC 6960 appendix A, POST)."""
@@ -74,7 +75,8 @@ async def ca_ocsp(name: FromPath[str], request: Request[Any, Any, Any],
                     headers={"Cache-Control": "no-store"})
 
 
-@get("/ca/{name:str}/root.crt", tags=["signing"], sync_to_thread=False)
+@get("/ca/{name:str}/root.crt", tags=["signing"], sync_to_thread=False,
+     media_type="application/x-pem-file")
 def ca_root(name: FromPath[str], state: State) -> Response[bytes]:
     try:
         pem = _ca(state, name).root.public_bytes(serialization.Encoding.PEM)
@@ -87,7 +89,8 @@ def ca_root(name: FromPath[str], state: State) -> Response[bytes]:
 DEV_CA_ROUTES = [ca_crl, ca_ocsp, ca_root]
 
 
-@post("/tsa", tags=["signing"], request_max_body_size=16 * 1024, status_code=200)
+@post("/tsa", tags=["signing"], request_max_body_size=16 * 1024, status_code=200,
+      media_type=REPLY_TYPE)
 async def timestamp_authority(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     """The built-in RFC 3161 authority (HTTP transport, RFC 3161 section 3.4).
 

@@ -99,14 +99,6 @@ async def test_healthz_checks_every_service(client: Client) -> None:
     assert all(s["ok"] for s in body["services"].values())
 
 
-async def test_metrics_in_prometheus_format(client: Client) -> None:
-    await client.get("/api/tenders/")
-    r = await client.get("/metrics")
-    assert r.status_code == 200
-    assert "tenderhall_requests_total" in r.text
-    assert 'path="/api/tenders"' in r.text or 'path="/api/tenders/"' in r.text
-
-
 async def test_openapi_schema(client: Client) -> None:
     r = await client.get("/schema/openapi.json")
     assert r.status_code == 200

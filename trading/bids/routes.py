@@ -16,7 +16,7 @@ from core.auth import Principal, actor_of, authenticate, client_ip
 from core.db import short_transaction
 from core.deps import Conn, User
 from core.errors import NotAuthenticated, NotFound
-from core.responses import file_response
+from core.responses import JSON_DOCUMENT, file_response
 from trading.bids import errors, finalize, service, uploads
 from trading.bids import schemas as s
 from trading.bids.jobs import PDF_BUCKET
@@ -143,22 +143,22 @@ class BidController(Controller):
     async def get_bid(self, conn: Conn, user: User, bid_id: FromPath[UUID]) -> s.BidOut:
         return s.bid_out(await service.own_bid(conn, user, bid_id))
 
-    @get("/{bid_id:uuid}/receipt.p7s")
+    @get("/{bid_id:uuid}/receipt.p7s", media_type="application/pkcs7-mime")
     async def receipt(self, conn: Conn, user: User, bid_id: FromPath[UUID]) -> Response[bytes]:
         return await _receipt_file(conn, user, bid_id, "receipt", f"receipt-{bid_id}.p7s")
 
-    @get("/{bid_id:uuid}/receipt.tst")
+    @get("/{bid_id:uuid}/receipt.tst", media_type="application/timestamp-reply")
     async def receipt_token(self, conn: Conn, user: User,
                             bid_id: FromPath[UUID]) -> Response[bytes]:
         return await _receipt_file(conn, user, bid_id, "receipt_tst", f"receipt-{bid_id}.tst")
 
-    @get("/{bid_id:uuid}/receipt.json")
+    @get("/{bid_id:uuid}/receipt.json", responses=JSON_DOCUMENT)
     async def receipt_content(self, conn: Conn, user: User,
                               bid_id: FromPath[UUID]) -> Response[bytes]:
         row = await service.receipt_files(conn, user, bid_id)
         return Response(_receipt_json(row["receipt"]), media_type="application/json")
 
-    @get("/{bid_id:uuid}/receipt.pdf")
+    @get("/{bid_id:uuid}/receipt.pdf", media_type="application/pdf")
     async def receipt_pdf(self, request: Request[Any, Any, Any], conn: Conn, user: User,
                           bid_id: FromPath[UUID]) -> Response[bytes]:
         row = await service.receipt_files(conn, user, bid_id)
@@ -168,7 +168,7 @@ class BidController(Controller):
         data = await request.app.state.store.get_bytes(PDF_BUCKET, row["receipt_pdf_key"])
         return file_response(data, "application/pdf", f"receipt-{bid_id}.pdf", inline=True)
 
-    @get("/{bid_id:uuid}/withdrawal")
+    @get("/{bid_id:uuid}/withdrawal", responses=JSON_DOCUMENT)
     async def withdrawal_statement(self, conn: Conn, user: User,
                                    bid_id: FromPath[UUID]) -> Response[bytes]:
         """The statement to sign (detached CMS) and send to ``withdraw``."""
@@ -184,13 +184,13 @@ class BidController(Controller):
                                      signature=signature_bytes(data.signature))
         return s.bid_out(row)
 
-    @get("/{bid_id:uuid}/withdrawal-receipt.p7s")
+    @get("/{bid_id:uuid}/withdrawal-receipt.p7s", media_type="application/pkcs7-mime")
     async def withdrawal_receipt(self, conn: Conn, user: User,
                                  bid_id: FromPath[UUID]) -> Response[bytes]:
         return await _receipt_file(conn, user, bid_id, "withdrawal_receipt",
                                    f"withdrawal-{bid_id}.p7s")
 
-    @get("/{bid_id:uuid}/withdrawal-receipt.tst")
+    @get("/{bid_id:uuid}/withdrawal-receipt.tst", media_type="application/timestamp-reply")
     async def withdrawal_token(self, conn: Conn, user: User,
                                bid_id: FromPath[UUID]) -> Response[bytes]:
         return await _receipt_file(conn, user, bid_id, "withdrawal_receipt_tst",

@@ -48,7 +48,7 @@ async def hall_events(conn: Conn, lot_id: FromPath[UUID],
     return [e.wire() for e in await hall.since(conn, lot_id, start)]
 
 
-@get("/api/lots/{lot_id:uuid}/hall/stream", tags=["opening"])
+@get("/api/lots/{lot_id:uuid}/hall/stream", tags=["opening"], media_type="text/event-stream")
 async def hall_stream(state: State, conn: Conn, channels: NamedDependency[ChannelsPlugin],
                       lot_id: FromPath[UUID],
                       last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")]

@@ -30,7 +30,8 @@ async def records(conn: Conn, lot_id: FromPath[UUID]) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(q.RECORDS, lot_id)]
 
 
-@get("/api/lots/{lot_id:uuid}/opening-records/{version:int}", tags=["opening"])
+@get("/api/lots/{lot_id:uuid}/opening-records/{version:int}", tags=["opening"],
+     media_type="application/pdf")
 async def record_pdf(state: State, lot_id: FromPath[UUID],
                      version: FromPath[int]) -> Response[bytes]:
     """One issue of the record: the signed PDF, checked against its recorded SHA-256.

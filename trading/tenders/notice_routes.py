@@ -22,7 +22,7 @@ from core.auth import Principal, actor_of, authenticate
 from core.db import short_transaction
 from core.deps import Conn, MaybeUser, User
 from core.errors import InvalidInput, NotAuthenticated, NotFound
-from core.responses import file_response
+from core.responses import JSON_DOCUMENT, file_response
 from trading import ocds
 from trading.tenders import clarifications, documents, objections, publication, releases, service
 from trading.tenders import queries as q
@@ -124,7 +124,7 @@ class PublicationController(Controller):
     tags = ["publication"]  # noqa: RUF012
 
     # ------------------------------------------------------------ the notice and publishing
-    @get("/announcement", media_type="application/json")
+    @get("/announcement", media_type="application/json", responses=JSON_DOCUMENT)
     async def announcement(self, conn: Conn, user: User, tender_id: FromPath[UUID]) -> bytes:
         """The exact bytes to sign to publish (canonical JSON of the draft)."""
         return await publication.announcement(conn, user, tender_id)
@@ -150,19 +150,20 @@ class PublicationController(Controller):
             raise NotFound()
         return dict(row)
 
-    @get("/notices/{number:int}/content", media_type="application/json")
+    @get("/notices/{number:int}/content", media_type="application/json",
+         responses=JSON_DOCUMENT)
     async def notice_content(self, conn: Conn, tender_id: FromPath[UUID],
                              number: FromPath[int]) -> Response[bytes]:
         row = await self._published_notice(conn, tender_id, number)
         return _file(row["content"], "application/json", f"notice-{number}.json")
 
-    @get("/notices/{number:int}/signature")
+    @get("/notices/{number:int}/signature", media_type="application/pkcs7-signature")
     async def notice_signature(self, conn: Conn, tender_id: FromPath[UUID],
                                number: FromPath[int]) -> Response[bytes]:
         row = await self._published_notice(conn, tender_id, number)
         return _file(row["signature"], "application/pkcs7-signature", f"notice-{number}.p7s")
 
-    @get("/notices/{number:int}/pdf")
+    @get("/notices/{number:int}/pdf", media_type="application/pdf")
     async def notice_pdf(self, request: Request[Any, Any, Any], conn: Conn,
                          tender_id: FromPath[UUID], number: FromPath[int]) -> Response[bytes]:
         row = await self._published_notice(conn, tender_id, number)
@@ -173,7 +174,7 @@ class PublicationController(Controller):
         return Response(data, media_type="application/pdf",
                         headers={"content-disposition": f"inline; filename=notice-{number}.pdf"})
 
-    @get("/lots/{lot_id:uuid}/opening-certificate")
+    @get("/lots/{lot_id:uuid}/opening-certificate", media_type="application/x-pem-file")
     async def opening_certificate(self, conn: Conn, tender_id: FromPath[UUID],
                                   lot_id: FromPath[UUID]) -> Response[bytes]:
         number, der = await publication.opening_certificate(conn, tender_id, lot_id)
@@ -201,7 +202,7 @@ class PublicationController(Controller):
                                        published_only=not service.in_charge(principal, tender))
         return [_doc_out(r) for r in rows]
 
-    @get("/documents/{document_id:uuid}")
+    @get("/documents/{document_id:uuid}", media_type="application/octet-stream")
     async def download(self, request: Request[Any, Any, Any], conn: Conn, user: User,
                        tender_id: FromPath[UUID], document_id: FromPath[UUID]) -> Stream:
         tender = await _visible(conn, user, tender_id)
@@ -213,14 +214,15 @@ class PublicationController(Controller):
         else:
             doc = await documents.obtain(conn, user, actor_of(request, user), tender=tender,
                                          document_id=document_id)
+        # the uploader declared the type: sent as bytes to save, never as a page to run
         return Stream(documents.stream(request.app.state.store, doc),
-                      media_type=doc["content_type"],
+                      media_type="application/octet-stream",
                       headers={"content-disposition":
                                f"attachment; filename*=UTF-8''{quote(doc['name'], safe='')}",
                                "x-content-sha256": doc["sha256"].hex()
                                if isinstance(doc["sha256"], bytes) else doc["sha256"]})
 
-    @get("/documents/{document_id:uuid}/signature")
+    @get("/documents/{document_id:uuid}/signature", media_type="application/pkcs7-signature")
     async def document_signature(self, conn: Conn, principal: MaybeUser,
                                  tender_id: FromPath[UUID],
                                  document_id: FromPath[UUID]) -> Response[bytes]:
@@ -250,7 +252,8 @@ class PublicationController(Controller):
                      notice_id: FromPath[UUID], data: Multipart) -> s.DocumentOut:
         return _doc_out(await _add_document(request, tender_id, notice_id, await _upload(data)))
 
-    @get("/clarifications/{notice_id:uuid}/content", media_type="application/json")
+    @get("/clarifications/{notice_id:uuid}/content", media_type="application/json",
+         responses=JSON_DOCUMENT)
     async def clarification_content(self, conn: Conn, user: User, tender_id: FromPath[UUID],
                                     notice_id: FromPath[UUID]) -> bytes:
         return await clarifications.content(conn, user, tender_id, notice_id)
@@ -300,12 +303,12 @@ class PublicationController(Controller):
         return [_objection_out(r) for r in out["objections"]]
 
     # ------------------------------------------------------------ OCDS
-    @get("/ocds/releases")
+    @get("/ocds/releases", responses=JSON_DOCUMENT)
     async def ocds_releases(self, request: Request[Any, Any, Any], conn: Conn,
                             tender_id: FromPath[UUID]) -> Response[bytes]:
         return await _ocds(request, conn, tender_id, releases.release_package)
 
-    @get("/ocds/record")
+    @get("/ocds/record", responses=JSON_DOCUMENT)
     async def ocds_record(self, request: Request[Any, Any, Any], conn: Conn,
                           tender_id: FromPath[UUID]) -> Response[bytes]:
         return await _ocds(request, conn, tender_id, releases.record_package)

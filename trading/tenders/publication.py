@@ -48,6 +48,9 @@ async def announcement(conn: asyncpg.Connection, principal: Principal,
     tender = await service.for_staff(conn, principal, tender_id)
     if tender["status"] != "draft":
         row = await conn.fetchrow(q.GET_NOTICE_BY_NUMBER, tender_id, 0)
+        if row is None:  # cancelled while still a draft: never announced
+            raise NotFound(message="该项目没有已发布的公告",
+                           message_en="This tender has no published announcement")
         content: bytes = row["content"]
         return content
     return (await _draft_for_publication(conn, tender))[2]
