@@ -59,7 +59,7 @@ def serve(host: str, port: int, workers: int) -> None:
     settings_or_exit()  # fail early, with the variable's name, if configuration is missing
     uvicorn.run("app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False, proxy_headers=False,
-                timeout_keep_alive=KEEP_ALIVE_S)
+                timeout_keep_alive=KEEP_ALIVE_S, http="core.server:BoundedHttpToolsProtocol")
 
 
 @cli.group()

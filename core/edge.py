@@ -9,7 +9,8 @@ same security headers, error responses included:
   ``X-Frame-Options: DENY`` for browsers that predate it);
 - ``X-Content-Type-Options: nosniff`` and a Referrer-Policy that sends no path to
   another origin (tender and bid ids are in paths);
-- downloads (a response that names a file in ``Content-Disposition``) keep their
+- downloads (a response that names a file in ``Content-Disposition``, other than the
+  platform's own ``/static`` files) keep their
   content type only if a browser cannot run it; anything else (HTML, SVG, XML,
   script: a tender document's type is whatever its uploader declared) goes out as
   ``application/octet-stream``, and only a PDF may be shown inline.
@@ -125,10 +126,13 @@ class EdgeMiddleware:
                 await send(message)
             return
 
+        # the platform's own assets (Litestar names them in Content-Disposition too)
+        own_file = scope["path"].startswith("/static/")
+
         async def send_secured(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in _OURS]
-                if any(k.lower() == b"content-disposition" for k, _ in headers):
+                if not own_file and any(k.lower() == b"content-disposition" for k, _ in headers):
                     headers = safe_download_headers(headers)
                 message = {**message, "headers": [*headers, *SECURITY_HEADERS]}
             await send(message)

@@ -120,6 +120,16 @@ async def test_too_many_or_too_large_headers_are_refused(client: Client) -> None
     assert r.status_code == 200
 
 
+@pytest.mark.parametrize(("path", "media"), [("/static/forms.js", "javascript"),
+                                             ("/static/site.css", "text/css")])
+async def test_own_static_files_keep_their_type(client: Client, path: str, media: str) -> None:
+    """Scripts and styles must run under nosniff: served as what they are, not downloads."""
+    r = await client.get(path)
+    assert r.status_code == 200
+    assert media in r.headers["content-type"]
+    assert not r.headers.get("content-disposition", "inline").startswith("attachment")
+
+
 # ------------------------------------------------------------------ the API page
 async def test_schema_page_loads_nothing_from_another_host(client: Client) -> None:
     r = await client.get("/schema")

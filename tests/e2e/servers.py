@@ -63,7 +63,8 @@ def start(settings: Settings, **extra: str) -> Server:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app:create_app", "--factory", "--host",
              "127.0.0.1", "--port", str(port), "--log-level", "warning",
-             "--timeout-keep-alive", str(KEEP_ALIVE_S)],
+             "--timeout-keep-alive", str(KEEP_ALIVE_S),
+             "--http", "core.server:BoundedHttpToolsProtocol"],
             cwd=ROOT, env=server_env(settings, **extra), stdout=subprocess.DEVNULL, stderr=sink)
     url = f"http://127.0.0.1:{port}"
     if not wait_healthy(url):

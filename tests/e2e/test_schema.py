@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, expect
 
 from core import audit
 from core.identity import service as identity
@@ -106,3 +107,25 @@ def test_every_operation_conforms_with_an_api_key(server: servers.Server, office
                           config=config,
                           exclude="/hall/stream$")
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-3000:]
+
+
+@pytest.mark.browser
+def test_the_api_page_works_under_the_content_security_policy(server: servers.Server,
+                                                               browser: Browser) -> None:
+    """Swagger UI from the vendored files renders the document, and the browser refuses
+    nothing the page asks for (a CSP violation is reported on the console)."""
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    try:
+        page.goto(f"{server.url}/schema")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("Tenderhall API",
+                                                                         timeout=30000)
+        expect(page.locator(".opblock-tag-section").first).to_be_visible()
+    finally:
+        page.close()
+    assert all(u.startswith(server.url) for u in requested), requested
+    assert not [p for p in problems if "favicon" not in p and "404" not in p], problems
