@@ -239,7 +239,8 @@ async def test_metrics_need_the_token_and_show_no_bid_activity(metered: Litestar
 
 def test_metrics_token_is_not_short() -> None:
     env = {"DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://x", "S3_ENDPOINT": "x:1",
-           "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "b", "SESSION_SECRET": "s" * 32}
+           "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "b", "SESSION_SECRET": "s" * 32,
+           "SHARE_HOLD_KEY": "k" * 64}
     assert Settings.from_env(env).metrics_token == ""
     with pytest.raises(SettingsError, match="METRICS_TOKEN"):
         Settings.from_env({**env, "METRICS_TOKEN": "secret"})
