@@ -32,10 +32,11 @@ from client.verify import verify_command
 from core import commands, i18n, notify, openapi
 from core.auth import provide_principal, provide_user
 from core.calendar_admin import CalendarController
+from core.constraints import install_constraints
 from core.csrf import csrf_middleware
 from core.db import create_pool, provide_transaction, transaction_middleware
 from core.edge import EdgeMiddleware
-from core.errors import EXCEPTION_HANDLERS, install_constraints
+from core.http_errors import EXCEPTION_HANDLERS
 from core.identity.routes import AuthController, IdentityController, login_form, logout_form
 from core.logs import configure_logging, request_id_middleware
 from core.notifications import NotificationController

@@ -15,8 +15,9 @@ import uvicorn
 
 from core import audit as audit_log
 from core import migrate
+from core.constraints import from_postgres
 from core.db import connect
-from core.errors import DomainError, from_postgres
+from core.errors import DomainError
 from core.identity import service
 from core.settings import Settings, SettingsError
 

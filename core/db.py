@@ -31,7 +31,8 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import Conflict, DatabaseUnavailable, DomainError, from_postgres
+from core.constraints import from_postgres
+from core.errors import Conflict, DatabaseUnavailable, DomainError
 
 Connection = asyncpg.Connection  # the type services receive
 Pool = asyncpg.Pool

@@ -9,8 +9,9 @@ import asyncpg
 import pytest
 from litestar import Litestar
 
-from core import errors
-from core.errors import Conflict, install_constraints
+from core import constraints
+from core.constraints import install_constraints
+from core.errors import Conflict
 
 
 async def schema_names(conn: asyncpg.Connection) -> set[str]:
@@ -27,14 +28,14 @@ async def schema_names(conn: asyncpg.Connection) -> set[str]:
 
 
 async def test_every_mapped_constraint_exists(app: Litestar, conn: asyncpg.Connection) -> None:
-    mapped = set(errors.CONSTRAINT_ERRORS)
+    mapped = set(constraints.CONSTRAINT_ERRORS)
     assert len(mapped) > 20  # core's, the tenders', the bids' and the opening's
     missing = mapped - await schema_names(conn)
     assert not missing, f"mapped but not in the schema: {sorted(missing)}"
 
 
 def test_a_constraint_claimed_twice_is_refused(app: Litestar) -> None:
-    before = dict(errors.CONSTRAINT_ERRORS)
+    before = dict(constraints.CONSTRAINT_ERRORS)
     with pytest.raises(ValueError, match="mapped twice"):
         install_constraints({"lots_number_key": Conflict})
-    assert before == errors.CONSTRAINT_ERRORS
+    assert before == constraints.CONSTRAINT_ERRORS

@@ -18,7 +18,8 @@ from litestar.params import FromPath, JSONBody
 from core import audit, db
 from core.db import create_pool, provide_transaction, transaction_middleware
 from core.deps import Conn
-from core.errors import EXCEPTION_HANDLERS, Conflict
+from core.errors import Conflict
+from core.http_errors import EXCEPTION_HANDLERS
 from core.settings import Settings
 from tests.conftest import Client, World, credit_code, login
 
