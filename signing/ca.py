@@ -21,13 +21,14 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from signing import sm2
+from signing import ocsp, sm2
 from signing.keys import (
     KEY_TYPES,
     KeyType,
@@ -289,9 +290,7 @@ class DevCA:
 
     def ocsp_response(self, request_der: bytes, *, now: datetime | None = None) -> bytes:
         """Its responder: the issuing CA answers for the certificates it issued."""
-        from asn1crypto import x509 as asn1_x509
 
-        from signing import ocsp
 
         revoked = self._revoked()
 

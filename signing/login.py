@@ -19,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -103,7 +104,6 @@ async def bind_certificate(conn: asyncpg.Connection, actor: audit.Actor, *, user
     user = await conn.fetchrow(q.USER_ORGANIZATION, user_id)
     if user is None:
         raise NotFound()
-    from asn1crypto import x509 as asn1_x509
 
     der = cert.public_bytes(serialization.Encoding.DER)
     if purpose != "encryption":

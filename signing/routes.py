@@ -24,9 +24,10 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from core import audit
-from core.auth import actor_of
+from core.auth import actor_of, client_ip, start_session
 from core.deps import Conn, User
 from core.errors import InvalidInput, NotFound
+from core.identity.routes import session_cookie
 from signing import login as login_service
 from signing import queries as q
 from signing import trust
@@ -207,8 +208,6 @@ async def cert_challenge(conn: Conn) -> ChallengeOut:
 @post("/api/auth/cert/login", tags=["auth"], status_code=200)
 async def cert_login(request: Request[Any, Any, Any], state: State, conn: Conn,
                      data: JSONBody[CertLoginIn]) -> Response[dict[str, Any]]:
-    from core.auth import client_ip, start_session
-    from core.identity.routes import session_cookie
 
     user_id, cert = await login_service.login(conn, nonce_b64=data.nonce,
                                               signature_b64=data.signature)

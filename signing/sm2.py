@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+from asn1crypto import crl, keys, x509
 from asn1crypto import pem as asn1_pem
 
 DEFAULT_ID = b"1234567812345678"
@@ -241,7 +242,6 @@ def generate_key() -> tuple[bytes, bytes]:
 
 
 def is_sm2_public_key(public_key_info_der: bytes) -> bool:
-    from asn1crypto import keys
 
     info = keys.PublicKeyInfo.load(public_key_info_der)
     params = info["algorithm"]["parameters"]
@@ -292,7 +292,6 @@ def resign(der: bytes, *, kind: str, sign_tbs: Callable[[bytes], bytes],
     algorithm (``algorithm``, an OID; None keeps the one there) are replaced
     and ``sign_tbs`` signs the new to-be-signed part.
     """
-    from asn1crypto import crl, keys, x509
 
     if kind == "crl":
         lst = crl.CertificateList.load(der)

@@ -36,6 +36,7 @@ from asn1crypto import algos, cms, core
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from signing import envelope as env
 from signing.ber import EOC, Reader, octet_piece
 from signing.envelope import (
     MalformedEnvelope,
@@ -134,7 +135,6 @@ def open_stream(source: BinaryIO, out: BinaryIO, *, cek: bytes | None = None,
     Returns the bytes of plaintext written. A GCM envelope's tag is checked at
     the end; the caller must discard ``out`` if this raises.
     """
-    from signing import envelope as env
 
     r = _Reader(source)
     head = _read_head(r)
