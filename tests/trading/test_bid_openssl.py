@@ -17,6 +17,7 @@ import zipfile
 from decimal import Decimal
 from pathlib import Path
 
+import asyncpg
 import pytest
 from litestar import Litestar
 
@@ -25,6 +26,7 @@ from signing.ca import KeyType
 from tests.conftest import PKI, Client
 from tests.trading.bidding import Bidder, b64, seal, upload
 from tests.trading.conftest import Lot
+from trading.bids.envelope_check import serial_hex
 
 ZIP = "/usr/bin/zip"
 CREATOR = {"tool": "openssl", "version": "3"}
@@ -115,7 +117,7 @@ async def test_a_bid_made_with_openssl_is_received_and_opens_with_openssl(
     assert bid["envelope_kind"] == "authenticated_enveloped_data"
     assert bid["content_cipher"] == "aes256_gcm"
     assert {x["serial"] for x in bid["recipients"]} == {
-        format(bidder.enc.cert.serial_number, "x"), format(lot.opening.serial_number, "x")}
+        serial_hex(bidder.enc.cert.serial_number), serial_hex(lot.opening.serial_number)}
 
     # the receipt, checked by openssl alone
     receipt = pki.write(f"receipt-{bid['id']}.p7s",
@@ -140,6 +142,30 @@ async def test_a_bid_made_with_openssl_is_received_and_opens_with_openssl(
                                         cert=bidder.enc.cert, key=bidder.enc.key)
     assert opened.sheet.total_price == Decimal("1234567.80") and opened.creator == CREATOR
     assert len(opened.files) == 3 and "price.json" in opened.files
+
+
+async def test_a_bid_sealed_by_openssl_for_the_opening_certificate_alone_is_refused(
+        lot: Lot, client: Client, conn: asyncpg.Connection, pki: PKI, tmp_path: Path) -> None:
+    """docs/bid-format.md: the bidder's own encryption certificate is a recipient too; without
+    it the bidder cannot open the bid at the opening, so the platform refuses it."""
+    bidder = lot.bidder
+    sign_crt, sign_key, chain = pki.files(bidder.signer, f"sign-alone-{tmp_path.name}")
+    opening = await fetched_opening_cert(client, lot.tender["id"], pki)
+    (tmp_path / "bid.signed").write_bytes(b"not opened before the deadline" * 100)
+    run("openssl", "cms", "-encrypt", "-binary", "-aes-256-gcm", "-in", "bid.signed",
+        "-outform", "DER", "-out", "bid.p7m", opening, cwd=tmp_path)
+    run("openssl", "cms", "-sign", "-binary", "-md", "sha256",
+        "-signer", sign_crt, "-inkey", sign_key, "-certfile", chain,
+        "-in", "bid.p7m", "-outform", "DER", "-out", "bid.p7m.p7s", cwd=tmp_path)
+    up = await upload(client, lot.tender, (tmp_path / "bid.p7m").read_bytes())
+    r = await client.post(f"/api/bid-uploads/{up['id']}/finalize",
+                          json={"signature": b64((tmp_path / "bid.p7m.p7s").read_bytes())})
+    assert r.status_code == 422 and r.json()["code"] == "bid_no_own_recipient", r.text
+    assert r.json()["detail"]["recipients"] == [
+        {"issuer": lot.opening.issuer.rfc4514_string(),
+         "serial": serial_hex(lot.opening.serial_number)}]
+    assert await conn.fetchval("SELECT count(*) FROM bids WHERE organization_id = $1",
+                               bidder.org_id) == 0
 
 
 @pytest.mark.parametrize("key_type", ["p256", "rsa2048"])

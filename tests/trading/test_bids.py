@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from litestar import Litestar
@@ -33,6 +34,7 @@ from tests.trading.bidding import (
 )
 from tests.trading.conftest import Lot, Tenderer
 from trading.bids import service
+from trading.bids.envelope_check import issuer_name, serial_hex
 from trading.bids.jobs import make_receipt_pdf
 
 
@@ -60,7 +62,7 @@ async def test_a_bid_in_two_parts_gets_a_receipt_that_openssl_checks(
     assert bid["p7m_sha256"] == hashlib.sha256(p7m).hexdigest()
     assert bid["envelope_kind"] == "authenticated_enveloped_data"
     assert {r_["serial"] for r_ in bid["recipients"]} == {
-        format(lot.bidder.enc.cert.serial_number, "x"), format(lot.opening.serial_number, "x")}
+        serial_hex(lot.bidder.enc.cert.serial_number), serial_hex(lot.opening.serial_number)}
 
     receipt = (await client.get(f"/api/bids/{bid['id']}/receipt.p7s")).content
     token = (await client.get(f"/api/bids/{bid['id']}/receipt.tst")).content
@@ -68,6 +70,12 @@ async def test_a_bid_in_two_parts_gets_a_receipt_that_openssl_checks(
     assert fields["bid_p7m"] == {"sha256": bid["p7m_sha256"], "size": len(p7m)}
     assert fields["bidder"]["credit_code"] == lot.bidder.credit_code
     assert fields["received_at"] < fields["bid_deadline"]
+    # one name format in the receipt (RFC 4514, as openssl -nameopt RFC2253 prints it), and
+    # serials as whole bytes of hex, leading zero kept
+    assert fields["bid_p7m_p7s"]["signer"] == lot.bidder.signer.cert.subject.rfc4514_string()
+    assert sorted(fields["recipients"], key=lambda x: x["serial"]) == sorted(
+        ({"issuer": c.issuer.rfc4514_string(), "serial": serial_hex(c.serial_number)}
+         for c in (lot.bidder.enc.cert, lot.opening)), key=lambda x: x["serial"])
 
     # checked by openssl alone: the platform's signature and the timestamp over it
     root = pki.root_file(pki.ca1)
@@ -141,6 +149,8 @@ async def test_refused_bids_leave_nothing_and_say_why(
     await refused(cms.sign(zipped, cert=lot.bidder.signer.cert, key=lot.bidder.signer.key,
                            detached=False), "bid_not_encrypted")
     await refused(seal(zipped, lot.bidder, [lot.bidder.enc.cert]), "bid_not_for_lot", status=422)
+    # for the opening certificate alone: the bidder could not open its own bid
+    await refused(seal(zipped, lot.bidder, [lot.opening]), "bid_no_own_recipient", status=422)
     # the outer signature: over other bytes, not a signature, someone else's certificate
     good = lot.sealed()
     await refused(good, "signature_content_mismatch", signature=lot.bidder.sign(b"other"))
@@ -458,3 +468,12 @@ async def test_an_sm2_signed_bid_is_checked_over_the_stored_object(
     r = await submit(client, lot.tender, bidder, p7m)
     assert r.status_code == 201, r.text
     assert r.json()["p7m_sha256"] == hashlib.sha256(p7m).hexdigest()
+
+
+def test_recipients_are_named_as_subjects_are_and_serials_keep_whole_bytes(pki: PKI) -> None:
+    """The receipt's one format (docs/sealing.md): RFC 4514 names, even-length hex serials."""
+    assert [serial_hex(n) for n in (0x1, 0xA1B, 0xABCD, 0x80)] == ["01", "0a1b", "abcd", "80"]
+    cert = pki.ca1.issue(cn="名称格式", org="测试单位", purpose="encryption").cert
+    name = asn1_x509.Certificate.load(cert.public_bytes(
+        serialization.Encoding.DER))["tbs_certificate"]["issuer"]
+    assert issuer_name(name) == cert.issuer.rfc4514_string()

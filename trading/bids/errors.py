@@ -60,6 +60,14 @@ class WrongRecipients(DomainError):
     message_en = "The bid is not encrypted for this lot's opening certificate"
 
 
+class NoOwnRecipient(DomainError):
+    status = 422
+    code = "bid_no_own_recipient"
+    message = "投标文件仅为开标证书加密，须同时加密给本单位的加密证书（开标时由投标人自行解密）"
+    message_en = ("The bid is sealed for the opening certificate alone; it must also be "
+                  "sealed for your own encryption certificate (you decrypt it at the opening)")
+
+
 class TooLarge(DomainError):
     status = 413
     code = "bid_too_large"
