@@ -86,6 +86,8 @@ async def add_bidders(conn: asyncpg.Connection, settings: Settings, world: BidWo
             async with live.client(url) as http:
                 if doc is None:
                     doc = (await http.get(f"/api/tenders/{world.tender['id']}/documents")).json()[0]
+                r = await http.post(f"/api/tenders/{world.tender['id']}/documents/obtain")
+                r.raise_for_status()
                 r = await http.get(f"/api/tenders/{world.tender['id']}/documents/{doc['id']}")
                 r.raise_for_status()
     world.bidders.extend(added)

@@ -72,6 +72,7 @@ async def _bids(url: str, world: bid_world.BidWorld, bidder: Bidder,
         r.raise_for_status()
         tender_id = world.tender["id"]
         doc = (await http.get(f"/api/tenders/{tender_id}/documents")).json()[0]
+        (await http.post(f"/api/tenders/{tender_id}/documents/obtain")).raise_for_status()
         (await http.get(f"/api/tenders/{tender_id}/documents/{doc['id']}")).raise_for_status()
         for total in totals:
             p7m = seal(bid_zip(world.tender, bidder, total=total), bidder,

@@ -48,8 +48,10 @@ async def make_bidder(conn: asyncpg.Connection, world: World, ca: DevCA,
 
 
 async def obtain(client: httpx.AsyncClient, bidder: Bidder, tender: dict[str, Any]) -> None:
-    """Download the first document: the bidder's organization becomes a holder."""
+    """Obtain the documents (the organization becomes a holder), then download the first."""
     await login(client, bidder.login)
+    r = await client.post(f"/api/tenders/{tender['id']}/documents/obtain")
+    assert r.status_code == 200, r.text
     docs = (await client.get(f"/api/tenders/{tender['id']}/documents")).json()
     r = await client.get(f"/api/tenders/{tender['id']}/documents/{docs[0]['id']}")
     assert r.status_code == 200, r.text

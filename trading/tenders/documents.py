@@ -14,9 +14,10 @@ written in another short transaction holding the tender (``record``). An object
 that no row ends up naming (a refusal after the upload, a rollback, a crash, a
 draft document removed) is deleted by ``orphans`` after a grace period.
 
-Only signed-in bidders obtain documents, and every download is recorded: the
-first one makes the bidder's organization a holder, and clarifications must
-reach every holder (T3).
+Only signed-in bidders obtain documents. Obtaining is a POST of its own (a
+state change: the bidder's organization becomes a holder, and clarifications
+must reach every holder, T3), so no cross-site link or image can make an
+organization a holder; a download is a GET for holders only, and is logged.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from trading.tenders import queries as q
 from trading.tenders.errors import (
     DocumentFrozen,
     DocumentNameTaken,
+    DocumentsNotObtained,
     DocumentsNotYetAvailable,
     DocumentsPeriodOver,
     SignerNotOfOrganization,
@@ -177,21 +179,17 @@ async def listing_for_notice(conn: asyncpg.Connection, tender_id: UUID,
 
 
 async def obtain(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor, *,
-                 tender: dict[str, Any], document_id: UUID) -> dict[str, Any]:
-    """A bidder downloads a published document; the first download makes a holder.
+                 tender: dict[str, Any]) -> dict[str, Any]:
+    """A bidder's organization obtains the tender's documents and becomes a holder.
 
-    New holders are obtained only inside the documents period (T2); a holder
-    may download again until the bid deadline.
+    New holders are obtained only inside the documents period (T2); obtaining
+    again is harmless and changes nothing.
     """
     principal.require("bidder")
     if principal.organization_id is None or tender["status"] == "draft":
         raise NotFound()
-    row = await conn.fetchrow(q.GET_DOCUMENT, tender["id"], document_id)
-    if row is None or not row["frozen"]:
-        raise NotFound()
-    now = await clock.db_now(conn)
-    holder = await conn.fetchval(q.IS_HOLDER, tender["id"], principal.organization_id)
-    if not holder:
+    if not await conn.fetchval(q.IS_HOLDER, tender["id"], principal.organization_id):
+        now = await clock.db_now(conn)
         if tender["status"] != "published":
             raise DocumentsPeriodOver({"status": tender["status"]})
         if now < tender["documents_from"]:
@@ -203,6 +201,25 @@ async def obtain(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
         await audit.record(conn, actor, "document.holder", "tender", tender["id"],
                            {"organization": str(principal.organization_id)})
         await delivery.notify_new_holder(conn, tender, principal.organization_id)
+    row = await conn.fetchrow(q.HOLDER_SINCE, tender["id"], principal.organization_id)
+    return {"tender_id": tender["id"], "obtained_at": row["obtained_at"]}
+
+
+async def for_download(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor, *,
+                       tender: dict[str, Any], document_id: UUID) -> dict[str, Any]:
+    """A published document, for a bidder whose organization holds the documents.
+
+    The download is logged (who, when, from where), which changes no one's
+    rights: it is the record the staff and supervisors read after the deadline.
+    """
+    principal.require("bidder")
+    if principal.organization_id is None or tender["status"] == "draft":
+        raise NotFound()
+    row = await conn.fetchrow(q.GET_DOCUMENT, tender["id"], document_id)
+    if row is None or not row["frozen"]:
+        raise NotFound()
+    if not await conn.fetchval(q.IS_HOLDER, tender["id"], principal.organization_id):
+        raise DocumentsNotObtained()
     await conn.execute(q.ADD_DOWNLOAD, document_id, tender["id"], principal.organization_id,
                        principal.user_id, audit.normalize_ip(actor.client_ip))
     return document_out(dict(row))

@@ -40,6 +40,21 @@ class DocumentsPeriodOver(DomainError):
     message_en = "The period for obtaining the tender documents has ended"
 
 
+class DocumentsNotObtained(DomainError):
+    status = 403
+    code = "documents_not_obtained"
+    message = "请先获取招标文件（获取后方可下载）"
+    message_en = "Obtain the tender documents first; downloads are for holders"
+
+
+class HoldersSealed(DomainError):
+    status = 403
+    code = "holders_sealed"
+    message = "投标截止前不公开获取招标文件的单位名称和数量（T7）"
+    message_en = ("Who obtained the documents, and how many, is not disclosed before the "
+                  "bid deadline (T7)")
+
+
 class DocumentNameTaken(Conflict):
     code = "document_name_taken"
     message = "同名文件已存在，请先删除或改名"

@@ -24,7 +24,15 @@ from core.deps import Conn, MaybeUser, User
 from core.errors import InvalidInput, NotAuthenticated, NotFound
 from core.responses import JSON_DOCUMENT, file_response
 from trading import ocds
-from trading.tenders import clarifications, documents, objections, publication, releases, service
+from trading.tenders import (
+    clarifications,
+    documents,
+    holders,
+    objections,
+    publication,
+    releases,
+    service,
+)
 from trading.tenders import queries as q
 from trading.tenders import schemas as s
 from trading.tenders.errors import InvalidTransition
@@ -202,9 +210,20 @@ class PublicationController(Controller):
                                        published_only=not service.in_charge(principal, tender))
         return [_doc_out(r) for r in rows]
 
+    @post("/documents/obtain", status_code=HTTP_200_OK)
+    async def obtain(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                     tender_id: FromPath[UUID]) -> s.ObtainedOut:
+        """Obtain the documents: your organization becomes a holder (inside the documents
+        period, T2) and receives every clarification (T3). Downloads need this first."""
+        tender = await _visible(conn, user, tender_id)
+        out = await documents.obtain(conn, user, actor_of(request, user), tender=tender)
+        return s.ObtainedOut(**out)
+
     @get("/documents/{document_id:uuid}", media_type="application/octet-stream")
     async def download(self, request: Request[Any, Any, Any], conn: Conn, user: User,
                        tender_id: FromPath[UUID], document_id: FromPath[UUID]) -> Stream:
+        """A document, for the staff in charge and for holders; changes nothing (obtaining
+        is the POST above)."""
         tender = await _visible(conn, user, tender_id)
         if service.in_charge(user, tender):
             row = await conn.fetchrow(q.GET_DOCUMENT, tender_id, document_id)
@@ -212,8 +231,8 @@ class PublicationController(Controller):
                 raise NotFound()
             doc = dict(row)
         else:
-            doc = await documents.obtain(conn, user, actor_of(request, user), tender=tender,
-                                         document_id=document_id)
+            doc = await documents.for_download(conn, user, actor_of(request, user),
+                                               tender=tender, document_id=document_id)
         # the uploader declared the type: sent as bytes to save, never as a page to run
         return Stream(documents.stream(request.app.state.store, doc),
                       media_type="application/octet-stream",
@@ -233,10 +252,12 @@ class PublicationController(Controller):
         return _file(row["signature"], "application/pkcs7-signature", f"{document_id}.p7s")
 
     @get("/holders")
-    async def holders(self, conn: Conn, user: User,
-                      tender_id: FromPath[UUID]) -> list[s.HolderOut]:
-        await service.for_staff(conn, user, tender_id)
-        return [s.HolderOut(**r) for r in await documents.holders(conn, tender_id)]
+    async def holders(self, conn: Conn, user: User, tender_id: FromPath[UUID]) -> s.HoldersOut:
+        """T7: sealed for everyone before the bid deadline; then the number, and the names
+        for supervisors."""
+        out = await holders.view(conn, user, tender_id)
+        return s.HoldersOut(count=out["count"], holders=None if out["holders"] is None else
+                            [s.HolderOut(**r) for r in out["holders"]])
 
     # ------------------------------------------------------------ clarifications
     @post("/clarifications", status_code=HTTP_201_CREATED)
@@ -277,9 +298,11 @@ class PublicationController(Controller):
     @get("/clarifications/{notice_id:uuid}/deliveries")
     async def deliveries(self, conn: Conn, user: User, tender_id: FromPath[UUID],
                          notice_id: FromPath[UUID]) -> s.DeliveriesOut:
+        # who received a clarification is who holds the documents (T7): counts only, and
+        # only from the deadline on
+        await holders.disclosure(conn, user, await service.for_staff(conn, user, tender_id))
         out = await clarifications.deliveries(conn, user, tender_id, notice_id)
-        return s.DeliveriesOut(**{**out, "recipients": [s.RecipientOut(**r)
-                                                        for r in out["recipients"]]})
+        return s.DeliveriesOut(**{**out, "recipients": []})
 
     # ------------------------------------------------------------ objections (T4)
     @post("/objections", status_code=HTTP_201_CREATED)

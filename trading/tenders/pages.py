@@ -22,7 +22,7 @@ from core.clock import SHANGHAI
 from core.deps import Conn, MaybeUser
 from core.errors import InvalidInput, NotFound
 from core.pages import login_redirect, page_context
-from trading.tenders import clarifications, documents, objections, service
+from trading.tenders import clarifications, documents, holders, objections, service
 from trading.tenders import queries as q
 
 PAGE_SIZE = 20
@@ -162,8 +162,12 @@ async def manage_page(request: Req, conn: Conn, principal: MaybeUser,
     if not service.in_charge(principal, tender):
         raise NotFound()
     notices = [dict(r) for r in await conn.fetch(q.NOTICES, tender_id, False)]
+    # T7: who obtained the documents (and so who received a clarification) stays sealed
+    # until the deadline; then the staff see numbers only
+    holder_view = await holders.page_view(conn, principal, tender)
     deliveries = {n["id"]: await clarifications.deliveries(conn, principal, tender_id, n["id"])
-                  for n in notices if n["kind"] != "tender" and n["status"] == "published"}
+                  for n in notices if n["kind"] != "tender" and n["status"] == "published"
+                  } if holder_view is not None else {}
     docs = await documents.listing(conn, tender_id, published_only=False)
     context: dict[str, Any] = {}
     if tender["status"] == "draft":
@@ -174,7 +178,7 @@ async def manage_page(request: Req, conn: Conn, principal: MaybeUser,
     context |= await bid_sections(conn, principal, tender, holder=False)
     return Template("tenders/manage.html", context=page_context(
         request, principal, tender=tender, notices=notices, deliveries=deliveries,
-        documents=docs, holders=await documents.holders(conn, tender_id),
+        documents=docs, holders=holder_view,
         objections=await objections.listing(conn, principal, tender_id),
         draft_notice=next((n for n in notices if n["status"] == "draft"), None), **context))
 

@@ -175,6 +175,10 @@ ADD_HOLDER = """
     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
 """
 
+HOLDER_SINCE = """
+    SELECT obtained_at FROM document_holders WHERE tender_id = $1 AND organization_id = $2
+"""
+
 ADD_DOWNLOAD = """
     INSERT INTO document_downloads (document_id, tender_id, organization_id, user_id, client_ip)
     VALUES ($1, $2, $3, $4, $5)

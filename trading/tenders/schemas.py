@@ -189,6 +189,21 @@ class HolderOut(msgspec.Struct):
     downloads: int
 
 
+class ObtainedOut(msgspec.Struct):
+    """Your organization holds the tender's documents since ``obtained_at``."""
+
+    tender_id: UUID
+    obtained_at: datetime
+
+
+class HoldersOut(msgspec.Struct):
+    """From the bid deadline on (T7): the number for the staff in charge, the names too for
+    supervisors (``holders`` is null for the others)."""
+
+    count: int
+    holders: list[HolderOut] | None
+
+
 class RecipientOut(msgspec.Struct):
     user_id: UUID
     login: str
