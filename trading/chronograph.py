@@ -30,6 +30,7 @@ from trading.opening import lots, objections
 from trading.opening import queries as oq
 from trading.tenders import objections as tender_objections
 from trading.tenders import queries as q
+from trading.tenders import releases
 from trading.tenders.schedule import schedule_next
 
 log = structlog.get_logger(__name__)
@@ -50,6 +51,7 @@ async def fire(conn: asyncpg.Connection, tender_id: UUID) -> str | None:
         if await conn.fetchval(q.SET_STATUS, tender_id, "published", "bidding_closed"):
             await audit.record(conn, audit.SYSTEM, "tender.deadline_reached", "tender",
                                tender_id, {"bid_deadline": row["bid_deadline"].isoformat()})
+            await releases.record(conn, tender_id, "tenderUpdate")  # OCDS: the call is over
         await lots.start(conn, tender_id, now)  # S5: each lot opens or fails (流标)
         await lots.settle_tender(conn, tender_id)
     elif kind == "decryption_closed":

@@ -55,10 +55,21 @@ METHOD_DETAILS = {
     "gp_single_source": "单一来源采购", "gp_inquiry": "询价",
 }
 CATEGORY = {"construction": "works", "goods": "goods", "services": "services"}
+# tenderStatus (OCDS 1.1 codelist): "active" while the call for tenders runs, that is while
+# bids may be submitted; once the bid deadline passes the call is over, so "complete", with
+# the local step (closed, opened, under evaluation) in statusDetails. A tender that failed
+# (流标: fewer than three bids, every lot failed) is "unsuccessful".
 STATUS = {
     "draft": "planning",
-    "published": "active", "bidding_closed": "active", "opened": "active", "evaluating": "active",
-    "awarded": "complete", "failed": "unsuccessful", "cancelled": "cancelled",
+    "published": "active", "bidding_closed": "complete", "opened": "complete",
+    "evaluating": "complete", "awarded": "complete", "failed": "unsuccessful",
+    "cancelled": "cancelled",
+}
+STATUS_DETAILS = {
+    "bidding_closed": "已截标 Bidding closed",
+    "opened": "已开标 Bids opened",
+    "evaluating": "评标中 Under evaluation",
+    "failed": "流标 Failed",
 }
 AWARD_CRITERIA = {"comprehensive": "ratedCriteria", "lowest_price": "priceOnly"}
 DOCUMENT_TYPE = {
@@ -156,7 +167,7 @@ def _document(doc: Mapping[str, Any], public_url: str) -> dict[str, Any]:
 def _amendment(amendment: Mapping[str, Any]) -> dict[str, Any]:
     description = amendment["description"]
     old, new = amendment.get("old_bid_deadline"), amendment.get("new_bid_deadline")
-    if old is not None and new is not None:
+    if old is not None and new is not None and new != old:
         # Core Amendment has no structured before/after (its "changes" is deprecated).
         description = f"{description}（投标截止时间由 {_iso(old)} 变更为 {_iso(new)}）"
     return {"id": str(amendment["id"]), "date": _iso(amendment["date"]),
@@ -193,6 +204,8 @@ def build_release(*, prefix: str, tender: Mapping[str, Any], lots: Sequence[Mapp
         body["tenderPeriod"] = tender_period
     if enquiry_period := _period(None, tender.get("clarification_deadline")):
         body["enquiryPeriod"] = enquiry_period
+    if tender["status"] in STATUS_DETAILS:
+        body["statusDetails"] = STATUS_DETAILS[tender["status"]]
     if tag == "tenderCancellation":
         body["status"] = "cancelled"
         if tender.get("cancel_reason"):

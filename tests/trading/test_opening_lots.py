@@ -133,6 +133,11 @@ async def test_five_bids_one_left_closed_under_each_rule(
         assert status == "read"
         assert await conn.fetchval("SELECT status FROM tenders WHERE id = $1",
                                    tender_id) == "opened"
+        # OCDS: a release at the deadline and one at the opening, the call for tenders over
+        tags = [(r["tag"], r["release"]["tender"]["status"]) for r in await conn.fetch(
+            "SELECT tag, release FROM ocds_releases WHERE tender_id = $1 ORDER BY seq",
+            tender_id)]
+        assert tags[-2:] == [("tenderUpdate", "bidding_closed"), ("tenderUpdate", "opened")]
         kinds = [k for k, _ in await events(conn, lot_id)]
         assert kinds[-2:] == ["bid.not_opened", "opening.read"]
         return

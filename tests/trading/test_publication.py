@@ -7,6 +7,7 @@ import subprocess
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import asyncpg
@@ -16,7 +17,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from signing import shares
 from tests.conftest import PKI, Client, World, login
 from tests.trading.conftest import Tenderer, sha256
+from tests.trading.test_bids import move_deadline
 from tests.trading.test_ocds import errors
+from tests.trading.test_opening_lots import deadline_passes
 from trading.tenders import jobs as tender_jobs
 
 
@@ -95,31 +98,117 @@ async def test_bidders_obtain_documents_and_become_holders(tenderer: Tenderer, w
     tender = await tenderer.published("T-GET-1")
     doc = (await tenderer.client.get(f"/api/tenders/{tender['id']}/documents")).json()[0]
     url = f"/api/tenders/{tender['id']}/documents/{doc['id']}"
+    obtain = f"/api/tenders/{tender['id']}/documents/obtain"
     # documents_from is an hour ahead in tender_body: not yet
     await login(tenderer.client, await _bidder(tenderer.client, world))
-    r = await tenderer.client.get(url)
+    r = await tenderer.client.post(obtain)
     assert r.status_code == 409 and r.json()["code"] == "documents_not_yet_available"
     await conn.execute("UPDATE tenders SET documents_from = now() - interval '1 minute' "
                        "WHERE id = $1", tender["id"])
+    # a download (a GET, which a cross-site link can trigger) makes nobody a holder
+    r = await tenderer.client.get(url)
+    assert r.status_code == 403 and r.json()["code"] == "documents_not_obtained"
+    assert await conn.fetchval("SELECT count(*) FROM document_holders WHERE tender_id = $1",
+                               tender["id"]) == 0
+    # obtaining is a POST; a cross-site one is refused like every other write
+    r = await tenderer.client.post(obtain, headers={"sec-fetch-site": "cross-site"})
+    assert r.status_code == 403 and r.json()["code"] == "cross_site_request"
+    r = await tenderer.client.post(obtain)
+    assert r.status_code == 200 and r.json()["tender_id"] == tender["id"]
+    assert (await tenderer.client.post(obtain)).json() == r.json()  # again: nothing new
     r = await tenderer.client.get(url)
     assert r.status_code == 200 and sha256(r.content) == doc["sha256"]
     await tenderer.client.get(url)
     # an expert is no bidder; anonymous callers must sign in
     await login(tenderer.client, await world.user("expert"))
+    assert (await tenderer.client.post(obtain)).status_code == 403
     assert (await tenderer.client.get(url)).status_code == 403
     tenderer.client.cookies.clear()
+    assert (await tenderer.client.post(obtain)).status_code == 401
     assert (await tenderer.client.get(url)).status_code == 401
     # the period over: no new holders
     await conn.execute("UPDATE tenders SET documents_until = now() - interval '1 second' "
                        "WHERE id = $1", tender["id"])
     await login(tenderer.client, await _bidder(tenderer.client, world))
-    assert (await tenderer.client.get(url)).json()["code"] == "documents_period_over"
-    await tenderer.act()
-    holders = (await tenderer.client.get(f"/api/tenders/{tender['id']}/holders")).json()
-    assert len(holders) == 1 and holders[0]["downloads"] == 2
+    assert (await tenderer.client.post(obtain)).json()["code"] == "documents_period_over"
+    assert await conn.fetchval("SELECT count(*) FROM document_holders WHERE tender_id = $1",
+                               tender["id"]) == 1
+    assert await conn.fetchval("SELECT count(*) FROM document_downloads WHERE tender_id = $1",
+                               tender["id"]) == 2
     # the signature is public, for anyone to check the file
     sig = await tenderer.client.get(f"{url}/signature")
     assert sig.status_code == 200 and sig.content[:1] == b"\x30"
+
+
+async def test_nobody_learns_the_holders_before_the_deadline(
+        tenderer: Tenderer, world: World, conn: asyncpg.Connection) -> None:
+    """T7: before the deadline no role learns who obtained the documents, or how many; from
+    the deadline on the staff learn the number and supervisors the names."""
+    tender = await tenderer.published("T-T7-1")
+    await conn.execute("UPDATE tenders SET documents_from = now() - interval '1 minute' "
+                       "WHERE id = $1", tender["id"])
+    bidder = await _bidder(tenderer.client, world)
+    await login(tenderer.client, bidder)
+    assert (await tenderer.client.post(
+        f"/api/tenders/{tender['id']}/documents/obtain")).status_code == 200
+    url = f"/api/tenders/{tender['id']}/holders"
+    supervisor = await world.user("supervisor", await world.org("supervision"))
+    admin = await world.user("admin")
+    other_agency = await world.user("agency", await world.org("agency"))
+    roles = {"tenderer": tenderer.login, "supervisor": supervisor, "admin": admin,
+             "bidder": bidder, "other_agency": other_agency}
+
+    async def as_(name: str) -> Any:
+        await login(tenderer.client, roles[name])
+        return await tenderer.client.get(url)
+
+    for name in ("tenderer", "supervisor"):
+        r = await as_(name)
+        assert r.status_code == 403 and r.json()["code"] == "holders_sealed", name
+        assert "count" not in str(r.json()["detail"])
+    for name in ("admin", "bidder", "other_agency"):
+        assert (await as_(name)).status_code == 404, name
+    # the manage page: neither names nor a number
+    await tenderer.act()
+    page = await tenderer.client.get(f"/workspace/tenders/{tender['id']}")
+    assert page.status_code == 200 and 'data-testid="holders-sealed"' in page.text
+    assert 'data-testid="holders-count"' not in page.text
+    # the deadline passes and the chronograph closes bidding
+    await move_deadline(conn, tender["id"], -3600)  # before now(), the test's start
+    await conn.execute("UPDATE tenders SET status = 'bidding_closed' WHERE id = $1",
+                       tender["id"])
+    r = await as_("tenderer")
+    assert r.status_code == 200 and r.json() == {"count": 1, "holders": None}
+    r = await as_("supervisor")
+    assert r.status_code == 200 and r.json()["count"] == 1
+    assert [h["organization_id"] for h in r.json()["holders"]] == [
+        str(await conn.fetchval("SELECT organization_id FROM users WHERE login = $1", bidder))]
+    for name in ("admin", "bidder", "other_agency"):
+        assert (await as_(name)).status_code == 404, name
+    await tenderer.act()
+    page = await tenderer.client.get(f"/workspace/tenders/{tender['id']}")
+    assert 'data-testid="holders-count"' in page.text and 'data-testid="holders"' not in page.text
+
+
+async def test_clarification_read_receipts_are_sealed_until_the_deadline(
+        tenderer: Tenderer, world: World, conn: asyncpg.Connection) -> None:
+    """Who received a clarification is who obtained the documents (T7)."""
+    tender = await tenderer.published("T-T7-2")
+    await conn.execute("UPDATE tenders SET documents_from = now() - interval '1 minute', "
+                       "bid_deadline = now() + interval '20 days' WHERE id = $1", tender["id"])
+    await login(tenderer.client, await _bidder(tenderer.client, world))
+    await tenderer.client.post(f"/api/tenders/{tender['id']}/documents/obtain")
+    await tenderer.act()
+    notice = (await tenderer.clarify(tender["id"])).json()
+    url = f"/api/tenders/{tender['id']}/clarifications/{notice['id']}/deliveries"
+    r = await tenderer.client.get(url)
+    assert r.status_code == 403 and r.json()["code"] == "holders_sealed"
+    await move_deadline(conn, tender["id"], -3600)  # before now(), the test's start
+    await conn.execute("UPDATE tenders SET status = 'bidding_closed' WHERE id = $1",
+                       tender["id"])
+    r = await tenderer.client.get(url)
+    assert r.status_code == 200
+    assert (r.json()["expected"], r.json()["recipients"]) == (1, [])
 
 
 async def test_clarification_moves_the_deadline_to_keep_15_days(
@@ -129,16 +218,16 @@ async def test_clarification_moves_the_deadline_to_keep_15_days(
                        "WHERE id = $1", tender["id"])
     bidder = await _bidder(tenderer.client, world)
     await login(tenderer.client, bidder)
-    doc = (await tenderer.client.get(f"/api/tenders/{tender['id']}/documents")).json()[0]
-    assert (await tenderer.client.get(
-        f"/api/tenders/{tender['id']}/documents/{doc['id']}")).status_code == 200
+    assert (await tenderer.client.post(
+        f"/api/tenders/{tender['id']}/documents/obtain")).status_code == 200
     await tenderer.act()
-    # 15 days: unchanged
+    # 15 days: unchanged, and recorded as no change (no new deadline), not "from X to X"
     await conn.execute("UPDATE tenders SET bid_deadline = now() + interval '15 days 1 hour' "
                        "WHERE id = $1", tender["id"])
     r = await tenderer.clarify(tender["id"], title="第一次澄清")
     assert r.status_code == 200, r.text
-    assert r.json()["old_bid_deadline"] == r.json()["new_bid_deadline"]
+    assert r.json()["old_bid_deadline"] is not None and r.json()["new_bid_deadline"] is None
+    unchanged = r.json()
     # 10 days left: the deadline moves so 15 remain, at the same time of day
     await conn.execute("UPDATE tenders SET bid_deadline = now() + interval '10 days' "
                        "WHERE id = $1", tender["id"])
@@ -152,6 +241,13 @@ async def test_clarification_moves_the_deadline_to_keep_15_days(
     actions = [r["action"] for r in await conn.fetch(
         "SELECT action FROM audit_log WHERE object_id = $1 ORDER BY id", tender["id"])]
     assert actions.count("tender.deadline_moved") == 1
+    # OCDS: the first amendment tells of no move, the second of the one move
+    releases = json.loads((await tenderer.client.get(
+        f"/api/tenders/{tender['id']}/ocds/releases")).content, parse_float=Decimal)
+    amendments = {a["id"]: a["description"]
+                  for a in releases["releases"][-1]["tender"]["amendments"]}
+    assert "变更为" not in amendments[unchanged["id"]]
+    assert sum("变更为" in d for d in amendments.values()) == 1
     jobs = {r["function"]: r["args"] for r in await conn.fetch(
         "SELECT function, args FROM outbox WHERE job_key LIKE 'postponed:' || $1 || '%'",
         tender["id"])}
@@ -250,6 +346,37 @@ async def test_ocds_of_a_published_amended_cancelled_tender_validates(
     assert compiled["status"] == "cancelled" and compiled["statusDetails"] == "项目资金未落实"
     assert len(compiled["amendments"]) == 1
     assert compiled["value"]["amount"] == Decimal("1000000.00")
+
+
+async def test_ocds_follows_the_tender_past_its_deadline_and_links_public_pages(
+        tenderer: Tenderer, client: Client, conn: asyncpg.Connection) -> None:
+    """Releases at the deadline and at the end of the opening (here: no bids, so the tender
+    fails); every document URL in them answers the public."""
+    tender = await tenderer.published("T-OCDS-2")
+    await deadline_passes(conn, tender["id"])
+    client.cookies.clear()
+    package = json.loads((await client.get(
+        f"/api/tenders/{tender['id']}/ocds/releases")).content, parse_float=Decimal)
+    assert errors("release-package-schema.json", package) == []
+    steps = [(r["tag"], r["tender"]["status"], r["tender"].get("statusDetails"))
+             for r in package["releases"]]
+    assert steps == [(["tender"], "active", None),
+                     (["tenderUpdate"], "complete", "已截标 Bidding closed"),
+                     (["tenderUpdate"], "unsuccessful", "流标 Failed")]
+    documents = package["releases"][-1]["tender"]["documents"]
+    assert {d["documentType"] for d in documents} == {"biddingDocuments", "tenderNotice"}
+    for d in documents:
+        r = await client.get(urlsplit(d["url"]).path)
+        assert r.status_code == 200, d
+    # the opening certificate is self-signed (docs/sealing.md, docs/tenders.md agree)
+    lot = (await client.get(f"/api/tenders/{tender['id']}")).json()["lots"][0]
+    opening = x509.load_pem_x509_certificate((await client.get(
+        f"/api/tenders/{tender['id']}/lots/{lot['id']}/opening-certificate")).content)
+    assert opening.issuer == opening.subject
+    opening.verify_directly_issued_by(opening)
+    page = next(d["url"] for d in documents if d["documentType"] == "biddingDocuments")
+    assert f'id="document-{page.split("#document-")[1]}"' in (await client.get(
+        f"/tenders/{tender['id']}")).text
 
 
 async def test_notice_pdf_is_sealed_and_verifies(tenderer: Tenderer, app: Any, pki: PKI,

@@ -24,6 +24,7 @@ import asyncpg
 from core import audit
 from trading.opening import hall, record
 from trading.opening import queries as q
+from trading.tenders import releases
 
 MIN_BIDS = 3  # S5: 法 28, 条例 44
 # a failure of the platform's own (the stored bid could not be read) is not the bidder's (S6)
@@ -136,4 +137,5 @@ async def settle_tender(conn: asyncpg.Connection, tender_id: UUID) -> str | None
         return None
     await audit.record(conn, audit.SYSTEM, f"tender.{target}", "tender", tender_id,
                        {"lots": states})
+    await releases.record(conn, tender_id, "tenderUpdate")  # OCDS: opened, or unsuccessful
     return target

@@ -142,10 +142,12 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
     # objection pause may have moved it past the request since)
     requested = notice["requested_bid_deadline"]
     new = rules.deadline_after_clarification(max(requested, old) if requested else old, now)
+    # a deadline that stays is no change: the notice keeps the deadline it was published
+    # under and no new one, so nothing reads it (or publishes it) as a move from X to X
     row = await conn.fetchrow(
         _PUBLISH, notice_id, signed, hashlib.sha256(signed).digest(),
         pem_to_der(signature), verified.subject, notices.cert_sha256(verified),
-        old, new)
+        old, new if new != old else None)
     await conn.execute(q.FREEZE_DOCUMENTS, tender_id, notice_id)
     if new != old:
         await conn.execute(_MOVE_DEADLINE, tender_id, new)

@@ -16,8 +16,10 @@ from trading.tenders import queries as q
 
 async def deliver(conn: asyncpg.Connection, tender: dict[str, Any], notice: dict[str, Any], *,
                   organization_id: UUID | None) -> int:
-    moved = notice["new_bid_deadline"] != notice["old_bid_deadline"]
-    deadline = notice["new_bid_deadline"].astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    # a clarification that keeps the deadline has no new one (see clarifications.publish)
+    moved = notice["new_bid_deadline"] is not None
+    deadline = (notice["new_bid_deadline"] or notice["old_bid_deadline"]).astimezone(
+        clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
     users = await conn.fetch(q.HOLDER_USERS, tender["id"], organization_id)
     for u in users:
         await notify.notify(

@@ -5,6 +5,16 @@ snapshot of the tender, its lots, published documents and notices, and its
 parties is written in the same transaction. The ocid prefix and the public
 address are the reading deployment's settings (``OCDS_PREFIX``,
 ``PUBLIC_URL``), applied when the releases are served.
+
+A tender document links to the public announcement page (anchored at the
+document's row), where anyone sees its name, size and SHA-256 and a bidder
+obtains it; the download itself is for holders, so it cannot be the link a
+public reader follows. Notices link to their signed content, which is public.
+
+Releases are published when the tender is published, amended, updated by an
+objection's pause or resumption, cancelled, and at the two steps after the
+call for tenders: the bid deadline (bidding closed) and the end of the
+opening (opened, or failed), each a ``tenderUpdate``.
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ _SNAPSHOT = """
 _LOTS = "SELECT id, number, title, budget FROM lots WHERE tender_id = $1 ORDER BY number"
 _DOCUMENTS = """
     SELECT d.id, d.name, encode(d.sha256, 'hex') AS sha256, d.size, d.content_type,
-           '/api/tenders/' || d.tender_id || '/documents/' || d.id AS url,
+           '/tenders/' || d.tender_id || '#document-' || d.id AS url,
            coalesce(n.published_at, t.published_at) AS published_at,
            CASE WHEN d.notice_id IS NULL THEN 'tender_document' ELSE 'clarification' END AS kind
     FROM tender_documents d JOIN tenders t ON t.id = d.tender_id
