@@ -2,7 +2,10 @@
 
 Session tokens and API key secrets are random; the database keeps only an
 HMAC of them under the deployment's session secret, so a copy of the database
-opens no session. Authorization is two steps: a role check here, and an
+opens no session. An API key is a credential of its own for a machine client:
+signing out ends the session, not the keys. Each key expires (set when it is
+made, within a maximum), its owner lists and revokes it, and a key used after
+its expiry is refused and audited. Authorization is two steps: a role check here, and an
 object check in each service (an organization sees its own objects only, and
 gets "not found", not the data, for anyone else's).
 """
@@ -14,7 +17,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +28,9 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from core import audit
 from core.audit import Actor, normalize_ip
+from core.db import keep_refusal
 from core.errors import Forbidden, NotAuthenticated, NotFound
 
 ROLES = ("admin", "tenderer", "agency", "bidder", "expert", "site_operator", "supervisor",
@@ -109,15 +114,44 @@ async def end_session(conn: asyncpg.Connection, *, secret_key: str, token: str) 
 
 
 async def create_api_key(conn: asyncpg.Connection, *, secret_key: str, user_id: UUID,
-                         name: str) -> tuple[UUID, str]:
-    """Return (id, the full key). The key is shown once and never stored."""
+                         name: str, days: int) -> tuple[dict[str, Any], str]:
+    """Return (the key's row, the full key). The key is shown once and never stored."""
     prefix = "".join(secrets.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(12))
     secret = secrets.token_urlsafe(32)
-    key_id: UUID = await conn.fetchval(
-        """INSERT INTO api_keys (prefix, secret_digest, user_id, name)
-           VALUES ($1, $2, $3, $4) RETURNING id""",
-        prefix, _digest(secret_key, secret), user_id, name)
-    return key_id, f"{API_KEY_PREFIX}_{prefix}_{secret}"
+    row = await conn.fetchrow(
+        f"""INSERT INTO api_keys (prefix, secret_digest, user_id, name, expires_at)
+            VALUES ($1, $2, $3, $4, now() + $5::interval) RETURNING {API_KEY_COLUMNS}""",
+        prefix, _digest(secret_key, secret), user_id, name, timedelta(days=days))
+    return dict(row), f"{API_KEY_PREFIX}_{prefix}_{secret}"
+
+
+API_KEY_COLUMNS = "id, name, prefix, created_at, expires_at, last_used_at, revoked_at"
+
+
+async def list_api_keys(conn: asyncpg.Connection, user_id: UUID) -> list[dict[str, Any]]:
+    """The caller's own keys, newest first, without anything that opens them."""
+    return [dict(r) for r in await conn.fetch(
+        f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC",
+        user_id)]
+
+
+async def revoke_api_key(conn: asyncpg.Connection, actor: Actor, *, user_id: UUID,
+                         key_id: UUID) -> dict[str, Any]:
+    """Revoke one of ``user_id``'s keys (someone else's looks absent); again is harmless."""
+    row = await conn.fetchrow(
+        """WITH before AS (SELECT id, revoked_at FROM api_keys
+                           WHERE id = $1 AND user_id = $2 FOR UPDATE)
+           UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now()) FROM before
+           WHERE k.id = before.id
+           RETURNING k.id, k.name, k.prefix, k.created_at, k.expires_at, k.last_used_at,
+                     k.revoked_at, before.revoked_at IS NULL AS newly""", key_id, user_id)
+    if row is None:
+        raise NotFound()
+    out = dict(row)
+    if out.pop("newly"):
+        await audit.record(conn, actor, "api_key.revoke", "api_key", key_id,
+                           {"name": out["name"]})
+    return out
 
 
 _PRINCIPAL_SQL = """
@@ -146,17 +180,30 @@ async def principal_from_session(conn: asyncpg.Connection, secret_key: str,
     return await load_principal(conn, user_id, "session") if user_id else None
 
 
+class ApiKeyExpired(NotAuthenticated):
+    """A key past its expiry: refused like an invalid one, with its own reason."""
+
+    def __init__(self, key_id: UUID, user_id: UUID, expired_at: datetime) -> None:
+        super().__init__({"reason": "api_key_expired", "expired_at": expired_at.isoformat()},
+                         message="API 密钥已过期", message_en="The API key has expired")
+        self.key_id, self.user_id = key_id, user_id
+
+
 async def principal_from_api_key(conn: asyncpg.Connection, secret_key: str,
                                  key: str) -> Principal | None:
+    """The key's owner; None for an unknown or revoked key, ApiKeyExpired past its expiry."""
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         return None
     row = await conn.fetchrow(
-        "SELECT id, user_id, secret_digest FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
+        """SELECT id, user_id, secret_digest, expires_at, expires_at <= now() AS expired
+           FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL""",
         parts[1])
     if row is None or not hmac.compare_digest(bytes(row["secret_digest"]),
                                               _digest(secret_key, parts[2])):
         return None
+    if row["expired"]:
+        raise ApiKeyExpired(row["id"], row["user_id"], row["expires_at"])
     # At most once a minute, and never waiting: a busy key's requests must not
     # queue behind each other on this row's lock.
     await conn.execute(
@@ -184,7 +231,15 @@ async def authenticate(request: Request[Any, Any, Any], conn: asyncpg.Connection
     stream a long body and must not hold the request's transaction meanwhile."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        found = await principal_from_api_key(conn, secret_key, header[7:].strip())
+        try:
+            found = await principal_from_api_key(conn, secret_key, header[7:].strip())
+        except ApiKeyExpired as exc:
+            # the refusal is kept: a stolen old key being tried is worth knowing about
+            await audit.record(conn, Actor(exc.user_id, None, client_ip(request),
+                                           request.scope.get("state", {}).get("request_id")),
+                               "api_key.expired_use", "api_key", exc.key_id)
+            keep_refusal(request)
+            raise
         if found is None:
             raise NotAuthenticated({"reason": "invalid_api_key"},
                                    message="API 密钥无效或已吊销",

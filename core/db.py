@@ -38,6 +38,7 @@ Connection = asyncpg.Connection  # the type services receive
 Pool = asyncpg.Pool
 AfterCommit = Callable[[], Awaitable[Any]]
 _TX_KEY = "db_transaction"
+_KEEP_KEY = "db_keep_refusal"
 log = structlog.get_logger(__name__)
 
 # What a failure to reach the database looks like, wherever it surfaces: refused or dropped
@@ -244,6 +245,16 @@ async def provide_transaction(request: Request[Any, Any, Any], state: State) -> 
     return conn
 
 
+def keep_refusal(request: Request[Any, Any, Any]) -> None:
+    """Commit this request's transaction although it answers an error.
+
+    For a refusal that must leave its audit row (an account locked after
+    failed sign-ins, an expired API key used), called when that row is all
+    the request wrote, just before the error is raised.
+    """
+    request.scope.setdefault("state", {})[_KEEP_KEY] = True  # type: ignore[typeddict-item]
+
+
 async def _finish(scope: Scope, *, commit: bool) -> None:
     current_tx: _RequestTransaction | None = scope.get("state", {}).pop(_TX_KEY, None)  # type: ignore[union-attr]
     if current_tx is None:
@@ -285,7 +296,8 @@ def transaction_middleware(app: ASGIApp) -> ASGIApp:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 try:
-                    await _finish(scope, commit=status < 400)
+                    await _finish(scope, commit=status < 400 or bool(
+                        scope.get("state", {}).get(_KEEP_KEY)))
                 except Exception as exc:
                     # The commit itself failed (a deferred constraint, a serialization
                     # failure, the connection gone): the client must not get a 2xx, and

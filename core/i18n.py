@@ -40,6 +40,8 @@ _BASE: dict[str, tuple[str, str]] = {
     "login.password": ("密码", "Password"),
     "login.submit": ("登录", "Sign in"),
     "login.error": ("用户名或密码错误", "Wrong login or password"),
+    "login.locked": ("登录失败次数过多，账号或地址已暂时锁定，请稍后再试",
+                     "Too many failed sign-ins: locked for a while, try again later"),
     "login.signed_in_as": ("当前用户", "Signed in as"),
     "page.prev": ("上一页", "Previous"),
     "page.next": ("下一页", "Next"),

@@ -39,7 +39,7 @@ async def login_page(request: Request[Any, Any, Any], principal: MaybeUser,
                      error: FromQuery[str | None] = None,
                      next_: Annotated[str, QueryParameter(name="next", max_length=200)] = "/",
                      ) -> Template:
-    return Template("login.html", context=page_context(request, principal, error=bool(error),
+    return Template("login.html", context=page_context(request, principal, error=error,
                                                        next=next_))
 
 

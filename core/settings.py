@@ -66,6 +66,25 @@ class WebSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LoginSettings:
+    """Password guessing: failures counted in Redis per account and per client address.
+
+    An account is locked after ``max_failures`` wrong passwords within ``window_minutes``,
+    for ``lock_minutes``; an address after ``address_max_failures`` (several people may
+    share one office address, so it is higher). API keys expire after ``api_key_days``
+    unless their creator asks for less, and never after more than ``api_key_max_days``.
+    """
+
+    max_failures: int = 5
+    address_max_failures: int = 20
+    window_minutes: int = 15
+    lock_minutes: int = 15
+    api_key_days: int = 90
+    api_key_max_days: int = 365
+    key_prefix: str = "tenderhall:login"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database: DatabaseSettings
     redis: RedisSettings
@@ -98,6 +117,7 @@ class Settings:
     bid_lock_mode: str = "COMPLIANCE"
     # the bearer token Prometheus presents at /metrics; unset, /metrics answers 404
     metrics_token: str = ""
+    login: LoginSettings = field(default_factory=LoginSettings)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -143,6 +163,15 @@ class Settings:
             ocds_prefix=env.get("OCDS_PREFIX", "ocds-th0000"),
             bid_lock_mode=_lock_mode(env.get("BID_LOCK_MODE", "COMPLIANCE")),
             metrics_token=_token(env.get("METRICS_TOKEN", "")),
+            login=LoginSettings(
+                max_failures=_positive(env, "LOGIN_MAX_FAILURES", 5),
+                address_max_failures=_positive(env, "LOGIN_ADDRESS_MAX_FAILURES", 20),
+                window_minutes=_positive(env, "LOGIN_WINDOW_MINUTES", 15),
+                lock_minutes=_positive(env, "LOGIN_LOCK_MINUTES", 15),
+                api_key_days=_positive(env, "API_KEY_DAYS", 90),
+                api_key_max_days=_positive(env, "API_KEY_MAX_DAYS", 365),
+                key_prefix=env.get("LOGIN_KEY_PREFIX", "tenderhall:login"),
+            ),
         )
 
 
@@ -162,4 +191,15 @@ def _token(value: str) -> str:
     # a short token is guessable by anyone who can reach /metrics
     if value and len(value) < 32:
         raise SettingsError("METRICS_TOKEN must be at least 32 characters (e.g. openssl rand -hex 32)")
+    return value
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1, not {value}")
     return value

@@ -88,6 +88,8 @@ async def settings(pki: PKI) -> AsyncIterator[Settings]:
         base,
         database=replace(base.database, url=url),
         storage=replace(base.storage, bucket_prefix=f"th-t{secrets.token_hex(3)}"),
+        # sign-in failures are counted in the shared Redis: per run, so runs do not add up
+        login=replace(base.login, key_prefix=f"{name}:login"),
         log_json=True, platform_cert_file=str(seal_cert), platform_key_file=str(seal_key),
         tsa_cert_file=str(tsa_cert), tsa_key_file=str(tsa_key), dev_ca_dir=str(pki.dir),
     )

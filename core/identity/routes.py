@@ -6,11 +6,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import Cookie, State
 from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_429_TOO_MANY_REQUESTS
 
 from core import audit
 from core.auth import (
@@ -19,12 +19,16 @@ from core.auth import (
     client_ip,
     create_api_key,
     end_session,
+    list_api_keys,
+    revoke_api_key,
     start_session,
 )
+from core.db import keep_refusal
 from core.deps import Conn, MaybeUser, User
-from core.errors import BadCredentials
+from core.errors import BadCredentials, Forbidden, InvalidInput
 from core.identity import schemas as s
 from core.identity import service
+from core.identity.throttle import LoginLocked, Throttle
 
 
 def session_cookie(state: State, token: str | None) -> Cookie:
@@ -36,7 +40,27 @@ def session_cookie(state: State, token: str | None) -> Cookie:
 
 async def _login(request: Request[Any, Any, Any], state: State, conn: Conn,
                  login: str, password: str) -> tuple[UUID, str]:
-    user_id = await service.authenticate(conn, login=login, password=password)
+    """Check the password unless the account or address is locked (core/identity/throttle.py);
+    a failure that locks either is audited, and that audit row is kept with the refusal."""
+    name, address = login.strip().lower(), client_ip(request)
+    throttle = Throttle(state.redis, state.settings.login)
+    await throttle.check(name, address)
+    try:
+        user_id = await service.authenticate(conn, login=name, password=password)
+    except BadCredentials:
+        failure = await throttle.failed(name, address)
+        actor = audit.Actor(None, None, address, request.scope.get("state", {}).get("request_id"))
+        minutes = state.settings.login.lock_minutes
+        if failure.account_locked:
+            await audit.record(conn, actor, "session.lockout", "login", name,
+                               {"scope": "account", "minutes": minutes})
+        if failure.address_locked:
+            await audit.record(conn, actor, "session.lockout", "address", address,
+                               {"scope": "address", "minutes": minutes})
+        if failure.account_locked or failure.address_locked:
+            keep_refusal(request)
+        raise
+    await throttle.succeeded(name)
     token = await start_session(
         conn, secret_key=state.settings.web.session_secret, user_id=user_id,
         days=state.settings.web.session_days, client_ip=client_ip(request),
@@ -53,8 +77,14 @@ class AuthController(Controller):
 
     @post("/login", status_code=HTTP_200_OK)
     async def login(self, request: Request[Any, Any, Any], state: State,
-                    conn: Conn, data: JSONBody[s.LoginIn]) -> Response[s.UserOut]:
-        user_id, token = await _login(request, state, conn, data.login, data.password)
+                    conn: Conn, data: JSONBody[s.LoginIn]) -> Response[Any]:
+        """Too many wrong passwords lock the account (or the address) for a while: 429
+        ``login_locked`` with ``Retry-After``, before any password is checked."""
+        try:
+            user_id, token = await _login(request, state, conn, data.login, data.password)
+        except LoginLocked as exc:
+            return Response(exc.body(), status_code=HTTP_429_TOO_MANY_REQUESTS,
+                            headers={"Retry-After": str(exc.retry_after)})
         user = await service.get_user(conn, user_id)
         return Response(s.UserOut(**{k: user[k] for k in s.UserOut.__struct_fields__}),
                         cookies=[session_cookie(state, token)])
@@ -79,11 +109,40 @@ class AuthController(Controller):
     async def new_api_key(self, request: Request[Any, Any, Any], state: State,
                           conn: Conn, user: User,
                           data: JSONBody[s.ApiKeyIn]) -> s.ApiKeyOut:
-        key_id, key = await create_api_key(conn, secret_key=state.settings.web.session_secret,
-                                           user_id=user.user_id, name=data.name)
-        await audit.record(conn, actor_of(request, user), "api_key.create", "api_key", key_id,
-                           {"name": data.name})
-        return s.ApiKeyOut(id=key_id, name=data.name, key=key)
+        """A key for a machine client, from a signed-in session only (a key does not mint
+        keys that would outlive it); it expires after ``days``, within the maximum."""
+        if user.via != "session":
+            raise Forbidden({"reason": "session_required"},
+                            message="只能在登录会话中创建 API 密钥",
+                            message_en="API keys are made from a signed-in session only")
+        limits = state.settings.login
+        days = data.days if data.days is not None else min(limits.api_key_days,
+                                                            limits.api_key_max_days)
+        if days > limits.api_key_max_days:
+            raise InvalidInput({"field": "days", "maximum": limits.api_key_max_days},
+                               message=f"API 密钥有效期最长 {limits.api_key_max_days} 天",
+                               message_en=f"An API key lives {limits.api_key_max_days} days "
+                                          "at most")
+        row, key = await create_api_key(conn, secret_key=state.settings.web.session_secret,
+                                        user_id=user.user_id, name=data.name, days=days)
+        await audit.record(conn, actor_of(request, user), "api_key.create", "api_key",
+                           row["id"], {"name": data.name,
+                                       "expires_at": row["expires_at"].isoformat()})
+        return s.ApiKeyOut(id=row["id"], name=row["name"], key=key, prefix=row["prefix"],
+                           created_at=row["created_at"], expires_at=row["expires_at"])
+
+    @get("/api-keys")
+    async def api_keys(self, conn: Conn, user: User) -> list[s.ApiKeyInfo]:
+        """Your own keys (revoked and expired ones too), never their secrets."""
+        return [s.ApiKeyInfo(**r) for r in await list_api_keys(conn, user.user_id)]
+
+    @delete("/api-keys/{key_id:uuid}", status_code=HTTP_200_OK)
+    async def revoke(self, request: Request[Any, Any, Any], conn: Conn, user: User,
+                     key_id: FromPath[UUID]) -> s.ApiKeyInfo:
+        """Revoke one of your keys at once; another person's key is not found."""
+        row = await revoke_api_key(conn, actor_of(request, user), user_id=user.user_id,
+                                   key_id=key_id)
+        return s.ApiKeyInfo(**row)
 
 
 class IdentityController(Controller):
@@ -148,6 +207,9 @@ async def login_form(request: Request[Any, Any, Any], state: State, conn: Conn,
         _, token = await _login(request, state, conn, data.login, data.password)
     except BadCredentials:
         return Redirect("/login?error=1", status_code=303)
+    except LoginLocked as exc:
+        return Redirect("/login?error=locked", status_code=303,
+                        headers={"Retry-After": str(exc.retry_after)})
     return Redirect(target, status_code=303, cookies=[session_cookie(state, token)])
 
 

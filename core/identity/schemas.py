@@ -66,9 +66,27 @@ class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class ApiKeyIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    # days until the key expires; the deployment's default when absent, never past its
+    # maximum (API_KEY_DAYS, API_KEY_MAX_DAYS)
+    days: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
+
+
+class ApiKeyInfo(msgspec.Struct):
+    """A key as its owner lists it: never the secret, which was shown once."""
+
+    id: UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
 
 
 class ApiKeyOut(msgspec.Struct):
     id: UUID
     name: str
     key: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime
