@@ -5,11 +5,18 @@ Read, in this order, from the subject: ``organizationIdentifier``
 ``serialNumber`` (2.5.4.5), then any ``OU``; the first value that is a valid
 GB 32100 code (an optional ``USCC``/``NTRCN-`` style prefix is ignored) is
 the organization. A certificate with none maps to a person only.
+
+Binding a certificate to a user (``signing.login.bind_certificate``) checks
+the subject against that user: for a member of an organization, the
+certificate's credit code is the organization's; for a person with no
+organization (an expert, an administrator), the certificate names no
+organization at all and its common name is the person's registered name.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -43,3 +50,16 @@ def organization_name(cert: x509.Certificate) -> str | None:
         return None
     value = names[0].value
     return value if isinstance(value, str) else value.decode()
+
+
+def _plain(value: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", value).split())
+
+
+def speaks_for_person(cert: x509.Certificate, name: str) -> bool:
+    """A personal certificate of the person called ``name``: no organization in the
+    subject (no credit code, no O), and the common name is the name."""
+    if credit_code(cert) is not None or organization_name(cert) is not None:
+        return False
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return bool(names) and _plain(common_name(cert)) == _plain(name)

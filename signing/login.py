@@ -47,6 +47,14 @@ class CertificateNotBound(DomainError):
     message_en = "This certificate is not bound to any user"
 
 
+class PersonMismatch(DomainError):
+    status = 422
+    code = "certificate_person_mismatch"
+    message = "该用户不属于任何单位：证书须为本人的个人证书（不含单位信息，通用名为本人姓名）"
+    message_en = ("This user belongs to no organization: the certificate must be the person's "
+                  "own (no organization in it, the common name is the person's name)")
+
+
 class OrganizationMismatch(DomainError):
     status = 401
     code = "certificate_organization_mismatch"
@@ -106,12 +114,15 @@ async def bind_certificate(conn: asyncpg.Connection, actor: audit.Actor, *, user
         raise NotFound()
 
     der = cert.public_bytes(serialization.Encoding.DER)
-    if purpose != "encryption":
-        await pathval.validate_certificate(
-            asn1_x509.Certificate.load(der), [], trust=await load_trust_store(conn),
-            purpose=purpose, moment=None)
+    # every purpose: an encryption certificate is what bids and key shares are sealed to
+    await pathval.validate_certificate(
+        asn1_x509.Certificate.load(der), [], trust=await load_trust_store(conn),
+        purpose=purpose, moment=None)
     code = identity.credit_code(cert)
-    if user["credit_code"] is not None and code != user["credit_code"]:
+    if user["organization_id"] is None:
+        if not identity.speaks_for_person(cert, user["name"]):
+            raise PersonMismatch({"certificate": cert.subject.rfc4514_string()})
+    elif code != user["credit_code"]:
         raise OrganizationMismatch({"certificate": code})
     row = dict(await conn.fetchrow(
         q.BIND_CERTIFICATE, user_id, der, hashlib.sha256(der).digest(), purpose,

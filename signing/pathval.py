@@ -83,6 +83,8 @@ PURPOSE_USAGE: dict[str, tuple[set[str], set[str] | None]] = {
     "platform": ({"digital_signature"}, None),
     "login": ({"digital_signature"}, {"client_auth"}),
     "tsa": ({"digital_signature"}, {"time_stamping"}),
+    # key transport (RSA) or key agreement (EC): path and revocation are what matter here
+    "encryption": (set(), None),
 }
 
 

@@ -66,7 +66,7 @@ LOGIN_CERTIFICATE_USER = """
     WHERE c.cert_sha256 = $1 AND c.purpose = 'login'"""
 
 USER_ORGANIZATION = """
-    SELECT u.id, o.credit_code FROM users u
+    SELECT u.id, u.name, u.organization_id, o.credit_code FROM users u
     LEFT JOIN organizations o ON o.id = u.organization_id WHERE u.id = $1"""
 
 BIND_CERTIFICATE = """

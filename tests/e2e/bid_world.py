@@ -76,7 +76,7 @@ async def add_bidders(conn: asyncpg.Connection, settings: Settings, world: BidWo
             user = await identity.create_user(conn, SYSTEM, login=login, name="投标经办",
                                               roles=["bidder"], organization_id=org["id"])
             _, key = await create_api_key(conn, secret_key=settings.web.session_secret,
-                                          user_id=user, name="bid tool")
+                                          user_id=user, name="bid tool", days=1)
         signer = world.ca.issue(cn=f"{name}经办人", org=name, credit_code=code, purpose="signing")
         enc = world.ca.issue(cn=f"{name}经办人", org=name, credit_code=code, purpose="encryption")
         added.append(LiveBidder(Bidder(login, org["id"], name, code, signer, enc), key))

@@ -153,6 +153,56 @@ async def test_binding_checks_the_organization(client: Client, conn: asyncpg.Con
     assert (await bind_response(client, conn, other, stranger)).status_code == 403
 
 
+async def test_a_person_without_organization_binds_only_a_personal_certificate_of_theirs(
+        client: Client, conn: asyncpg.Connection, world: World, pki: PKI,
+        trusted: None) -> None:
+    """An expert or an administrator has no organization: another company's certificate,
+    or another person's, is refused whoever binds it; the person's own is accepted."""
+    expert = await world.user("expert")
+    admin = await conn.fetchval("SELECT login FROM users WHERE id = $1",
+                                (await client.get("/api/auth/me")).json()["id"])
+    company = pki.ca1.issue(cn="别家的人", org="别家公司", credit_code="91350100M000100Y43",
+                            purpose="signing")
+    named_company = pki.ca1.issue(cn="expert 测试", org="别家公司", purpose="signing")
+    somebody = pki.ca1.issue(cn="张三", purpose="signing")
+    own = pki.ca1.issue(cn="expert  测试", purpose="signing")  # spacing aside, the name
+    for target in (expert, admin):
+        for cert in (company, named_company, somebody):
+            r = await bind_response(client, conn, target, cert, "signing")
+            assert r.status_code == 422, (target, r.text)
+            assert r.json()["code"] == "certificate_person_mismatch"
+    assert await bind(client, conn, expert, own, "signing") == 201
+    # the expert binding for themself meets the same check
+    await login(client, expert)
+    assert (await bind_response(client, conn, expert, company, "signing")).json()["code"] == \
+        "certificate_person_mismatch"
+
+
+async def test_encryption_certificates_are_validated_too(
+        client: Client, conn: asyncpg.Connection, world: World, pki: PKI,
+        trusted: None) -> None:
+    """Bids and key shares are sealed to encryption certificates: an untrusted, revoked or
+    foreign one is refused like any other."""
+    name, _ = await bidder_with_certificate(client, conn, world, pki.ca1)
+    code = await conn.fetchval("SELECT o.credit_code FROM users u JOIN organizations o "
+                               "ON o.id = u.organization_id WHERE u.login = $1", name)
+    untrusted = pki.ca2.issue(cn="加密", org="测试投标人", credit_code=code,
+                              purpose="encryption", key_type=pki.ca2.meta["key_type"])  # type: ignore[arg-type]
+    r = await bind_response(client, conn, name, untrusted, "encryption")
+    assert r.status_code == 422 and r.json()["code"] == "certificate_unknown_issuer", r.text
+    foreign = pki.ca1.issue(cn="加密", credit_code="91350100M000100Y43", purpose="encryption")
+    r = await bind_response(client, conn, name, foreign, "encryption")
+    assert r.json()["code"] == "certificate_organization_mismatch"
+    revoked = pki.ca1.issue(cn="加密", org="测试投标人", credit_code=code, purpose="encryption")
+    pki.ca1.revoke(revoked.cert.serial_number)
+    await conn.execute("UPDATE trust_cas SET crl_der = $1 WHERE crl_url IS NOT NULL",
+                       pki.ca1.crl_der())
+    r = await bind_response(client, conn, name, revoked, "encryption")
+    assert r.status_code == 422 and r.json()["code"] == "certificate_revoked", r.text
+    good = pki.ca1.issue(cn="加密", org="测试投标人", credit_code=code, purpose="encryption")
+    assert await bind(client, conn, name, good, "encryption") == 201
+
+
 async def test_trust_store_administration(client: Client, conn: asyncpg.Connection,
                                           world: World, pki: PKI) -> None:
     await login(client, await world.user("admin"))
