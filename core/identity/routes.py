@@ -71,20 +71,22 @@ async def _login(request: Request[Any, Any, Any], state: State, conn: Conn,
     return user_id, token
 
 
+def _locked(_: Request[Any, Any, Any], exc: LoginLocked) -> Response[dict[str, Any]]:
+    return Response(exc.body(), status_code=HTTP_429_TOO_MANY_REQUESTS,
+                    headers={"Retry-After": str(exc.retry_after)})
+
+
 class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]  # noqa: RUF012
 
-    @post("/login", status_code=HTTP_200_OK)
+    @post("/login", status_code=HTTP_200_OK,
+          exception_handlers={LoginLocked: _locked})
     async def login(self, request: Request[Any, Any, Any], state: State,
-                    conn: Conn, data: JSONBody[s.LoginIn]) -> Response[Any]:
+                    conn: Conn, data: JSONBody[s.LoginIn]) -> Response[s.UserOut]:
         """Too many wrong passwords lock the account (or the address) for a while: 429
         ``login_locked`` with ``Retry-After``, before any password is checked."""
-        try:
-            user_id, token = await _login(request, state, conn, data.login, data.password)
-        except LoginLocked as exc:
-            return Response(exc.body(), status_code=HTTP_429_TOO_MANY_REQUESTS,
-                            headers={"Retry-After": str(exc.retry_after)})
+        user_id, token = await _login(request, state, conn, data.login, data.password)
         user = await service.get_user(conn, user_id)
         return Response(s.UserOut(**{k: user[k] for k in s.UserOut.__struct_fields__}),
                         cookies=[session_cookie(state, token)])
