@@ -80,7 +80,7 @@ async def test_an_unreachable_or_wrong_authority_is_unavailable(platform: server
 def test_tsa_url_is_read_and_checked(settings: Settings) -> None:
     env = {"DATABASE_URL": "postgresql:///x", "REDIS_URL": "redis://127.0.0.1/0",
            "S3_ENDPOINT": "127.0.0.1:1", "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "b",
-           "SESSION_SECRET": "s" * 32}
+           "SESSION_SECRET": "s" * 32, "SHARE_HOLD_KEY": "h" * 32}
     assert Settings.from_env({**env, "TSA_URL": "https://tsa.example/tsr"}).tsa_url == \
         "https://tsa.example/tsr"
     with pytest.raises(SettingsError, match="TSA_URL"):
