@@ -20,9 +20,17 @@ from core.errors import StorageUnavailable
 
 log = structlog.get_logger(__name__)
 
-# Buckets the platform uses; each is created at start if missing. The archive
-# bucket gets object lock (it cannot be enabled later on an existing bucket).
-BUCKETS: dict[str, bool] = {"documents": False, "bids": True, "records": False, "archive": True}
+# The platform's buckets, named once here: tender documents, sealed bids (under object lock,
+# so a stored bid cannot be changed or deleted before its retention ends), the official PDFs
+# it issues (notices, receipts, opening records), and the archive.
+DOCUMENTS = "documents"
+BIDS = "bids"
+RECORDS = "records"
+ARCHIVE = "archive"
+
+# Each is created at start if missing, with object lock where it says True (object lock
+# cannot be enabled later on an existing bucket).
+BUCKETS: dict[str, bool] = {DOCUMENTS: False, BIDS: True, RECORDS: False, ARCHIVE: True}
 
 T = TypeVar("T")
 

@@ -30,7 +30,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from core.buckets import BUCKETS, StoredObject, in_thread
+from core.buckets import BUCKETS, DOCUMENTS, StoredObject, in_thread
 from core.errors import StorageUnavailable
 from core.multipart import CompletionInProgress, MultipartUploads, PartUploadFailed
 from core.object_lock import _NO_RETENTION, LOCK_MODES, Lock, _parse_retention
@@ -165,7 +165,7 @@ class MinioStore(MultipartUploads):
         await in_thread("ensure_buckets", work)
 
     async def ping(self) -> None:
-        await in_thread("ping", self.client.bucket_exists, self.bucket("documents"))
+        await in_thread("ping", self.client.bucket_exists, self.bucket(DOCUMENTS))
 
     async def put_stream(self, bucket: str, key: str, chunks: AsyncIterator[bytes],
                          content_type: str = "application/octet-stream") -> StoredObject:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 import msgspec
+
+from core.errors import InvalidInput
 
 
 class CAIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,3 +53,15 @@ class ChallengeOut(msgspec.Struct):
 class CertLoginIn(msgspec.Struct, forbid_unknown_fields=True):
     nonce: Annotated[str, msgspec.Meta(max_length=200)]
     signature: Annotated[str, msgspec.Meta(max_length=100000)]
+
+
+def signature_bytes(text: str) -> bytes:
+    """A detached signature as a form or JSON field carries it: PEM text, or base64 DER."""
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        return text.encode()
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput({"field": "signature"}, message="签名须为 base64 编码的 DER 或 PEM 文本",
+                           message_en="The signature is base64 DER or PEM text") from None

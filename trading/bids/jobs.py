@@ -8,13 +8,13 @@ from uuid import UUID
 
 import asyncpg
 
-from core import jobs, pdf
+from core import buckets, jobs, pdf
 from core.storage import ObjectStore
 from signing import seal
 from trading.bids import queries as q
 from trading.bids.texts import TEXTS
 
-PDF_BUCKET = "records"
+PDF_BUCKET = buckets.RECORDS
 STATUS = {key.removeprefix("bid."): zh for key, (zh, _en) in TEXTS.items()}  # as the pages say
 
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from core.settings import Settings
 from signing import cms, seal, tsa
+from signing.canonical import canonical
 from trading.bids.errors import ReceiptUnavailable
-from trading.tenders.notices import canonical
 
 FORMAT = 1
 

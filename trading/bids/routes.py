@@ -17,10 +17,10 @@ from core.db import short_transaction
 from core.deps import Conn, User
 from core.errors import NotAuthenticated, NotFound
 from core.responses import JSON_DOCUMENT, file_response
+from signing.schemas import signature_bytes
 from trading.bids import errors, finalize, service, uploads
 from trading.bids import schemas as s
 from trading.bids.jobs import PDF_BUCKET
-from trading.tenders.notice_routes import signature_bytes
 
 
 def _struct_dict(value: msgspec.Struct | None) -> dict[str, Any] | None:

@@ -35,7 +35,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from core import audit
+from core import audit, buckets
 from core.auth import Principal
 from core.errors import InvalidInput, NotFound, StorageUnavailable
 from core.settings import Settings
@@ -45,7 +45,7 @@ from trading.bids import errors
 from trading.bids import queries as q
 from trading.bids.envelope_check import HEAD_BYTES
 
-BUCKET = "bids"
+BUCKET = buckets.BIDS
 PART_SIZE = 16 * 1024 * 1024
 MIN_PART, MAX_PART = 5 * 1024 * 1024, 64 * 1024 * 1024
 BLOCK = 256 * 1024  # bytes hashed and forwarded per step

@@ -20,14 +20,14 @@ import asyncpg
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from core import audit, jobs, pdf, uscc
+from core import audit, buckets, jobs, pdf, uscc
 from core.settings import Settings
 from core.storage import ObjectStore
 from signing import seal
 from trading.opening import hall, view
 from trading.opening import queries as q
 
-BUCKET = "records"
+BUCKET = buckets.RECORDS
 JOB = "issue_opening_record"
 FAULT = {"bidder": "投标人原因，视为截标后撤回", "platform": "平台原因，视为截标前撤回"}
 OUTCOME = {"bidder": "投标人解密", "officers": "开标人密钥分片解密"}

@@ -31,7 +31,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from core import audit, clock
+from core import audit, buckets, clock
 from core.auth import Principal
 from core.errors import InvalidInput, NotFound
 from core.storage import ObjectStore, StoredObject, iter_file
@@ -49,7 +49,7 @@ from trading.tenders.errors import (
     SignerNotOfOrganization,
 )
 
-BUCKET = "documents"
+BUCKET = buckets.DOCUMENTS
 MAX_BYTES = 200 * 1024 * 1024
 
 

@@ -9,13 +9,13 @@ from uuid import UUID
 
 import asyncpg
 
-from core import audit, jobs, pdf
+from core import audit, buckets, jobs, pdf
 from core.storage import ObjectStore
 from signing import seal
 from trading.tenders import documents, notices, texts
 from trading.tenders import queries as q
 
-PDF_BUCKET = "records"
+PDF_BUCKET = buckets.RECORDS
 _SET_PDF = "UPDATE notices SET pdf_key = $2, pdf_sha256 = $3 WHERE id = $1 AND pdf_key IS NULL"
 
 

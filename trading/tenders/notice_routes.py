@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,6 +21,7 @@ from core.db import short_transaction
 from core.deps import Conn, MaybeUser, User
 from core.errors import InvalidInput, NotAuthenticated, NotFound
 from core.responses import JSON_DOCUMENT, file_response
+from signing.schemas import signature_bytes
 from trading import ocds
 from trading.tenders import (
     clarifications,
@@ -41,17 +40,6 @@ from trading.tenders.routes import tender_out
 
 Multipart = Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)]
 UPLOAD_LIMIT = documents.MAX_BYTES + 1024 * 1024
-
-
-def signature_bytes(text: str) -> bytes:
-    text = text.strip()
-    if text.startswith("-----BEGIN"):
-        return text.encode()
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput({"field": "signature"}, message="签名须为 base64 编码的 DER 或 PEM 文本",
-                           message_en="The signature is base64 DER or PEM text") from None
 
 
 async def _upload(data: dict[str, UploadFile]) -> documents.Upload:

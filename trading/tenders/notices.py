@@ -11,43 +11,19 @@ signature over anything else (an older version of the draft, say) fails.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from core.clock import SHANGHAI
 from signing import cms, identity
+from signing.canonical import canonical
 from signing.trust import load_trust_store
 from trading.tenders.errors import SignerNotOfOrganization
 
 FORMAT = 1
-
-
-def _value(v: Any) -> Any:
-    if isinstance(v, datetime):
-        return v.astimezone(SHANGHAI).isoformat()
-    if isinstance(v, Decimal | UUID):
-        return str(v)
-    if isinstance(v, bytes):
-        return v.hex()
-    return v
-
-
-def canonical(obj: dict[str, Any]) -> bytes:
-    def walk(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: walk(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [walk(x) for x in v]
-        return _value(v)
-    return json.dumps(walk(obj), ensure_ascii=False, sort_keys=True,
-                      separators=(",", ":")).encode()
 
 
 def _documents(documents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

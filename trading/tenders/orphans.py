@@ -20,11 +20,11 @@ from typing import Any
 
 import asyncpg
 
-from core import jobs
+from core import buckets, jobs
 from core.storage import ObjectStore
 from trading.tenders import queries as q
 
-BUCKET = "documents"
+BUCKET = buckets.DOCUMENTS
 GRACE = timedelta(hours=1)
 
 
