@@ -20,6 +20,8 @@ from uuid import UUID
 
 import asyncpg
 
+from core import queries as q
+
 GENESIS = bytes(32)
 AUDIT_LOCK_KEY = 0x7468_6175_6469_74  # "thaudit": one key for the whole chain
 
@@ -84,15 +86,10 @@ async def record(
     payload: Any = None,
 ) -> int:
     """Append one audit row inside the caller's transaction; returns its id."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK_KEY)
+    await conn.execute(q.AUDIT_LOCK, AUDIT_LOCK_KEY)
     # The address is hashed as PostgreSQL prints it back (verify reads host()),
     # so both sides agree on forms like ::ffff:1.2.3.4 whatever Python makes of them.
-    head = await conn.fetchrow(
-        """SELECT (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS prev,
-                  nextval('audit_log_id_seq') AS id, clock_timestamp() AS at,
-                  host($1::inet) AS client_ip,
-                  current_setting('transaction_isolation') AS isolation""",
-        normalize_ip(actor.client_ip))
+    head = await conn.fetchrow(q.AUDIT_HEAD, normalize_ip(actor.client_ip))
     if head["isolation"] != "read committed":
         # a snapshot taken before the lock would not see the latest row and
         # would fork the chain
@@ -113,10 +110,7 @@ async def record(
     }
     digest = chain_hash(prev_hash, row)
     await conn.execute(
-        """INSERT INTO audit_log (id, at, actor_id, actor_role, action, object_type, object_id,
-                                  client_ip, request_id, payload_digest, prev_hash, hash)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::inet, $9, $10, $11, $12)""",
-        row["id"], row["at"], row["actor_id"], row["actor_role"], action, object_type,
+        q.AUDIT_INSERT, row["id"], row["at"], row["actor_id"], row["actor_role"], action, object_type,
         row["object_id"], client_ip, actor.request_id, row["payload_digest"],
         prev_hash, digest,
     )
@@ -137,12 +131,7 @@ async def verify(conn: asyncpg.Connection, *, batch: int = 5000) -> VerifyResult
     last_id = 0
     count = 0
     while True:
-        rows = await conn.fetch(
-            """SELECT id, at, actor_id, actor_role, action, object_type, object_id,
-                      host(client_ip) AS client_ip, request_id, payload_digest, prev_hash, hash
-               FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2""",
-            last_id, batch,
-        )
+        rows = await conn.fetch(q.AUDIT_ROWS, last_id, batch)
         if not rows:
             return VerifyResult(ok=True, rows=count)
         for r in rows:

@@ -20,23 +20,11 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from core import audit, clock
+from core import queries as q
 from core.auth import actor_of
 from core.db import fetch_all, fetch_one
 from core.deps import Conn, User
 from core.errors import InvalidInput, NotFound
-
-# ---------------------------------------------------------------- SQL
-YEAR_DAYS = "SELECT day, kind, name FROM calendar_days WHERE day BETWEEN $1 AND $2 ORDER BY day"
-
-GET_DAY = "SELECT day, kind, name FROM calendar_days WHERE day = $1 FOR UPDATE"
-
-UPSERT_DAY = """
-    INSERT INTO calendar_days (day, kind, name) VALUES ($1, $2, $3)
-    ON CONFLICT (day) DO UPDATE SET kind = excluded.kind, name = excluded.name, updated_at = now()
-    RETURNING day, kind, name
-"""
-
-DELETE_DAY = "DELETE FROM calendar_days WHERE day = $1 RETURNING day, kind, name"
 
 
 # ---------------------------------------------------------------- service
@@ -54,7 +42,7 @@ async def year_calendar(conn: asyncpg.Connection, *, year: int
                         ) -> tuple[list[dict[str, Any]], list[int]]:
     """The year's exceptions and the number of working days in each month."""
     first, last = date(year, 1, 1), date(year, 12, 31)
-    rows = await fetch_all(conn, YEAR_DAYS, first, last)
+    rows = await fetch_all(conn, q.YEAR_DAYS, first, last)
     cal = clock.Calendar({r["day"] for r in rows if r["kind"] == "holiday"},
                          {r["day"] for r in rows if r["kind"] == "workday"})
     months = [0] * 12
@@ -70,10 +58,10 @@ async def set_day(conn: asyncpg.Connection, actor: audit.Actor, *, day: date, ki
     """Upsert one exception; setting what is already there writes nothing, audit included."""
     check_exception(day, kind)
     name = name.strip()
-    previous = await fetch_one(conn, GET_DAY, day)
+    previous = await fetch_one(conn, q.GET_DAY, day)
     if previous is not None and previous["kind"] == kind and previous["name"] == name:
         return previous
-    row = dict(await conn.fetchrow(UPSERT_DAY, day, kind, name))
+    row = dict(await conn.fetchrow(q.UPSERT_DAY, day, kind, name))
     await audit.record(conn, actor, "calendar.set", "calendar_day", day.isoformat(), {
         "kind": kind, "name": name,
         "previous": {"kind": previous["kind"], "name": previous["name"]} if previous else None})
@@ -81,7 +69,7 @@ async def set_day(conn: asyncpg.Connection, actor: audit.Actor, *, day: date, ki
 
 
 async def delete_day(conn: asyncpg.Connection, actor: audit.Actor, *, day: date) -> None:
-    row = await fetch_one(conn, DELETE_DAY, day)
+    row = await fetch_one(conn, q.DELETE_DAY, day)
     if row is None:
         raise NotFound({"day": day.isoformat()})
     await audit.record(conn, actor, "calendar.delete", "calendar_day", day.isoformat(),

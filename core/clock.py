@@ -14,11 +14,13 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from core import queries as q
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 async def db_now(conn: asyncpg.Connection) -> datetime:
-    value: datetime = await conn.fetchval("SELECT now()")
+    value: datetime = await conn.fetchval(q.NOW)
     return value
 
 
@@ -68,8 +70,7 @@ class Calendar:
 
 
 async def load_calendar(conn: asyncpg.Connection, start: date, end: date) -> Calendar:
-    rows = await conn.fetch(
-        "SELECT day, kind FROM calendar_days WHERE day BETWEEN $1 AND $2", start, end)
+    rows = await conn.fetch(q.CALENDAR_BETWEEN, start, end)
     return Calendar({r["day"] for r in rows if r["kind"] == "holiday"},
                     {r["day"] for r in rows if r["kind"] == "workday"})
 

@@ -15,6 +15,7 @@ import uvicorn
 
 from core import audit as audit_log
 from core import migrate
+from core import queries as q
 from core.constraints import from_postgres
 from core.db import connect
 from core.errors import DomainError
@@ -136,9 +137,8 @@ def users_create(login: str, name: str, roles: tuple[str, ...], credit_code: str
             async with conn.transaction():
                 org_id = None
                 if credit_code:
-                    org_id = await conn.fetchval(
-                        "SELECT id FROM organizations WHERE credit_code = $1",
-                        credit_code.strip().upper())
+                    org_id = await conn.fetchval(q.ORGANIZATION_BY_CREDIT_CODE,
+                                                 credit_code.strip().upper())
                     if org_id is None:
                         raise click.ClickException(f"no organization {credit_code}")
                 actor = audit_log.Actor(None, "system", None, "cli")

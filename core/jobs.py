@@ -34,6 +34,7 @@ from arq.connections import RedisSettings as ArqRedisSettings
 from redis.exceptions import RedisError
 
 from core import db
+from core import queries as q
 
 log = structlog.get_logger(__name__)
 
@@ -74,10 +75,7 @@ async def enqueue(
     ``function`` is the job function itself, not its name: a renamed or removed job is an
     import error where it is enqueued, not a row that no worker can run."""
     row_id: int | None = await conn.fetchval(
-        """INSERT INTO outbox (job_key, function, args, available_at)
-           VALUES ($1, $2, $3, coalesce($4, now()))
-           ON CONFLICT (job_key) DO NOTHING RETURNING id""",
-        job_key, job_name(function), args, available_at,
+        q.ENQUEUE, job_key, job_name(function), args, available_at,
     )
     return row_id
 
@@ -135,22 +133,15 @@ async def relay_once(
     async def work(conn: asyncpg.Connection) -> tuple[int, bool]:
         async with conn.transaction():
             for outbox_id, error in unrecorded.items():
-                await conn.execute(RECORD_UNRECORDED, outbox_id, error)
+                await conn.execute(q.RECORD_UNRECORDED, outbox_id, error)
             forgotten = not await redis.exists(sentinel)
-            await conn.execute(RESET_RELAYED, None if forgotten else redeliver_after)
-            rows = await conn.fetch(
-                """SELECT id, job_key, function, relay_count FROM outbox
-                   WHERE relayed_at IS NULL AND done_at IS NULL AND available_at <= now()
-                   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
-                limit,
-            )
+            await conn.execute(q.RESET_RELAYED, None if forgotten else redeliver_after)
+            rows = await conn.fetch(q.DUE_ROWS, limit)
             for row in rows:
                 await redis.enqueue_job(row["function"], row["id"],
                                         _job_id=arq_job_id(row["job_key"], row["relay_count"] + 1),
                                         _queue_name=queue)
-                await conn.execute(
-                    "UPDATE outbox SET relayed_at = now(), relay_count = relay_count + 1 "
-                    "WHERE id = $1", row["id"])
+                await conn.execute(q.MARK_RELAYED, row["id"])
             return len(rows), forgotten
 
     if isinstance(pool_or_conn, asyncpg.Pool):
@@ -164,30 +155,6 @@ async def relay_once(
         await redis.set(sentinel, b"1")
         log.info("outbox_relay_sentinel_set", queue=queue)
     return moved
-
-
-# Relayed rows not done go again: all of them ($1 NULL: Redis lost them), or those
-# relayed longer ago than $1. Rows being run are locked, and skipped.
-RESET_RELAYED = """
-    UPDATE outbox SET relayed_at = NULL
-    WHERE id IN (SELECT id FROM outbox
-                 WHERE done_at IS NULL AND relayed_at IS NOT NULL
-                   AND ($1::interval IS NULL OR relayed_at < now() - $1::interval)
-                 FOR UPDATE SKIP LOCKED)"""
-
-# A failure kept in memory while the database was down: the try counts, and the row
-# is due at once (the outage, not the job, was at fault).
-RECORD_UNRECORDED = """
-    UPDATE outbox SET run_count = run_count + 1, last_error = $2, relayed_at = NULL,
-                      available_at = now()
-    WHERE id = $1 AND done_at IS NULL"""
-
-RECORD_FAILURE = """
-    UPDATE outbox SET run_count = run_count + 1, last_error = $2, relayed_at = NULL,
-                      available_at = now() + least($3::interval * power(2, run_count),
-                                                   $4::interval)
-    WHERE id = $1 AND done_at IS NULL
-    RETURNING run_count"""
 
 
 async def relay_forever(pool: asyncpg.Pool, redis_url: str, *, queue: str,
@@ -232,8 +199,7 @@ async def run_once(ctx: dict[str, Any], outbox_id: int,
     pool: asyncpg.Pool = ctx["db_pool"]
     try:
         async with pool.acquire() as conn, db.transaction(conn, ctx):
-            row = await conn.fetchrow(
-                "SELECT id, args, done_at FROM outbox WHERE id = $1 FOR UPDATE", outbox_id)
+            row = await conn.fetchrow(q.LOCK_OUTBOX_ROW, outbox_id)
             if row is None:
                 log.warning("job_without_outbox_row", outbox_id=outbox_id)
                 return None
@@ -241,15 +207,13 @@ async def run_once(ctx: dict[str, Any], outbox_id: int,
                 log.info("job_already_done", outbox_id=outbox_id)
                 return None
             result = await body(conn, row["args"])
-            await conn.execute(
-                "UPDATE outbox SET done_at = now(), run_count = run_count + 1, last_error = NULL "
-                "WHERE id = $1", outbox_id)
+            await conn.execute(q.MARK_DONE, outbox_id)
             return result
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         try:
             # backoff: 10 s, 20 s, 40 s ... capped at an hour
-            failures = await pool.fetchval(RECORD_FAILURE, outbox_id, error, RETRY_BASE,
+            failures = await pool.fetchval(q.RECORD_FAILURE, outbox_id, error, RETRY_BASE,
                                            RETRY_MAX)
         except Exception as record_exc:  # the database itself is down: remember it here
             _UNRECORDED[outbox_id] = error

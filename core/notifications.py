@@ -19,45 +19,24 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
+from core import queries as q
 from core.db import fetch_all, fetch_one
 from core.deps import Conn, User
 from core.errors import NotFound
-
-# ---------------------------------------------------------------- SQL
-COLUMNS = "id, subject, subject_en, body, ref, created_at, read_at"
-
-LIST = f"""
-    SELECT {COLUMNS} FROM notifications
-    WHERE user_id = $1 AND (NOT $2::boolean OR read_at IS NULL)
-    ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4
-"""
-
-COUNTS = """
-    SELECT count(*) FILTER (WHERE NOT $2::boolean OR read_at IS NULL) AS total,
-           count(*) FILTER (WHERE read_at IS NULL) AS unread
-    FROM notifications WHERE user_id = $1
-"""
-
-MARK_READ = f"""
-    UPDATE notifications SET read_at = coalesce(read_at, now())
-    WHERE id = $1 AND user_id = $2 RETURNING {COLUMNS}
-"""
-
-MARK_ALL_READ = "UPDATE notifications SET read_at = now() WHERE user_id = $1 AND read_at IS NULL"
 
 
 # ---------------------------------------------------------------- service
 async def list_inbox(conn: asyncpg.Connection, *, user_id: UUID, unread_only: bool, page: int,
                      page_size: int) -> tuple[list[dict[str, Any]], int, int]:
     """(rows of the page, how many match the filter, how many are unread)."""
-    rows = await fetch_all(conn, LIST, user_id, unread_only, page_size, (page - 1) * page_size)
-    counts = await conn.fetchrow(COUNTS, user_id, unread_only)
+    rows = await fetch_all(conn, q.NOTIFICATIONS, user_id, unread_only, page_size, (page - 1) * page_size)
+    counts = await conn.fetchrow(q.NOTIFICATION_COUNTS, user_id, unread_only)
     return rows, int(counts["total"]), int(counts["unread"])
 
 
 async def mark_read(conn: asyncpg.Connection, *, user_id: UUID,
                     notification_id: int) -> dict[str, Any]:
-    row = await fetch_one(conn, MARK_READ, notification_id, user_id)
+    row = await fetch_one(conn, q.MARK_READ, notification_id, user_id)
     if row is None:
         raise NotFound({"notification_id": notification_id})
     return row
@@ -65,7 +44,7 @@ async def mark_read(conn: asyncpg.Connection, *, user_id: UUID,
 
 async def mark_all_read(conn: asyncpg.Connection, *, user_id: UUID) -> int:
     """How many notifications got their read receipt now."""
-    status: str = await conn.execute(MARK_ALL_READ, user_id)
+    status: str = await conn.execute(q.MARK_ALL_READ, user_id)
     return int(status.rsplit(" ", 1)[-1])
 
 

@@ -13,6 +13,7 @@ from uuid import UUID
 import asyncpg
 
 from core import jobs
+from core import queries as q
 
 
 async def notify(conn: asyncpg.Connection, *, key: str, user_id: UUID, subject: str,
@@ -27,8 +28,6 @@ async def notify(conn: asyncpg.Connection, *, key: str, user_id: UUID, subject: 
 async def deliver_notification(ctx: dict[str, Any], outbox_id: int) -> None:
     async def body(conn: asyncpg.Connection, args: dict[str, Any]) -> None:
         await conn.execute(
-            """INSERT INTO notifications (outbox_id, user_id, subject, subject_en, body, ref)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (outbox_id) DO NOTHING""",
-            outbox_id, UUID(args["user_id"]), args["subject"], args["subject_en"], args["body"],
-            args.get("ref"))
+            q.DELIVER_NOTIFICATION, outbox_id, UUID(args["user_id"]), args["subject"],
+            args["subject_en"], args["body"], args.get("ref"))
     await jobs.run_once(ctx, outbox_id, body)

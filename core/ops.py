@@ -20,6 +20,7 @@ from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from core import queries as q
 from core.errors import NotAuthenticated, NotFound
 
 log = structlog.get_logger(__name__)
@@ -71,7 +72,7 @@ async def healthz(state: State) -> Response[dict[str, Any]]:
     """200 when PostgreSQL, Redis and S3 all answer; 503 naming the ones that do not."""
     async def db() -> None:
         async with state.db_pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
+            await conn.fetchval(q.PING)
 
     results = dict(await asyncio.gather(
         _check("postgresql", db()),
