@@ -106,8 +106,10 @@ async def test_api_keys_are_listed_revoked_and_audited(
     assert (await client.get("/api/auth/me", headers=bearer)).status_code == 200
     r = await client.post("/api/auth/api-keys", json={"name": "再来一把"}, headers=bearer)
     assert r.status_code == 403 and r.json()["detail"]["reason"] == "session_required"
+    # this test's keys only: other tests' servers commit keys of their own
     actions = [(r["action"], r["object_id"]) for r in await conn.fetch(
-        "SELECT action, object_id FROM audit_log WHERE object_type = 'api_key' ORDER BY id")]
+        "SELECT action, object_id FROM audit_log WHERE object_type = 'api_key' "
+        "AND object_id = ANY($1::text[]) ORDER BY id", [m["id"] for m in made])]
     assert actions == [("api_key.create", made[0]["id"]), ("api_key.create", made[1]["id"]),
                        ("api_key.revoke", made[0]["id"])]
 

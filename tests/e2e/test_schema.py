@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -20,8 +21,16 @@ from playwright.sync_api import Browser, expect
 
 from core import audit
 from core.identity import service as identity
+from core.migrate import upgrade_async
 from core.settings import Settings
-from tests.conftest import PASSWORD, committed, credit_code, tender_body
+from tests.conftest import (
+    PASSWORD,
+    committed,
+    create_database,
+    credit_code,
+    drop_database,
+    tender_body,
+)
 from tests.e2e import servers
 
 CHECKS = ",".join([
@@ -33,17 +42,30 @@ MAX_EXAMPLES = 6
 
 
 @pytest.fixture(scope="module")
-def server(settings: Settings) -> Iterator[servers.Server]:
-    server = servers.start(settings)
+async def own_db(settings: Settings) -> AsyncIterator[Settings]:
+    """A migrated database of this module's own: the generated requests commit whatever the
+    API accepts (calendar days, trust anchors, failed sign-ins in the audit chain), and
+    other tests must not find it in theirs."""
+    name = f"th_schema_{secrets.token_hex(4)}"
+    url = await create_database(settings.database.url, name)
+    await upgrade_async(url)
+    yield replace(settings, database=replace(settings.database, url=url),
+                  login=replace(settings.login, key_prefix=f"{name}:login"))
+    await drop_database(settings.database.url, name)
+
+
+@pytest.fixture(scope="module")
+def server(own_db: Settings) -> Iterator[servers.Server]:
+    server = servers.start(own_db, LOGIN_KEY_PREFIX=own_db.login.key_prefix)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-async def officer(settings: Settings) -> AsyncIterator[str]:
+async def officer(own_db: Settings) -> AsyncIterator[str]:
     """A committed user with most roles, so that many operations get past authorization."""
     login = f"schema-{secrets.token_hex(3)}"
-    conn = await committed(settings.database.url)
+    conn = await committed(own_db.database.url)
     actor = audit.Actor(None, "system", None, "schema")
     try:
         async with conn.transaction():
