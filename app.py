@@ -34,7 +34,12 @@ from core.auth import provide_principal, provide_user
 from core.calendar_admin import CalendarController
 from core.constraints import install_constraints
 from core.csrf import csrf_middleware
-from core.db import create_pool, provide_transaction, transaction_middleware
+from core.db import (
+    create_pool,
+    provide_read_connection,
+    provide_transaction,
+    transaction_middleware,
+)
 from core.edge import EdgeMiddleware
 from core.http_errors import EXCEPTION_HANDLERS
 from core.identity.routes import AuthController, IdentityController, login_form, logout_form
@@ -140,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies={
             "conn": Provide(provide_transaction),
+            "read_conn": Provide(provide_read_connection),
             "principal": Provide(provide_principal),
             "user": Provide(provide_user),
             "bid_sections": Provide(lambda: bid_pages.tender_context, use_cache=True,

@@ -4,11 +4,13 @@ The hello-world is the ceiling the framework and server allow on this machine;
 dividing by it leaves what the list itself costs (database, serialization), so
 the numbers compare across machines. Starts both under uvicorn (one worker
 each, same flags), seeds published tenders in a database of its own, loads each
-endpoint with wrk in turn and prints requests per second, p99 latency and both
-as ratios to the hello-world. Needs the services of ``make bench`` (or
-DATABASE_URL, REDIS_URL, S3_* and SESSION_SECRET set).
+endpoint with wrk in turn and prints requests per second, p50 and p99 latency and
+the ratios to the hello-world and of the keyword search to the plain list.
+``--runs`` repeats the whole sequence; each run's ratios come from that run alone
+(a shared machine's load moves between runs, not within one row pair). Needs the
+services of ``make bench`` (or DATABASE_URL, REDIS_URL, S3_* and SESSION_SECRET set).
 
-    python bench/api.py [--seconds 10] [--connections 32] [--tenders 10000]
+    python bench/api.py [--seconds 10] [--connections 64] [--runs 2] [--tenders 10000]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -81,6 +84,7 @@ class Endpoint:
 @dataclass(frozen=True)
 class Result:
     rps: float
+    p50_ms: float
     p99_ms: float
 
 
@@ -177,15 +181,18 @@ def load(url: str, seconds: int, connections: int) -> Result:
                          capture_output=True, text=True, check=False)
     out = run.stdout + run.stderr
     rps = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.MULTILINE)
+    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s|m|h)\s*$", out, re.MULTILINE)
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m|h)\s*$", out, re.MULTILINE)
     # wrk prints these lines only when something went wrong
     failed = re.search(r"Non-2xx or 3xx responses|Socket errors", out)
-    if run.returncode != 0 or rps is None or p99 is None or failed is not None:
+    if run.returncode != 0 or rps is None or p50 is None or p99 is None or failed is not None:
         raise SystemExit(f"wrk failed or saw errors on {url}:\n{out}")
-    return Result(float(rps.group(1)), float(p99.group(1)) * _UNIT_MS[p99.group(2)])
+    return Result(float(rps.group(1)), float(p50.group(1)) * _UNIT_MS[p50.group(2)],
+                  float(p99.group(1)) * _UNIT_MS[p99.group(2)])
 
 
-def measure(database_url: str, opts: argparse.Namespace) -> list[tuple[Endpoint, Result]]:
+def measure(database_url: str, opts: argparse.Namespace,
+            ) -> list[list[tuple[Endpoint, Result]]]:
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
     uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--log-level",
                "warning", "--no-access-log"]
@@ -200,7 +207,8 @@ def measure(database_url: str, opts: argparse.Namespace) -> list[tuple[Endpoint,
             check(url, endpoint)
         for _, url in targets:  # warm up both servers and every query's plan
             load(url, WARM_UP_SECONDS, opts.connections)
-        return [(e, load(url, opts.seconds, opts.connections)) for e, url in targets]
+        return [[(e, load(url, opts.seconds, opts.connections)) for e, url in targets]
+                for _ in range(opts.runs)]
     finally:
         for proc in (app, hello):
             proc.terminate()
@@ -227,23 +235,35 @@ async def drop_database(base_url: str, name: str) -> None:
         await admin.close()
 
 
-def report(results: list[tuple[Endpoint, Result]], opts: argparse.Namespace) -> None:
+def report(runs: list[list[tuple[Endpoint, Result]]], opts: argparse.Namespace) -> None:
     print(f"machine: {os.cpu_count()} cores; uvicorn 1 worker each; "
           f"wrk {' '.join(wrk_flags(opts.seconds, opts.connections))}; "
           f"{opts.tenders} published tenders")
-    hello = results[0][1]
-    print(f"{'endpoint':<30} {'req/s':>9} {'p99 ms':>8} {'req/s / hello':>14} "
-          f"{'p99 / hello':>12}  query")
-    for endpoint, r in results:
-        query = "&".join(f"{k}={v}" for k, v in endpoint.query.items())
-        print(f"{endpoint.label:<30} {r.rps:>9.0f} {r.p99_ms:>8.2f} {r.rps / hello.rps:>14.4f} "
-              f"{r.p99_ms / hello.p99_ms:>12.1f}  {endpoint.path}{'?' + query if query else ''}")
+    for n, results in enumerate(runs, start=1):
+        hello = results[0][1]
+        plain = results[1][1]
+        print(f"run {n}/{len(runs)}")
+        print(f"{'endpoint':<30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'req/s / hello':>14} {'req/s / list':>13}  query")
+        for endpoint, r in results:
+            query = "&".join(f"{k}={v}" for k, v in endpoint.query.items())
+            print(f"{endpoint.label:<30} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+                  f"{r.rps / hello.rps:>14.4f} {r.rps / plain.rps:>13.2f}  "
+                  f"{endpoint.path}{'?' + query if query else ''}")
+    ratios = sorted(r[1][1].rps / r[0][1].rps for r in runs)
+    p99s = sorted(r[1][1].p99_ms for r in runs)
+    keyword = sorted(r[1][1].rps / r[4][1].rps for r in runs)
+    print(f"tender list, page 1 at {opts.connections} connections over {len(runs)} runs: "
+          f"req/s / hello min {ratios[0]:.4f} median {statistics.median(ratios):.4f}; "
+          f"p99 min {p99s[0]:.1f} ms median {statistics.median(p99s):.1f} ms; "
+          f"list / keyword 1% median {statistics.median(keyword):.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--tenders", type=int, default=10000)
     opts = parser.parse_args()
     if opts.tenders < 2 * PAGE_SIZE * len(REGIONS):
@@ -254,10 +274,10 @@ def main() -> None:
     name = f"th_bench_{secrets.token_hex(4)}"
     try:
         url = asyncio.run(create_database(base, name, opts.tenders))
-        results = measure(url, opts)
+        runs = measure(url, opts)
     finally:
         asyncio.run(drop_database(base, name))
-    report(results, opts)
+    report(runs, opts)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from core.auth import actor_of
-from core.deps import Conn, MaybeUser, User
+from core.deps import Conn, MaybeUser, ReadConn, User
 from trading.tenders import schemas as s
 from trading.tenders import service
 
@@ -31,7 +31,7 @@ class TenderController(Controller):
 
     @get("/")
     async def list_tenders(
-        self, conn: Conn,
+        self, read_conn: ReadConn,
         q: Annotated[str | None, QueryParameter(max_length=100)] = None,
         region: Annotated[str | None, QueryParameter(max_length=100)] = None,
         status: Annotated[str | None, QueryParameter(max_length=30)] = None,
@@ -44,7 +44,7 @@ class TenderController(Controller):
         """Published tenders, newest first; ``published_from``/``published_to`` are inclusive
         days in Asia/Shanghai."""
         rows, total = await service.list_public(
-            conn, keyword=q, region=region, status=status, page=page, page_size=page_size,
+            read_conn, keyword=q, region=region, status=status, page=page, page_size=page_size,
             procedure=procedure, published_from=published_from, published_to=published_to)
         return s.TenderPage(items=[tender_out(r) for r in rows], total=total, page=page,
                             page_size=page_size)
