@@ -32,7 +32,7 @@ stop:
 
 test: sysdeps venv
 	@$(VENV)/bin/ruff check --quiet . && $(VENV)/bin/mypy --no-error-summary
-	@$(VENV)/bin/lint-imports --no-cache --no-logo >var/lint-imports.log || { cat var/lint-imports.log; exit 1; }
+	@mkdir -p var && $(VENV)/bin/lint-imports --no-cache --no-logo >var/lint-imports.log || { cat var/lint-imports.log; exit 1; }
 	@scripts/services.sh start test --fresh
 	@set -o pipefail; status=0; \
 	  scripts/with-env.sh test $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
