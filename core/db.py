@@ -398,5 +398,9 @@ async def provide_read_connection(state: State) -> AsyncIterator[asyncpg.Connect
     if shared is not None:
         yield shared
         return
-    async with state.db_pool.acquire() as conn:
+    pool: asyncpg.Pool = state.db_pool
+    conn = await acquire(pool)  # a database out of reach is a 503, as for ``conn``
+    try:
         yield conn
+    finally:
+        await pool.release(conn)
