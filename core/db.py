@@ -33,6 +33,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.constraints import from_postgres
 from core.errors import Conflict, DatabaseUnavailable, DomainError
+from core.pool import FairPool
 
 Connection = asyncpg.Connection  # the type services receive
 Pool = asyncpg.Pool
@@ -163,12 +164,12 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
+    pool: asyncpg.Pool = await FairPool(
         dsn=url, min_size=min_size, max_size=max_size, init=_init_connection,
-        reset=_reset_connection,
+        reset=_reset_connection, max_queries=50000, max_inactive_connection_lifetime=300.0,
+        connection_class=asyncpg.Connection, record_class=asyncpg.Record, loop=None,
         server_settings={"timezone": "UTC", "application_name": "tenderhall"},
     )
-    assert pool is not None
     return pool
 
 

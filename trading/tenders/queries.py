@@ -1,5 +1,8 @@
 """SQL for tenders and lots."""
 
+import functools
+from typing import Any
+
 # Columns a client sets on a draft, in the order of the INSERT/UPDATE parameters.
 EDITABLE = ("code", "title", "region", "procedure", "sector", "budget", "ceiling_price",
             "agency_org_id", "min_bids", "has_prequalification", "security_cap_percent",
@@ -59,25 +62,51 @@ COPY_LOTS = """
     FROM lots WHERE tender_id = $1
 """
 
-# Public list: never drafts, nor drafts that were cancelled (no publication time).
-# Filters are optional ($n IS NULL passes). The page's ids come
-# from the index first and only those rows are joined; the total is a count of ids (a
-# window count over full rows spilled to disk and cost every page the whole list).
-_PUBLIC_FILTER = """t.status <> 'draft' AND t.published_at IS NOT NULL
-      AND ($1::text IS NULL OR t.title ILIKE '%' || $1 || '%' OR t.code ILIKE '%' || $1 || '%')
-      AND ($2::text IS NULL OR t.region = $2)
-      AND ($3::text IS NULL OR t.status = $3)
-      AND ($6::text IS NULL OR t.procedure = $6)
-      AND ($7::timestamptz IS NULL OR t.published_at >= $7)
-      AND ($8::timestamptz IS NULL OR t.published_at < $8)"""
+# The public list: never drafts, nor drafts that were cancelled (no publication time). Each
+# combination of filters gets a statement of its own with only its own conditions: one
+# statement with "$n IS NULL OR ..." for every filter has no plan good for all of them, so
+# PostgreSQL planned it anew on every call (1.5 ms, against 0.3 ms to run it). The page's ids
+# come from the index first and only those rows are joined. The total: with a keyword or a
+# date range, a count of the matching ids; otherwise the sum of the counts the database keeps
+# per (status, region, procedure) (0015), the same rows without reading them.
+PUBLIC_FILTERS = ("keyword", "region", "status", "procedure", "since", "until")
+_PUBLIC_CONDITIONS = {
+    "keyword": "(t.title ILIKE '%' || {p}::text || '%' OR t.code ILIKE '%' || {p}::text || '%')",
+    "region": "t.region = {p}::text",
+    "status": "t.status = {p}::text",
+    "procedure": "t.procedure = {p}::text",
+    "since": "t.published_at >= {p}::timestamptz",
+    "until": "t.published_at < {p}::timestamptz",
+}
+_KEPT = frozenset({"region", "status", "procedure"})
 
-LIST_PUBLIC = f"""
-    WITH page AS (SELECT t.id FROM tenders t WHERE {_PUBLIC_FILTER}
-                  ORDER BY t.published_at DESC, t.id DESC LIMIT $4 OFFSET $5)
-    SELECT {TENDER_COLUMNS}, (SELECT count(*) FROM tenders t WHERE {_PUBLIC_FILTER}) AS total
+
+@functools.cache
+def _list_public(present: tuple[str, ...]) -> str:
+    places = {name: f"${n}" for n, name in enumerate(present, start=1)}
+    where = " AND ".join(["t.status <> 'draft'", "t.published_at IS NOT NULL",
+                          *(_PUBLIC_CONDITIONS[name].format(p=places[name]) for name in present)])
+    if _KEPT.issuperset(present):
+        kept = " AND ".join(f"c.{name} = {places[name]}::text" for name in present)
+        total = ("SELECT coalesce(sum(c.n), 0)::bigint FROM public_tender_counts c"
+                 + (f" WHERE {kept}" if kept else ""))
+    else:
+        total = f"SELECT count(*) FROM tenders t WHERE {where}"
+    limit, offset = f"${len(present) + 1}", f"${len(present) + 2}"
+    return f"""
+    WITH page AS (SELECT t.id FROM tenders t WHERE {where}
+                  ORDER BY t.published_at DESC, t.id DESC LIMIT {limit} OFFSET {offset})
+    SELECT {TENDER_COLUMNS}, ({total}) AS total
     FROM page p JOIN tenders t ON t.id = p.id JOIN organizations o ON o.id = t.owner_org_id
     ORDER BY t.published_at DESC, t.id DESC
-"""
+    """
+
+
+def list_public(filters: dict[str, Any], limit: int, offset: int) -> tuple[str, list[Any]]:
+    """The statement for the filters given (a value of None is no filter) and its arguments."""
+    present = tuple(name for name in PUBLIC_FILTERS if filters.get(name) is not None)
+    return _list_public(present), [*(filters[name] for name in present), limit, offset]
+
 
 # The regions that published tenders name, read as a loose index scan over the region index
 # (one probe per distinct value instead of a pass over every row).

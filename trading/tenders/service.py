@@ -285,8 +285,11 @@ async def list_public(conn: asyncpg.Connection, *, keyword: str | None, region: 
                            message_en="The end date is before the start date")
     since = clock.day_start(published_from) if published_from else None
     until = clock.day_start(published_to + timedelta(days=1)) if published_to else None
-    rows = await conn.fetch(q.LIST_PUBLIC, keyword or None, region or None, status,
-                            page_size, (page - 1) * page_size, procedure, since, until)
+    statement, args = q.list_public(
+        {"keyword": keyword or None, "region": region or None, "status": status,
+         "procedure": procedure, "since": since, "until": until},
+        limit=page_size, offset=(page - 1) * page_size)
+    rows = await conn.fetch(statement, *args)
     total = rows[0]["total"] if rows else 0
     return [dict(r) for r in rows], total
 
