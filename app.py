@@ -36,7 +36,6 @@ from core.constraints import install_constraints
 from core.csrf import csrf_middleware
 from core.db import (
     create_pool,
-    provide_read_connection,
     provide_transaction,
     transaction_middleware,
 )
@@ -47,6 +46,7 @@ from core.logs import configure_logging, request_id_middleware
 from core.notifications import NotificationController
 from core.ops import PROMETHEUS, MetricsController, healthz
 from core.pages import login_page, set_lang
+from core.readcache import ReadCache
 from core.settings import Settings
 from core.storage import open_store
 from core.worker import Jobs, Schedule, run_worker
@@ -78,6 +78,7 @@ from trading.tenders import orphans
 from trading.tenders import pages as tender_pages
 from trading.tenders import texts as tender_texts
 from trading.tenders.notice_routes import PublicationController
+from trading.tenders.queries import PUBLIC_TENDERS_CHANNEL
 from trading.tenders.routes import TenderController
 
 ROOT = Path(__file__).resolve().parent
@@ -94,9 +95,13 @@ async def open_resources(state: State, settings: Settings) -> None:
     await state.store.ensure_buckets()
     state.tsa = tsa.from_settings(url=settings.tsa_url, cert_file=settings.tsa_cert_file,
                                   key_file=settings.tsa_key_file)
+    state.public_tenders = ReadCache(settings.database.url, PUBLIC_TENDERS_CHANNEL,
+                                     settings.web.read_cache_entries)
+    await state.public_tenders.start()
 
 
 async def close_resources(state: State) -> None:
+    await state.public_tenders.close()
     await state.store.aclose()
     await state.redis.aclose()
     await state.db_pool.close()
@@ -145,7 +150,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies={
             "conn": Provide(provide_transaction),
-            "read_conn": Provide(provide_read_connection),
             "principal": Provide(provide_principal),
             "user": Provide(provide_user),
             "bid_sections": Provide(lambda: bid_pages.tender_context, use_cache=True,

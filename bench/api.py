@@ -2,8 +2,11 @@
 
 The hello-world is the ceiling the framework and server allow on this machine;
 dividing by it leaves what the list itself costs (database, serialization), so
-the numbers compare across machines. Starts both under uvicorn (one worker
-each, same flags), seeds published tenders in a database of its own, loads each
+the numbers compare across machines. Starts the app twice, as deployed (answers
+of the public list kept per process, core/readcache.py) and with
+READ_CACHE_ENTRIES=0 (every read goes to the database), and the hello-world,
+each under uvicorn (one worker, same flags); seeds published tenders in a
+database of its own, loads each
 endpoint with wrk in turn and prints requests per second, p50 and p99 latency and
 the ratios to the hello-world and of the keyword search to the plain list.
 ``--runs`` repeats the whole sequence; each run's ratios come from that run alone
@@ -79,6 +82,7 @@ class Endpoint:
     query: dict[str, str | int]
     expect_total: int
     expect_items: int
+    server: str = "app"  # "hello", "app" (answers kept) or "unkept" (READ_CACHE_ENTRIES=0)
 
 
 @dataclass(frozen=True)
@@ -117,20 +121,25 @@ def endpoints(tenders: int) -> list[Endpoint]:
     with_keyword = len(range(KEYWORD_AT, tenders, KEYWORD_EVERY))
     # four fifths of the way down: OFFSET 7980 with the default 10,000
     deep = max(1, tenders * 4 // 5 // PAGE_SIZE)
+    first: dict[str, str | int] = {"page": 1, "page_size": PAGE_SIZE}
+    keyword: dict[str, str | int] = {"q": KEYWORD, "page": 1, "page_size": PAGE_SIZE}
     return [
-        Endpoint("bare hello-world", "/", {}, 0, 0),
-        Endpoint("tender list, page 1", "/api/tenders/", {"page": 1, "page_size": PAGE_SIZE},
-                 tenders, items(tenders, 1)),
+        Endpoint("bare hello-world", "/", {}, 0, 0, "hello"),
+        Endpoint("tender list, page 1", "/api/tenders/", first, tenders, items(tenders, 1)),
         Endpoint(f"tender list, page {deep}", "/api/tenders/",
                  {"page": deep, "page_size": PAGE_SIZE}, tenders, items(tenders, deep)),
         Endpoint("tender list, region, page 2", "/api/tenders/",
                  {"region": FILTER_REGION, "page": 2, "page_size": PAGE_SIZE},
                  in_region, items(in_region, 2)),
-        Endpoint("tender list, keyword 1%", "/api/tenders/",
-                 {"q": KEYWORD, "page": 1, "page_size": PAGE_SIZE},
+        Endpoint("tender list, keyword 1%", "/api/tenders/", keyword,
                  with_keyword, items(with_keyword, 1)),
         Endpoint("tender list, keyword no hit", "/api/tenders/",
                  {"q": NO_MATCH, "page": 1, "page_size": PAGE_SIZE}, 0, 0),
+        # the same reads with nothing kept: what each read costs the database and the house
+        Endpoint("nothing kept: list, page 1", "/api/tenders/", first, tenders,
+                 items(tenders, 1), "unkept"),
+        Endpoint("nothing kept: keyword 1%", "/api/tenders/", keyword, with_keyword,
+                 items(with_keyword, 1), "unkept"),
     ]
 
 
@@ -196,21 +205,26 @@ def measure(database_url: str, opts: argparse.Namespace,
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
     uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--log-level",
                "warning", "--no-access-log"]
-    app_port, hello_port = free_port(), free_port()
-    targets = [(e, url_of(hello_port if not e.query else app_port, e))
-               for e in endpoints(opts.tenders)]
-    app = start([*uvicorn, "--port", str(app_port), "--factory", "app:create_app"], env,
-                targets[1][1])
-    hello = start([*uvicorn, "--port", str(hello_port), "bench.hello:app"], env, targets[0][1])
+    ports = {"hello": free_port(), "app": free_port(), "unkept": free_port()}
+    targets = [(e, url_of(ports[e.server], e)) for e in endpoints(opts.tenders)]
+    first = {e.server: url for e, url in reversed(targets)}  # each server's first URL
+    servers: list[subprocess.Popen[bytes]] = []
     try:
+        servers.append(start([*uvicorn, "--port", str(ports["app"]), "--factory",
+                              "app:create_app"], env, first["app"]))
+        servers.append(start([*uvicorn, "--port", str(ports["unkept"]), "--factory",
+                              "app:create_app"], {**env, "READ_CACHE_ENTRIES": "0"},
+                             first["unkept"]))
+        servers.append(start([*uvicorn, "--port", str(ports["hello"]), "bench.hello:app"], env,
+                             first["hello"]))
         for endpoint, url in targets:
             check(url, endpoint)
-        for _, url in targets:  # warm up both servers and every query's plan
+        for _, url in targets:  # warm up every server and every query's plan
             load(url, WARM_UP_SECONDS, opts.connections)
         return [[(e, load(url, opts.seconds, opts.connections)) for e, url in targets]
                 for _ in range(opts.runs)]
     finally:
-        for proc in (app, hello):
+        for proc in servers:
             proc.terminate()
             proc.wait(timeout=10)
 
@@ -236,7 +250,8 @@ async def drop_database(base_url: str, name: str) -> None:
 
 
 def report(runs: list[list[tuple[Endpoint, Result]]], opts: argparse.Namespace) -> None:
-    print(f"machine: {os.cpu_count()} cores; uvicorn 1 worker each; "
+    print(f"machine: {os.cpu_count()} cores; uvicorn 1 worker each (the app twice: answers "
+          f"kept, and READ_CACHE_ENTRIES=0); "
           f"wrk {' '.join(wrk_flags(opts.seconds, opts.connections))}; "
           f"{opts.tenders} published tenders")
     for n, results in enumerate(runs, start=1):
@@ -250,13 +265,22 @@ def report(runs: list[list[tuple[Endpoint, Result]]], opts: argparse.Namespace) 
             print(f"{endpoint.label:<30} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
                   f"{r.rps / hello.rps:>14.4f} {r.rps / plain.rps:>13.2f}  "
                   f"{endpoint.path}{'?' + query if query else ''}")
-    ratios = sorted(r[1][1].rps / r[0][1].rps for r in runs)
-    p99s = sorted(r[1][1].p99_ms for r in runs)
-    keyword = sorted(r[1][1].rps / r[4][1].rps for r in runs)
-    print(f"tender list, page 1 at {opts.connections} connections over {len(runs)} runs: "
-          f"req/s / hello min {ratios[0]:.4f} median {statistics.median(ratios):.4f}; "
-          f"p99 min {p99s[0]:.1f} ms median {statistics.median(p99s):.1f} ms; "
-          f"list / keyword 1% median {statistics.median(keyword):.2f}x")
+    labels = [e.label for e, _ in runs[0]]
+
+    def summary(list_label: str, keyword_label: str) -> str:
+        at = labels.index(list_label)
+        ratios = [r[at][1].rps / r[0][1].rps for r in runs]
+        p99s = [r[at][1].p99_ms for r in runs]
+        keyword = [r[at][1].rps / r[labels.index(keyword_label)][1].rps for r in runs]
+        return (f"req/s / hello min {min(ratios):.4f} median {statistics.median(ratios):.4f}; "
+                f"p99 min {min(p99s):.1f} ms median {statistics.median(p99s):.1f} ms; "
+                f"list / keyword 1% median {statistics.median(keyword):.2f}x")
+
+    print(f"over {len(runs)} runs at {opts.connections} connections:")
+    print(f"  tender list, page 1, answers kept: "
+          f"{summary('tender list, page 1', 'tender list, keyword 1%')}")
+    print(f"  tender list, page 1, nothing kept: "
+          f"{summary('nothing kept: list, page 1', 'nothing kept: keyword 1%')}")
 
 
 def main() -> None:

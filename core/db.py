@@ -384,24 +384,3 @@ async def fetch_one(conn: asyncpg.Connection, sql: str, *args: Any) -> dict[str,
 
 async def fetch_all(conn: asyncpg.Connection, sql: str, *args: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(sql, *args)]
-
-
-async def provide_read_connection(state: State) -> AsyncIterator[asyncpg.Connection]:
-    """Litestar dependency: a pooled connection for a public read, outside any transaction.
-
-    A read that runs one statement sees a consistent snapshot without BEGIN and COMMIT,
-    which are two of the three round trips such a request otherwise makes. The connection
-    goes back to the pool once the handler has returned; nothing written through it would
-    be rolled back, so only handlers that write nothing take it. In tests it is the test's
-    shared connection, as for ``conn``.
-    """
-    shared: asyncpg.Connection | None = getattr(state, "shared_connection", None)
-    if shared is not None:
-        yield shared
-        return
-    pool: asyncpg.Pool = state.db_pool
-    conn = await acquire(pool)  # a database out of reach is a 503, as for ``conn``
-    try:
-        yield conn
-    finally:
-        await pool.release(conn)

@@ -63,6 +63,8 @@ class WebSettings:
     secure_cookies: bool = False
     debug: bool = False
     public_url: str = "http://127.0.0.1:8000"
+    # answers of the public tender list kept per process (core/readcache.py); 0 keeps none
+    read_cache_entries: int = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,7 @@ class Settings:
                     str(env.get("PUBLIC_URL", "").startswith("https://")))),
                 debug=_bool(env.get("DEBUG", "false")),
                 public_url=env.get("PUBLIC_URL", "http://127.0.0.1:8000"),
+                read_cache_entries=_whole(env, "READ_CACHE_ENTRIES", 1024, least=0),
             ),
             share_hold_key=_get(env, "SHARE_HOLD_KEY"),
             log_json=_bool(env.get("LOG_JSON", "true")),
@@ -194,12 +197,16 @@ def _token(value: str) -> str:
     return value
 
 
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+def _whole(env: Mapping[str, str], name: str, default: int, *, least: int) -> int:
     raw = env.get(name, str(default))
     try:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < 1:
-        raise SettingsError(f"{name} must be at least 1, not {value}")
+    if value < least:
+        raise SettingsError(f"{name} must be at least {least}, not {value}")
     return value
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole(env, name, default, least=1)

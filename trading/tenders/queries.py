@@ -69,6 +69,9 @@ COPY_LOTS = """
 # come from the index first and only those rows are joined. The total: with a keyword or a
 # date range, a count of the matching ids; otherwise the sum of the counts the database keeps
 # per (status, region, procedure) (0015), the same rows without reading them.
+# PostgreSQL notifies this channel whenever what the public list shows may have changed
+# (0016): API processes then drop the answers they keep (core/readcache.py).
+PUBLIC_TENDERS_CHANNEL = "public_tenders"
 PUBLIC_FILTERS = ("keyword", "region", "status", "procedure", "since", "until")
 _PUBLIC_CONDITIONS = {
     "keyword": "(t.title ILIKE '%' || {p}::text || '%' OR t.code ILIKE '%' || {p}::text || '%')",

@@ -6,13 +6,16 @@ from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
 import msgspec
 from litestar import Controller, Request, get, post, put
+from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from core.auth import actor_of
-from core.deps import Conn, MaybeUser, ReadConn, User
+from core.deps import Conn, MaybeUser, User
+from core.readcache import ReadCache
 from trading.tenders import schemas as s
 from trading.tenders import service
 
@@ -31,7 +34,7 @@ class TenderController(Controller):
 
     @get("/")
     async def list_tenders(
-        self, read_conn: ReadConn,
+        self, state: State,
         q: Annotated[str | None, QueryParameter(max_length=100)] = None,
         region: Annotated[str | None, QueryParameter(max_length=100)] = None,
         status: Annotated[str | None, QueryParameter(max_length=30)] = None,
@@ -43,11 +46,16 @@ class TenderController(Controller):
     ) -> s.TenderPage:
         """Published tenders, newest first; ``published_from``/``published_to`` are inclusive
         days in Asia/Shanghai."""
-        rows, total = await service.list_public(
-            read_conn, keyword=q, region=region, status=status, page=page, page_size=page_size,
-            procedure=procedure, published_from=published_from, published_to=published_to)
-        return s.TenderPage(items=[tender_out(r) for r in rows], total=total, page=page,
-                            page_size=page_size)
+        async def build(conn: asyncpg.Connection) -> s.TenderPage:
+            rows, total = await service.list_public(
+                conn, keyword=q, region=region, status=status, page=page, page_size=page_size,
+                procedure=procedure, published_from=published_from, published_to=published_to)
+            return s.TenderPage(items=[tender_out(r) for r in rows], total=total, page=page,
+                                page_size=page_size)
+
+        cache: ReadCache = state.public_tenders
+        return await cache.read(state, (q, region, status, page, page_size, procedure,
+                                        published_from, published_to), build)
 
     @get("/mine")
     async def mine(self, conn: Conn, user: User) -> list[s.TenderOut]:
