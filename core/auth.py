@@ -29,6 +29,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from core import audit
+from core import queries as q
 from core.audit import Actor, normalize_ip
 from core.db import keep_refusal
 from core.errors import Forbidden, NotAuthenticated, NotFound
@@ -99,18 +100,14 @@ async def start_session(conn: asyncpg.Connection, *, secret_key: str, user_id: U
                         days: int, client_ip: str | None, user_agent: str) -> str:
     token = secrets.token_urlsafe(32)
     await conn.execute(
-        """INSERT INTO sessions (token_digest, user_id, expires_at, client_ip, user_agent)
-           VALUES ($1, $2, now() + $3::interval, $4::inet, $5)""",
-        _digest(secret_key, token), user_id, timedelta(days=days), normalize_ip(client_ip),
-        user_agent[:300],
+        q.INSERT_SESSION, _digest(secret_key, token), user_id, timedelta(days=days),
+        normalize_ip(client_ip), user_agent[:300],
     )
     return token
 
 
 async def end_session(conn: asyncpg.Connection, *, secret_key: str, token: str) -> None:
-    await conn.execute(
-        "UPDATE sessions SET revoked_at = now() WHERE token_digest = $1 AND revoked_at IS NULL",
-        _digest(secret_key, token))
+    await conn.execute(q.END_SESSION, _digest(secret_key, token))
 
 
 async def create_api_key(conn: asyncpg.Connection, *, secret_key: str, user_id: UUID,
@@ -118,33 +115,20 @@ async def create_api_key(conn: asyncpg.Connection, *, secret_key: str, user_id: 
     """Return (the key's row, the full key). The key is shown once and never stored."""
     prefix = "".join(secrets.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(12))
     secret = secrets.token_urlsafe(32)
-    row = await conn.fetchrow(
-        f"""INSERT INTO api_keys (prefix, secret_digest, user_id, name, expires_at)
-            VALUES ($1, $2, $3, $4, now() + $5::interval) RETURNING {API_KEY_COLUMNS}""",
-        prefix, _digest(secret_key, secret), user_id, name, timedelta(days=days))
+    row = await conn.fetchrow(q.INSERT_API_KEY, prefix, _digest(secret_key, secret), user_id, name,
+                              timedelta(days=days))
     return dict(row), f"{API_KEY_PREFIX}_{prefix}_{secret}"
-
-
-API_KEY_COLUMNS = "id, name, prefix, created_at, expires_at, last_used_at, revoked_at"
 
 
 async def list_api_keys(conn: asyncpg.Connection, user_id: UUID) -> list[dict[str, Any]]:
     """The caller's own keys, newest first, without anything that opens them."""
-    return [dict(r) for r in await conn.fetch(
-        f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC",
-        user_id)]
+    return [dict(r) for r in await conn.fetch(q.API_KEYS_OF_USER, user_id)]
 
 
 async def revoke_api_key(conn: asyncpg.Connection, actor: Actor, *, user_id: UUID,
                          key_id: UUID) -> dict[str, Any]:
     """Revoke one of ``user_id``'s keys (someone else's looks absent); again is harmless."""
-    row = await conn.fetchrow(
-        """WITH before AS (SELECT id, revoked_at FROM api_keys
-                           WHERE id = $1 AND user_id = $2 FOR UPDATE)
-           UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now()) FROM before
-           WHERE k.id = before.id
-           RETURNING k.id, k.name, k.prefix, k.created_at, k.expires_at, k.last_used_at,
-                     k.revoked_at, before.revoked_at IS NULL AS newly""", key_id, user_id)
+    row = await conn.fetchrow(q.REVOKE_API_KEY, key_id, user_id)
     if row is None:
         raise NotFound()
     out = dict(row)
@@ -154,17 +138,8 @@ async def revoke_api_key(conn: asyncpg.Connection, actor: Actor, *, user_id: UUI
     return out
 
 
-_PRINCIPAL_SQL = """
-    SELECT u.id, u.login, u.name, u.organization_id,
-           coalesce(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS roles
-    FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
-    WHERE u.id = $1 AND u.is_active
-    GROUP BY u.id
-"""
-
-
 async def load_principal(conn: asyncpg.Connection, user_id: UUID, via: str) -> Principal | None:
-    row = await conn.fetchrow(_PRINCIPAL_SQL, user_id)
+    row = await conn.fetchrow(q.PRINCIPAL, user_id)
     if row is None:
         return None
     return Principal(row["id"], row["login"], row["name"], row["organization_id"],
@@ -173,10 +148,7 @@ async def load_principal(conn: asyncpg.Connection, user_id: UUID, via: str) -> P
 
 async def principal_from_session(conn: asyncpg.Connection, secret_key: str,
                                  token: str) -> Principal | None:
-    user_id = await conn.fetchval(
-        """SELECT user_id FROM sessions WHERE token_digest = $1
-           AND revoked_at IS NULL AND expires_at > now()""",
-        _digest(secret_key, token))
+    user_id = await conn.fetchval(q.SESSION_USER, _digest(secret_key, token))
     return await load_principal(conn, user_id, "session") if user_id else None
 
 
@@ -195,22 +167,13 @@ async def principal_from_api_key(conn: asyncpg.Connection, secret_key: str,
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         return None
-    row = await conn.fetchrow(
-        """SELECT id, user_id, secret_digest, expires_at, expires_at <= now() AS expired
-           FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL""",
-        parts[1])
+    row = await conn.fetchrow(q.API_KEY_BY_PREFIX, parts[1])
     if row is None or not hmac.compare_digest(bytes(row["secret_digest"]),
                                               _digest(secret_key, parts[2])):
         return None
     if row["expired"]:
         raise ApiKeyExpired(row["id"], row["user_id"], row["expires_at"])
-    # At most once a minute, and never waiting: a busy key's requests must not
-    # queue behind each other on this row's lock.
-    await conn.execute(
-        """UPDATE api_keys SET last_used_at = now() WHERE id = (
-               SELECT id FROM api_keys WHERE id = $1
-               AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-               FOR UPDATE SKIP LOCKED)""", row["id"])
+    await conn.execute(q.TOUCH_API_KEY, row["id"])
     return await load_principal(conn, row["user_id"], "api_key")
 
 

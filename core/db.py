@@ -31,6 +31,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from core import queries as q
 from core.constraints import from_postgres
 from core.errors import Conflict, DatabaseUnavailable, DomainError
 from core.pool import FairPool
@@ -160,7 +161,7 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
     connect time, so only an unfinished transaction needs undoing.
     """
     if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
+        await conn.execute(q.ROLLBACK)
 
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:

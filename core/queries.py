@@ -1,6 +1,62 @@
-"""Core's SQL, by the module that runs it: the outbox, notifications, the working-day
-calendar, the audit chain and the operations endpoints. Identity has its own
-(``core/identity/queries.py``)."""
+"""Core's SQL, by the module that runs it: the pool's connection reset, sessions and API
+keys, the outbox, notifications, the working-day calendar, the audit chain and the
+operations endpoints. Identity has its own (``core/identity/queries.py``)."""
+
+# ---------------------------------------------- connections (core.db)
+# what a request left unfinished on a connection going back to the pool
+ROLLBACK = "ROLLBACK"
+
+
+# ---------------------------------------------- sessions and API keys (core.auth)
+INSERT_SESSION = """
+    INSERT INTO sessions (token_digest, user_id, expires_at, client_ip, user_agent)
+    VALUES ($1, $2, now() + $3::interval, $4::inet, $5)"""
+
+END_SESSION = "UPDATE sessions SET revoked_at = now() WHERE token_digest = $1 AND revoked_at IS NULL"
+
+SESSION_USER = """
+    SELECT user_id FROM sessions WHERE token_digest = $1
+    AND revoked_at IS NULL AND expires_at > now()"""
+
+# the signed-in user with their roles; a deactivated user is nobody
+PRINCIPAL = """
+    SELECT u.id, u.login, u.name, u.organization_id,
+           coalesce(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS roles
+    FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
+    WHERE u.id = $1 AND u.is_active
+    GROUP BY u.id"""
+
+# what a key's owner sees of it: nothing that opens it
+API_KEY_COLUMNS = "id, name, prefix, created_at, expires_at, last_used_at, revoked_at"
+
+INSERT_API_KEY = f"""
+    INSERT INTO api_keys (prefix, secret_digest, user_id, name, expires_at)
+    VALUES ($1, $2, $3, $4, now() + $5::interval) RETURNING {API_KEY_COLUMNS}"""
+
+API_KEYS_OF_USER = f"""
+    SELECT {API_KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC"""
+
+# newly: this call revoked it (a second revocation keeps the first time and audits nothing)
+REVOKE_API_KEY = """
+    WITH before AS (SELECT id, revoked_at FROM api_keys
+                    WHERE id = $1 AND user_id = $2 FOR UPDATE)
+    UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now()) FROM before
+    WHERE k.id = before.id
+    RETURNING k.id, k.name, k.prefix, k.created_at, k.expires_at, k.last_used_at,
+              k.revoked_at, before.revoked_at IS NULL AS newly"""
+
+API_KEY_BY_PREFIX = """
+    SELECT id, user_id, secret_digest, expires_at, expires_at <= now() AS expired
+    FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL"""
+
+# At most once a minute, and never waiting: a busy key's requests must not
+# queue behind each other on this row's lock.
+TOUCH_API_KEY = """
+    UPDATE api_keys SET last_used_at = now() WHERE id = (
+        SELECT id FROM api_keys WHERE id = $1
+        AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+        FOR UPDATE SKIP LOCKED)"""
+
 
 # ---------------------------------------------- outbox (core.jobs)
 ENQUEUE = """
