@@ -78,7 +78,7 @@ from trading.tenders import orphans
 from trading.tenders import pages as tender_pages
 from trading.tenders import texts as tender_texts
 from trading.tenders.notice_routes import PublicationController
-from trading.tenders.queries import PUBLIC_TENDERS_CHANNEL
+from trading.tenders.queries.tenders import PUBLIC_TENDERS_CHANNEL
 from trading.tenders.routes import TenderController
 
 ROOT = Path(__file__).resolve().parent

@@ -15,7 +15,7 @@ import msgspec
 from trading.bids import uploads
 from trading.bids.schemas import UploadIn
 from trading.tenders import notices
-from trading.tenders import queries as tender_queries
+from trading.tenders.queries import tenders as tender_queries
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

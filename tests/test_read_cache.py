@@ -17,7 +17,7 @@ from core import uscc
 from core.db import connect, create_pool
 from core.readcache import ReadCache
 from core.settings import Settings
-from trading.tenders.queries import PUBLIC_TENDERS_CHANNEL
+from trading.tenders.queries.tenders import PUBLIC_TENDERS_CHANNEL
 
 
 @dataclass

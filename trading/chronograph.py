@@ -29,8 +29,8 @@ from trading.bids import expiry
 from trading.opening import lots, objections
 from trading.opening import queries as oq
 from trading.tenders import objections as tender_objections
-from trading.tenders import queries as q
 from trading.tenders import releases
+from trading.tenders.queries import tenders as tender_sql
 from trading.tenders.schedule import schedule_next
 
 log = structlog.get_logger(__name__)
@@ -40,7 +40,7 @@ BATCH = 100
 async def fire(conn: asyncpg.Connection, tender_id: UUID) -> str | None:
     """Carry out what is due for one tender (row already locked); the kind fired, if any.
     The hall's events are published once the caller's transaction commits."""
-    row = await conn.fetchrow(q.GET_TENDER, tender_id)
+    row = await conn.fetchrow(tender_sql.GET_TENDER, tender_id)
     now = await clock.db_now(conn)
     if row is None or row["next_due_at"] is None or row["next_due_at"] > now:
         return None
@@ -48,7 +48,7 @@ async def fire(conn: asyncpg.Connection, tender_id: UUID) -> str | None:
     if kind == "documents_closed":
         await audit.record(conn, audit.SYSTEM, "tender.documents_closed", "tender", tender_id)
     elif kind == "deadline":
-        if await conn.fetchval(q.SET_STATUS, tender_id, "published", "bidding_closed"):
+        if await conn.fetchval(tender_sql.SET_STATUS, tender_id, "published", "bidding_closed"):
             await audit.record(conn, audit.SYSTEM, "tender.deadline_reached", "tender",
                                tender_id, {"bid_deadline": row["bid_deadline"].isoformat()})
             await releases.record(conn, tender_id, "tenderUpdate")  # OCDS: the call is over
@@ -70,7 +70,7 @@ async def fire(conn: asyncpg.Connection, tender_id: UUID) -> str | None:
 async def run_due(conn: asyncpg.Connection, *, limit: int = BATCH) -> int:
     """Fire every due tender (up to ``limit``) in the caller's transaction."""
     fired = 0
-    for r in await conn.fetch(q.DUE_TENDERS, limit):
+    for r in await conn.fetch(tender_sql.DUE_TENDERS, limit):
         if await fire(conn, r["id"]) is not None:
             fired += 1
     return fired

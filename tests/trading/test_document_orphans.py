@@ -11,7 +11,7 @@ from litestar import Litestar
 
 from tests.trading.conftest import Tenderer
 from trading.tenders import documents, orphans
-from trading.tenders import queries as q
+from trading.tenders.queries import tenders as tender_sql
 
 
 async def test_an_object_no_document_names_is_deleted_after_the_grace_period(
@@ -31,7 +31,7 @@ async def test_an_object_no_document_names_is_deleted_after_the_grace_period(
     data = b"a document whose row was never written"
     upload = documents.Upload("附件.pdf", "application/pdf", io.BytesIO(data),
                               base64.b64decode(tenderer.sign(data)))
-    row = dict(await conn.fetchrow(q.LOCK_TENDER, tender["id"]))
+    row = dict(await conn.fetchrow(tender_sql.LOCK_TENDER, tender["id"]))
     pending = await documents.begin(conn, tender=row, upload=upload)
     stored = await documents.put(store, pending, upload)
     assert stored.obj.size == len(data) and await store.stat("documents", pending.key)

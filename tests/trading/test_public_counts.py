@@ -7,7 +7,7 @@ import asyncpg
 
 from tests.conftest import Client
 from tests.trading.conftest import Tenderer
-from trading.tenders import queries
+from trading.tenders.queries import tenders as queries
 
 PUBLIC = "status <> 'draft' AND published_at IS NOT NULL"
 

@@ -26,7 +26,6 @@ from core.errors import NotFound
 from signing.cms import pem_to_der
 from signing.errors import ContentMismatch
 from trading.tenders import delivery, documents, notices, releases, rules, schedule, service
-from trading.tenders import queries as q
 from trading.tenders.errors import (
     DeadlineEarlier,
     DeadlinePassed,
@@ -35,18 +34,20 @@ from trading.tenders.errors import (
     NoticeOutdated,
 )
 from trading.tenders.jobs import opening_postponed, render_notice_pdf
+from trading.tenders.queries import documents as document_sql
+from trading.tenders.queries import notices as notice_sql
 
 _INSERT = f"""
     INSERT INTO notices (tender_id, number, kind, title, body, requested_bid_deadline, created_by)
     VALUES ($1, (SELECT coalesce(max(number), 0) + 1 FROM notices WHERE tender_id = $1),
             'clarification', $2, $3, $4, $5)
-    ON CONFLICT DO NOTHING RETURNING {q.NOTICE_COLUMNS}
+    ON CONFLICT DO NOTHING RETURNING {notice_sql.NOTICE_COLUMNS}
 """
 _PUBLISH = f"""
     UPDATE notices SET status = 'published', content = $2, content_sha256 = $3, signature = $4,
            signer_subject = $5, signer_cert_sha256 = $6, old_bid_deadline = $7,
            new_bid_deadline = $8, published_at = now()
-    WHERE id = $1 AND status = 'draft' RETURNING {q.NOTICE_COLUMNS}
+    WHERE id = $1 AND status = 'draft' RETURNING {notice_sql.NOTICE_COLUMNS}
 """
 _MOVE_DEADLINE = """
     UPDATE tenders SET bid_deadline = $2, version = version + 1, updated_at = now() WHERE id = $1
@@ -91,7 +92,7 @@ async def draft(conn: asyncpg.Connection, principal: Principal, actor: audit.Act
 
 async def get_notice(conn: asyncpg.Connection, tender_id: UUID, notice_id: UUID, *,
                      draft_ok: bool) -> dict[str, Any]:
-    row = await conn.fetchrow(q.GET_NOTICE, tender_id, notice_id)
+    row = await conn.fetchrow(notice_sql.GET_NOTICE, tender_id, notice_id)
     if row is None or (row["status"] == "draft" and not draft_ok):
         raise NotFound()
     return dict(row)
@@ -103,7 +104,7 @@ async def content(conn: asyncpg.Connection, principal: Principal, tender_id: UUI
     tender = await service.for_staff(conn, principal, tender_id)
     notice = await get_notice(conn, tender_id, notice_id, draft_ok=True)
     if notice["status"] == "published":
-        signed: bytes = (await conn.fetchrow(q.GET_NOTICE_BY_NUMBER, tender_id,
+        signed: bytes = (await conn.fetchrow(notice_sql.GET_NOTICE_BY_NUMBER, tender_id,
                                              notice["number"]))["content"]
         return signed
     docs = await documents.listing_for_notice(conn, tender_id, notice_id)
@@ -148,7 +149,7 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
         _PUBLISH, notice_id, signed, hashlib.sha256(signed).digest(),
         pem_to_der(signature), verified.subject, notices.cert_sha256(verified),
         old, new if new != old else None)
-    await conn.execute(q.FREEZE_DOCUMENTS, tender_id, notice_id)
+    await conn.execute(document_sql.FREEZE_DOCUMENTS, tender_id, notice_id)
     if new != old:
         await conn.execute(_MOVE_DEADLINE, tender_id, new)
         await audit.record(conn, actor, "tender.deadline_moved", "tender", tender_id, {
@@ -174,7 +175,7 @@ async def deliveries(conn: asyncpg.Connection, principal: Principal, tender_id: 
     await service.for_staff(conn, principal, tender_id)
     notice = await get_notice(conn, tender_id, notice_id, draft_ok=False)
     rows = [dict(r) for r in await conn.fetch(_DELIVERIES, f"notice:{notice_id}")]
-    expected = len(await conn.fetch(q.HOLDER_USERS, tender_id, None))
+    expected = len(await conn.fetch(document_sql.HOLDER_USERS, tender_id, None))
     return {"notice_id": notice["id"], "expected": expected, "delivered": len(rows),
             "read": sum(1 for r in rows if r["read_at"] is not None), "recipients": rows}
 

@@ -11,7 +11,8 @@ from uuid import UUID
 import asyncpg
 
 from core import clock, notify
-from trading.tenders import queries as q
+from trading.tenders.queries import documents as document_sql
+from trading.tenders.queries import notices as notice_sql
 
 
 async def deliver(conn: asyncpg.Connection, tender: dict[str, Any], notice: dict[str, Any], *,
@@ -20,7 +21,7 @@ async def deliver(conn: asyncpg.Connection, tender: dict[str, Any], notice: dict
     moved = notice["new_bid_deadline"] is not None
     deadline = (notice["new_bid_deadline"] or notice["old_bid_deadline"]).astimezone(
         clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
-    users = await conn.fetch(q.HOLDER_USERS, tender["id"], organization_id)
+    users = await conn.fetch(document_sql.HOLDER_USERS, tender["id"], organization_id)
     for u in users:
         await notify.notify(
             conn, key=f"notice:{notice['id']}", user_id=u["user_id"], ref=f"notice:{notice['id']}",
@@ -34,6 +35,6 @@ async def deliver(conn: asyncpg.Connection, tender: dict[str, Any], notice: dict
 
 async def notify_new_holder(conn: asyncpg.Connection, tender: dict[str, Any],
                             organization_id: UUID) -> None:
-    for row in await conn.fetch(q.NOTICES, tender["id"], True):
+    for row in await conn.fetch(notice_sql.NOTICES, tender["id"], True):
         if row["kind"] == "clarification":
             await deliver(conn, tender, dict(row), organization_id=organization_id)

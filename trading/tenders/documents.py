@@ -39,7 +39,6 @@ from signing import cms, identity
 from signing.pathval import TrustStore
 from signing.trust import load_trust_store
 from trading.tenders import delivery, notices, orphans
-from trading.tenders import queries as q
 from trading.tenders.errors import (
     DocumentFrozen,
     DocumentNameTaken,
@@ -48,6 +47,7 @@ from trading.tenders.errors import (
     DocumentsPeriodOver,
     SignerNotOfOrganization,
 )
+from trading.tenders.queries import documents as document_sql
 
 BUCKET = buckets.DOCUMENTS
 MAX_BYTES = 200 * 1024 * 1024
@@ -106,7 +106,7 @@ async def begin(conn: asyncpg.Connection, *, tender: dict[str, Any], upload: Upl
     if size == 0 or size > MAX_BYTES:
         raise InvalidInput({"field": "file", "size": size, "maximum": MAX_BYTES},
                            message="文件为空或超过200MB", message_en="The file is empty or over 200 MB")
-    if await conn.fetchval(q.DOCUMENT_NAME_TAKEN, tender["id"], notice_id, name):
+    if await conn.fetchval(document_sql.DOCUMENT_NAME_TAKEN, tender["id"], notice_id, name):
         raise DocumentNameTaken({"name": name})
     doc_id = uuid4()
     key = f"tenders/{tender['id']}/{doc_id}"
@@ -136,11 +136,11 @@ async def record(conn: asyncpg.Connection, actor: audit.Actor, *, tender: dict[s
                  pending: Pending, stored: Stored, signature: bytes, uploaded_by: UUID,
                  notice_id: UUID | None = None) -> dict[str, Any]:
     """Record the stored document (not frozen yet), in a short transaction holding the tender."""
-    if await conn.fetchval(q.DOCUMENT_NAME_TAKEN, tender["id"], notice_id, pending.name):
+    if await conn.fetchval(document_sql.DOCUMENT_NAME_TAKEN, tender["id"], notice_id, pending.name):
         raise DocumentNameTaken({"name": pending.name})
     obj, verified = stored.obj, stored.verified
     row = await conn.fetchrow(
-        q.INSERT_DOCUMENT, pending.doc_id, tender["id"], notice_id, pending.name,
+        document_sql.INSERT_DOCUMENT, pending.doc_id, tender["id"], notice_id, pending.name,
         pending.content_type, obj.size, bytes.fromhex(obj.sha256), obj.key,
         cms.pem_to_der(signature), verified.subject, notices.cert_sha256(verified), uploaded_by)
     await audit.record(conn, actor, "document.add", "tender", tender["id"],
@@ -155,7 +155,7 @@ def document_out(row: dict[str, Any]) -> dict[str, Any]:
 
 async def remove(conn: asyncpg.Connection, actor: audit.Actor, *, tender_id: UUID,
                  document_id: UUID) -> None:
-    row = await conn.fetchrow(q.GET_DOCUMENT, tender_id, document_id)
+    row = await conn.fetchrow(document_sql.GET_DOCUMENT, tender_id, document_id)
     if row is None:
         raise NotFound()
     if row["frozen"]:
@@ -168,13 +168,13 @@ async def remove(conn: asyncpg.Connection, actor: audit.Actor, *, tender_id: UUI
 
 async def listing(conn: asyncpg.Connection, tender_id: UUID, *,
                   published_only: bool) -> list[dict[str, Any]]:
-    return [document_out(dict(r)) for r in await conn.fetch(q.DOCUMENTS, tender_id,
+    return [document_out(dict(r)) for r in await conn.fetch(document_sql.DOCUMENTS, tender_id,
                                                             published_only)]
 
 
 async def listing_for_notice(conn: asyncpg.Connection, tender_id: UUID,
                              notice_id: UUID | None) -> list[dict[str, Any]]:
-    return [document_out(dict(r)) for r in await conn.fetch(q.NOTICE_DOCUMENTS, tender_id,
+    return [document_out(dict(r)) for r in await conn.fetch(document_sql.NOTICE_DOCUMENTS, tender_id,
                                                             notice_id)]
 
 
@@ -188,7 +188,7 @@ async def obtain(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
     principal.require("bidder")
     if principal.organization_id is None or tender["status"] == "draft":
         raise NotFound()
-    if not await conn.fetchval(q.IS_HOLDER, tender["id"], principal.organization_id):
+    if not await conn.fetchval(document_sql.IS_HOLDER, tender["id"], principal.organization_id):
         now = await clock.db_now(conn)
         if tender["status"] != "published":
             raise DocumentsPeriodOver({"status": tender["status"]})
@@ -196,12 +196,12 @@ async def obtain(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
             raise DocumentsNotYetAvailable({"from": tender["documents_from"].isoformat()})
         if now > tender["documents_until"]:
             raise DocumentsPeriodOver({"until": tender["documents_until"].isoformat()})
-        await conn.execute(q.ADD_HOLDER, tender["id"], principal.organization_id,
+        await conn.execute(document_sql.ADD_HOLDER, tender["id"], principal.organization_id,
                            principal.user_id)
         await audit.record(conn, actor, "document.holder", "tender", tender["id"],
                            {"organization": str(principal.organization_id)})
         await delivery.notify_new_holder(conn, tender, principal.organization_id)
-    row = await conn.fetchrow(q.HOLDER_SINCE, tender["id"], principal.organization_id)
+    row = await conn.fetchrow(document_sql.HOLDER_SINCE, tender["id"], principal.organization_id)
     return {"tender_id": tender["id"], "obtained_at": row["obtained_at"]}
 
 
@@ -215,12 +215,12 @@ async def for_download(conn: asyncpg.Connection, principal: Principal, actor: au
     principal.require("bidder")
     if principal.organization_id is None or tender["status"] == "draft":
         raise NotFound()
-    row = await conn.fetchrow(q.GET_DOCUMENT, tender["id"], document_id)
+    row = await conn.fetchrow(document_sql.GET_DOCUMENT, tender["id"], document_id)
     if row is None or not row["frozen"]:
         raise NotFound()
-    if not await conn.fetchval(q.IS_HOLDER, tender["id"], principal.organization_id):
+    if not await conn.fetchval(document_sql.IS_HOLDER, tender["id"], principal.organization_id):
         raise DocumentsNotObtained()
-    await conn.execute(q.ADD_DOWNLOAD, document_id, tender["id"], principal.organization_id,
+    await conn.execute(document_sql.ADD_DOWNLOAD, document_id, tender["id"], principal.organization_id,
                        principal.user_id, audit.normalize_ip(actor.client_ip))
     return document_out(dict(row))
 
@@ -231,4 +231,4 @@ async def stream(store: ObjectStore, row: dict[str, Any]) -> AsyncIterator[bytes
 
 
 async def holders(conn: asyncpg.Connection, tender_id: UUID) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(q.HOLDERS, tender_id)]
+    return [dict(r) for r in await conn.fetch(document_sql.HOLDERS, tender_id)]

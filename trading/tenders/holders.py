@@ -23,9 +23,10 @@ import asyncpg
 from core import clock
 from core.auth import Principal
 from core.errors import NotFound
-from trading.tenders import queries as q
 from trading.tenders import service
 from trading.tenders.errors import HoldersSealed
+from trading.tenders.queries import documents as document_sql
+from trading.tenders.queries import tenders as tender_sql
 
 Disclosure = Literal["names", "count"]
 
@@ -59,12 +60,12 @@ async def disclosure(conn: asyncpg.Connection, principal: Principal,
 
 async def view(conn: asyncpg.Connection, principal: Principal,
                tender_id: UUID) -> dict[str, Any]:
-    row = await conn.fetchrow(q.GET_TENDER, tender_id)
+    row = await conn.fetchrow(tender_sql.GET_TENDER, tender_id)
     if row is None:
         raise NotFound()
     tender = dict(row)
     allowed = await disclosure(conn, principal, tender)
-    rows = [dict(r) for r in await conn.fetch(q.HOLDERS, tender_id)]
+    rows = [dict(r) for r in await conn.fetch(document_sql.HOLDERS, tender_id)]
     return {"count": len(rows), "holders": rows if allowed == "names" else None}
 
 
@@ -74,5 +75,5 @@ async def page_view(conn: asyncpg.Connection, principal: Principal,
     allowed = level(principal, tender)
     if allowed is None or sealed(tender, await clock.db_now(conn)):
         return None
-    rows = [dict(r) for r in await conn.fetch(q.HOLDERS, tender["id"])]
+    rows = [dict(r) for r in await conn.fetch(document_sql.HOLDERS, tender["id"])]
     return {"count": len(rows), "holders": rows if allowed == "names" else None}

@@ -13,7 +13,7 @@ from core import audit, buckets, jobs, pdf
 from core.storage import ObjectStore
 from signing import seal
 from trading.tenders import documents, notices, texts
-from trading.tenders import queries as q
+from trading.tenders.queries import tenders as tender_sql
 
 PDF_BUCKET = buckets.RECORDS
 _SET_PDF = "UPDATE notices SET pdf_key = $2, pdf_sha256 = $3 WHERE id = $1 AND pdf_key IS NULL"
@@ -21,8 +21,8 @@ _SET_PDF = "UPDATE notices SET pdf_key = $2, pdf_sha256 = $3 WHERE id = $1 AND p
 
 async def notice_context(conn: asyncpg.Connection, notice_id: UUID) -> dict[str, Any]:
     notice = dict(await conn.fetchrow("SELECT * FROM notices WHERE id = $1", notice_id))
-    tender = dict(await conn.fetchrow(q.GET_TENDER, notice["tender_id"]))
-    lots = [dict(r) for r in await conn.fetch(q.LOTS, tender["id"])]
+    tender = dict(await conn.fetchrow(tender_sql.GET_TENDER, notice["tender_id"]))
+    lots = [dict(r) for r in await conn.fetch(tender_sql.LOTS, tender["id"])]
     docs = await documents.listing_for_notice(
         conn, tender["id"], None if notice["kind"] == "tender" else notice_id)
     notice["content_sha256"] = notice["content_sha256"].hex()

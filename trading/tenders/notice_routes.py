@@ -32,10 +32,11 @@ from trading.tenders import (
     releases,
     service,
 )
-from trading.tenders import queries as q
 from trading.tenders import schemas as s
 from trading.tenders.errors import InvalidTransition
 from trading.tenders.jobs import PDF_BUCKET
+from trading.tenders.queries import documents as document_sql
+from trading.tenders.queries import notices as notice_sql
 from trading.tenders.routes import tender_out
 
 Multipart = Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)]
@@ -137,11 +138,11 @@ class PublicationController(Controller):
                       tender_id: FromPath[UUID]) -> list[s.NoticeOut]:
         tender = await _visible(conn, principal, tender_id)
         staff = service.in_charge(principal, tender)
-        return [_notice_out(dict(r)) for r in await conn.fetch(q.NOTICES, tender_id, not staff)]
+        return [_notice_out(dict(r)) for r in await conn.fetch(notice_sql.NOTICES, tender_id, not staff)]
 
     async def _published_notice(self, conn: Conn, tender_id: UUID,
                                 number: int) -> dict[str, Any]:
-        row = await conn.fetchrow(q.GET_NOTICE_BY_NUMBER, tender_id, number)
+        row = await conn.fetchrow(notice_sql.GET_NOTICE_BY_NUMBER, tender_id, number)
         if row is None or row["status"] != "published":
             raise NotFound()
         return dict(row)
@@ -214,7 +215,7 @@ class PublicationController(Controller):
         is the POST above)."""
         tender = await _visible(conn, user, tender_id)
         if service.in_charge(user, tender):
-            row = await conn.fetchrow(q.GET_DOCUMENT, tender_id, document_id)
+            row = await conn.fetchrow(document_sql.GET_DOCUMENT, tender_id, document_id)
             if row is None:
                 raise NotFound()
             doc = dict(row)
@@ -234,7 +235,7 @@ class PublicationController(Controller):
                                  tender_id: FromPath[UUID],
                                  document_id: FromPath[UUID]) -> Response[bytes]:
         tender = await _visible(conn, principal, tender_id)
-        row = await conn.fetchrow(q.GET_DOCUMENT, tender_id, document_id)
+        row = await conn.fetchrow(document_sql.GET_DOCUMENT, tender_id, document_id)
         if row is None or not (row["frozen"] or service.in_charge(principal, tender)):
             raise NotFound()
         return _file(row["signature"], "application/pkcs7-signature", f"{document_id}.p7s")

@@ -25,10 +25,11 @@ import asyncpg
 from core import audit, clock, jobs, notify
 from core.auth import Principal
 from core.errors import NotFound
-from trading.tenders import queries as q
 from trading.tenders import releases, rules, schedule, service
 from trading.tenders.errors import InvalidTransition
 from trading.tenders.jobs import opening_postponed
+from trading.tenders.queries import documents as document_sql
+from trading.tenders.queries import tenders as tender_sql
 
 ANSWER_WITHIN = timedelta(days=3)
 
@@ -85,7 +86,7 @@ _FLAG = """
 async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
                  tender_id: UUID, *, body: str) -> dict[str, Any]:
     principal.require("bidder")
-    row = await conn.fetchrow(q.LOCK_TENDER, tender_id)
+    row = await conn.fetchrow(tender_sql.LOCK_TENDER, tender_id)
     if row is None or row["status"] == "draft" or principal.organization_id is None:
         raise NotFound()
     tender = dict(row)
@@ -113,7 +114,7 @@ async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
 async def listing(conn: asyncpg.Connection, principal: Principal,
                   tender_id: UUID) -> list[dict[str, Any]]:
     """Staff see every objection; a bidder sees its own organization's."""
-    row = await conn.fetchrow(q.GET_TENDER, tender_id)
+    row = await conn.fetchrow(tender_sql.GET_TENDER, tender_id)
     if row is None:
         raise NotFound()
     if service.in_charge(principal, dict(row)):
@@ -162,7 +163,7 @@ async def _resume(conn: asyncpg.Connection, actor: audit.Actor, tender: dict[str
     await jobs.enqueue(conn, opening_postponed, f"postponed:{tender['id']}:{new.isoformat()}",
                        tender_id=str(tender["id"]), old=old.isoformat(), new=new.isoformat())
     when = new.astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
-    for u in await conn.fetch(q.HOLDER_USERS, tender["id"], None):
+    for u in await conn.fetch(document_sql.HOLDER_USERS, tender["id"], None):
         await notify.notify(conn, key=f"resume:{tender['id']}:{new.isoformat()}",
                             user_id=u["user_id"], ref=f"tender:{tender['id']}",
                             subject=f"【恢复】{tender['code']} 异议已答复，投标截止时间顺延至 {when}",
@@ -183,7 +184,7 @@ async def flag_overdue(conn: asyncpg.Connection, *, limit: int) -> int:
         if await conn.fetchval(_FLAG, r["id"]) is None:
             continue
         flagged += 1
-        tender = await conn.fetchrow(q.GET_TENDER, r["tender_id"])
+        tender = await conn.fetchrow(tender_sql.GET_TENDER, r["tender_id"])
         due = r["answer_due_at"].astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
         await audit.record(conn, audit.SYSTEM, "objection.overdue", "tender", r["tender_id"], {
             "objection": str(r["id"]), "answer_due_at": r["answer_due_at"].isoformat(),

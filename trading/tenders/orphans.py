@@ -22,7 +22,7 @@ import asyncpg
 
 from core import buckets, jobs
 from core.storage import ObjectStore
-from trading.tenders import queries as q
+from trading.tenders.queries import documents as document_sql
 
 BUCKET = buckets.DOCUMENTS
 GRACE = timedelta(hours=1)
@@ -41,7 +41,7 @@ async def sweep(conn: asyncpg.Connection, store: ObjectStore, key: str, *,
                 grace: timedelta = GRACE) -> str:
     """What became of ``key``: kept (a row names it), gone, young (looked at again
     later), or deleted."""
-    if await conn.fetchval(q.DOCUMENT_KEY_USED, key):
+    if await conn.fetchval(document_sql.DOCUMENT_KEY_USED, key):
         return "kept"
     await store.abort_incomplete(BUCKET, key)
     st = await store.stat(BUCKET, key)

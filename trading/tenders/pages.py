@@ -23,7 +23,10 @@ from core.deps import Conn, MaybeUser
 from core.errors import InvalidInput, NotFound
 from core.pages import login_redirect, page_context
 from trading.tenders import clarifications, documents, holders, objections, service
-from trading.tenders import queries as q
+from trading.tenders.queries import documents as document_sql
+from trading.tenders.queries import notices as notice_sql
+from trading.tenders.queries import officers as officer_sql
+from trading.tenders.queries import tenders as tender_sql
 
 PAGE_SIZE = 20
 STAFF_ROLES = ("tenderer", "agency")
@@ -89,11 +92,11 @@ async def announcement_page(request: Req, conn: Conn, principal: MaybeUser,
     tender = await service.get_tender(conn, principal, tender_id)
     staff = service.in_charge(principal, tender)
     docs = await documents.listing(conn, tender_id, published_only=True)
-    notices = [dict(r) for r in await conn.fetch(q.NOTICES, tender_id, True)]
+    notices = [dict(r) for r in await conn.fetch(notice_sql.NOTICES, tender_id, True)]
     holder = False
     mine: list[dict[str, Any]] = []
     if principal is not None and principal.has("bidder") and principal.organization_id:
-        holder = bool(await conn.fetchval(q.IS_HOLDER, tender_id, principal.organization_id))
+        holder = bool(await conn.fetchval(document_sql.IS_HOLDER, tender_id, principal.organization_id))
         if tender["status"] != "draft":
             mine = await objections.listing(conn, principal, tender_id)
     now = await clock.db_now(conn)
@@ -118,9 +121,9 @@ async def workspace(request: Req, conn: Conn, principal: MaybeUser) -> Template 
 
 async def _form_choices(conn: asyncpg.Connection, orgs: list[UUID | None]) -> dict[str, Any]:
     return {
-        "candidates": [dict(r) for r in await conn.fetch(q.OFFICER_CANDIDATES,
+        "candidates": [dict(r) for r in await conn.fetch(officer_sql.OFFICER_CANDIDATES,
                                                          [o for o in orgs if o])],
-        "agencies": [dict(r) for r in await conn.fetch(q.AGENCIES)],
+        "agencies": [dict(r) for r in await conn.fetch(tender_sql.AGENCIES)],
         "procedures": service.PROCEDURES,
     }
 
@@ -161,7 +164,7 @@ async def manage_page(request: Req, conn: Conn, principal: MaybeUser,
     tender = await service.get_tender(conn, principal, tender_id)
     if not service.in_charge(principal, tender):
         raise NotFound()
-    notices = [dict(r) for r in await conn.fetch(q.NOTICES, tender_id, False)]
+    notices = [dict(r) for r in await conn.fetch(notice_sql.NOTICES, tender_id, False)]
     # T7: who obtained the documents (and so who received a clarification) stays sealed
     # until the deadline; then the staff see numbers only
     holder_view = await holders.page_view(conn, principal, tender)

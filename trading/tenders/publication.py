@@ -28,14 +28,17 @@ from signing import shares
 from signing.cms import pem_to_der
 from signing.errors import ContentMismatch
 from trading.tenders import documents, notices, releases, schedule, service
-from trading.tenders import queries as q
 from trading.tenders.errors import InvalidTransition, NoDocuments, NoticeOutdated, OfficersIncomplete
 from trading.tenders.jobs import render_notice_pdf
+from trading.tenders.queries import documents as document_sql
+from trading.tenders.queries import notices as notice_sql
+from trading.tenders.queries import officers as officer_sql
+from trading.tenders.queries import tenders as tender_sql
 
 
 async def _draft_for_publication(conn: asyncpg.Connection, tender: dict[str, Any]
                                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bytes]:
-    lots = [dict(r) for r in await conn.fetch(q.LOTS, tender["id"])]
+    lots = [dict(r) for r in await conn.fetch(tender_sql.LOTS, tender["id"])]
     docs = await documents.listing(conn, tender["id"], published_only=False)
     content = notices.tender_notice(tender, lots, [d for d in docs if d["notice_id"] is None],
                                     await notices.parties(conn, tender))
@@ -47,7 +50,7 @@ async def announcement(conn: asyncpg.Connection, principal: Principal,
     """The bytes to sign: the draft as it stands (its version is part of them)."""
     tender = await service.for_staff(conn, principal, tender_id)
     if tender["status"] != "draft":
-        row = await conn.fetchrow(q.GET_NOTICE_BY_NUMBER, tender_id, 0)
+        row = await conn.fetchrow(notice_sql.GET_NOTICE_BY_NUMBER, tender_id, 0)
         if row is None:  # cancelled while still a draft: never announced
             raise NotFound(message="该项目没有已发布的公告",
                            message_en="This tender has no published announcement")
@@ -58,7 +61,7 @@ async def announcement(conn: asyncpg.Connection, principal: Principal,
 
 async def _officer_certs(conn: asyncpg.Connection, tender: dict[str, Any]
                          ) -> list[tuple[UUID, x509.Certificate]]:
-    rows = await conn.fetch(q.OFFICERS, tender["id"])
+    rows = await conn.fetch(officer_sql.OFFICERS, tender["id"])
     missing = [r["login"] for r in rows if r["encryption_cert"] is None]
     if len(rows) != tender["officers_n"] or missing:
         raise OfficersIncomplete({"officers_n": tender["officers_n"], "named": len(rows),
@@ -87,12 +90,12 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
     except ContentMismatch:
         raise NoticeOutdated() from None
 
-    await conn.fetchval(q.PUBLISH, tender_id)
+    await conn.fetchval(tender_sql.PUBLISH, tender_id)
     notice_id = await conn.fetchval(
-        q.INSERT_TENDER_NOTICE, tender_id, f"{tender['title']} 招标公告", content,
+        notice_sql.INSERT_TENDER_NOTICE, tender_id, f"{tender['title']} 招标公告", content,
         hashlib.sha256(content).digest(), pem_to_der(signature), verified.subject,
         notices.cert_sha256(verified), principal.user_id, tender["bid_deadline"])
-    await conn.execute(q.FREEZE_DOCUMENTS, tender_id, None)
+    await conn.execute(document_sql.FREEZE_DOCUMENTS, tender_id, None)
     fingerprints = await _opening_keys(conn, tender, lots, officers)
     await schedule.schedule_next(conn, tender_id)
     await audit.record(conn, actor, "tender.publish", "tender", tender_id, {
@@ -117,8 +120,8 @@ async def _opening_keys(conn: asyncpg.Connection, tender: dict[str, Any],
             lot["id"], lot_name=f"{tender['code']} 第{lot['number']}标段", officers=certs,
             k=tender["officers_k"], issuer_cert=None, issuer_key=None, valid_until=valid_until)
         der = key.certificate.public_bytes(Encoding.DER)
-        await conn.execute(q.SET_OPENING_CERT, lot["id"], der)
-        await conn.executemany(q.INSERT_SHARE, [
+        await conn.execute(officer_sql.SET_OPENING_CERT, lot["id"], der)
+        await conn.executemany(officer_sql.INSERT_SHARE, [
             (lot["id"], share.index, officers[i][0],
              hashlib.sha256(share.officer.public_bytes(Encoding.DER)).digest(), share.envelope)
             for i, share in enumerate(key.shares)])
@@ -128,7 +131,7 @@ async def _opening_keys(conn: asyncpg.Connection, tender: dict[str, Any],
 
 async def opening_certificate(conn: asyncpg.Connection, tender_id: UUID,
                               lot_id: UUID) -> tuple[int, bytes]:
-    row = await conn.fetchrow(q.OPENING_CERT, tender_id, lot_id)
+    row = await conn.fetchrow(officer_sql.OPENING_CERT, tender_id, lot_id)
     if row is None or row["opening_cert_der"] is None:
         raise NotFound()
     return row["number"], row["opening_cert_der"]

@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from core import clock
-from trading.tenders import queries as q
+from trading.tenders.queries import tenders as tender_sql
 
 
 def next_due(tender: dict[str, Any], now: datetime) -> tuple[datetime | None, str | None]:
@@ -39,11 +39,11 @@ def next_due(tender: dict[str, Any], now: datetime) -> tuple[datetime | None, st
 
 async def schedule_next(conn: asyncpg.Connection, tender_id: UUID) -> None:
     """Store the tender's next due moment (after any change to its schedule or state)."""
-    row = await conn.fetchrow(q.GET_TENDER, tender_id)
+    row = await conn.fetchrow(tender_sql.GET_TENDER, tender_id)
     if row is None:
         return
     tender = dict(row) | {
-        "confirm_until": await conn.fetchval(q.LATEST_CONFIRM_UNTIL, tender_id),
-        "opening_pending": await conn.fetchval(q.OPENING_PENDING, tender_id)}
+        "confirm_until": await conn.fetchval(tender_sql.LATEST_CONFIRM_UNTIL, tender_id),
+        "opening_pending": await conn.fetchval(tender_sql.OPENING_PENDING, tender_id)}
     at, kind = next_due(tender, await clock.db_now(conn))
-    await conn.execute(q.SET_DUE, tender_id, at, kind)
+    await conn.execute(tender_sql.SET_DUE, tender_id, at, kind)

@@ -20,9 +20,10 @@ import asyncpg
 from core import audit, clock, money
 from core.auth import Principal
 from core.errors import InvalidInput, NotFound
-from trading.tenders import queries as q
 from trading.tenders import releases, rules
 from trading.tenders.errors import BadWeights, IncompleteSchedule, InvalidTransition, NoLots, StaleVersion
+from trading.tenders.queries import officers as officer_sql
+from trading.tenders.queries import tenders as tender_sql
 
 STATUSES = ("published", "bidding_closed", "opened", "evaluating", "awarded", "failed",
             "cancelled")
@@ -120,15 +121,15 @@ async def _save_officers(conn: asyncpg.Connection, tender_id: UUID, orgs: list[U
         raise InvalidInput({"field": "officer_ids"}, message="开标人须为招标人或代理机构的在职人员",
                            message_en="Opening officers are active staff of the tenderer or "
                                       "the agency")
-    await conn.execute(q.DELETE_OFFICERS, tender_id)
-    await conn.executemany(q.INSERT_OFFICER, [(tender_id, user_id, i)
-                                              for i, user_id in enumerate(officers, start=1)])
+    await conn.execute(officer_sql.DELETE_OFFICERS, tender_id)
+    await conn.executemany(officer_sql.INSERT_OFFICER, [(tender_id, user_id, i)
+                                                        for i, user_id in enumerate(officers, start=1)])
 
 
 async def _save_lots(conn: asyncpg.Connection, tender_id: UUID,
                      lots: list[dict[str, Any]]) -> None:
-    await conn.execute(q.DELETE_LOTS, tender_id)
-    await conn.executemany(q.INSERT_LOT, [
+    await conn.execute(tender_sql.DELETE_LOTS, tender_id)
+    await conn.executemany(tender_sql.INSERT_LOT, [
         (tender_id, lot["number"], lot["title"], lot["budget"], lot["security_amount"],
          lot["ceiling_price"]) for lot in lots])
 
@@ -143,8 +144,8 @@ async def create_tender(conn: asyncpg.Connection, principal: Principal, actor: a
     clean = _clean(data)
     await _check_agency(conn, clean["agency_org_id"])
     await check_rules(conn, clean, clean["lots"], publishing=False)
-    tender_id = await conn.fetchval(q.INSERT_TENDER, principal.organization_id,
-                                    previous_tender_id, *(clean[c] for c in q.EDITABLE))
+    tender_id = await conn.fetchval(tender_sql.INSERT_TENDER, principal.organization_id,
+                                    previous_tender_id, *(clean[c] for c in tender_sql.EDITABLE))
     await _save_lots(conn, tender_id, clean["lots"])
     await _save_officers(conn, tender_id, [principal.organization_id, clean["agency_org_id"]],
                          clean["officer_ids"])
@@ -167,7 +168,7 @@ async def update_draft(conn: asyncpg.Connection, principal: Principal, actor: au
     clean = _clean(data)
     await _check_agency(conn, clean["agency_org_id"])
     await check_rules(conn, clean, clean["lots"], publishing=False)
-    await conn.fetchval(q.UPDATE_DRAFT, tender_id, version, *(clean[c] for c in q.EDITABLE))
+    await conn.fetchval(tender_sql.UPDATE_DRAFT, tender_id, version, *(clean[c] for c in tender_sql.EDITABLE))
     await _save_lots(conn, tender_id, clean["lots"])
     await _save_officers(conn, tender_id, [tender["owner_org_id"], clean["agency_org_id"]],
                          clean["officer_ids"])
@@ -178,7 +179,7 @@ async def update_draft(conn: asyncpg.Connection, principal: Principal, actor: au
 
 async def get_tender(conn: asyncpg.Connection, principal: Principal | None,
                      tender_id: UUID) -> dict[str, Any]:
-    row = await conn.fetchrow(q.GET_TENDER, tender_id)
+    row = await conn.fetchrow(tender_sql.GET_TENDER, tender_id)
     if row is None:
         raise NotFound()
     tender = dict(row)
@@ -189,10 +190,10 @@ async def get_tender(conn: asyncpg.Connection, principal: Principal | None,
         {**dict(r), "security_cap": rules.security_cap(
             r["budget"], sector=tender["sector"], cap_percent=tender["security_cap_percent"],
             cap_amount=tender["security_cap_amount"])}
-        for r in await conn.fetch(q.LOTS, tender_id)]
+        for r in await conn.fetch(tender_sql.LOTS, tender_id)]
     tender["officers"] = ([{k: r[k] for k in ("user_id", "position", "login", "name")}
                            | {"has_encryption_cert": r["encryption_cert"] is not None}
-                           for r in await conn.fetch(q.OFFICERS, tender_id)]
+                           for r in await conn.fetch(officer_sql.OFFICERS, tender_id)]
                           if in_charge(principal, tender) else [])
     return tender
 
@@ -200,7 +201,7 @@ async def get_tender(conn: asyncpg.Connection, principal: Principal | None,
 async def locked_for(conn: asyncpg.Connection, principal: Principal,
                      tender_id: UUID) -> dict[str, Any]:
     """The tender row locked for a change by the staff in charge of it."""
-    row = await conn.fetchrow(q.LOCK_TENDER, tender_id)
+    row = await conn.fetchrow(tender_sql.LOCK_TENDER, tender_id)
     if row is None or not in_charge(principal, dict(row)):
         raise NotFound()
     return dict(row)
@@ -209,7 +210,7 @@ async def locked_for(conn: asyncpg.Connection, principal: Principal,
 async def for_staff(conn: asyncpg.Connection, principal: Principal,
                     tender_id: UUID) -> dict[str, Any]:
     """The tender row, for the staff in charge of it (others: not found)."""
-    row = await conn.fetchrow(q.GET_TENDER, tender_id)
+    row = await conn.fetchrow(tender_sql.GET_TENDER, tender_id)
     if row is None or not in_charge(principal, dict(row)):
         raise NotFound()
     return dict(row)
@@ -229,7 +230,7 @@ def _is_party(principal: Principal | None, tender: dict[str, Any]) -> bool:
 async def cancel(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
                  tender_id: UUID, *, reason: str) -> dict[str, Any]:
     tender = await locked_for(conn, principal, tender_id)
-    if await conn.fetchval(q.CANCEL, tender_id, reason.strip(), list(CANCELLABLE)) is None:
+    if await conn.fetchval(tender_sql.CANCEL, tender_id, reason.strip(), list(CANCELLABLE)) is None:
         raise InvalidTransition({"status": tender["status"]},
                                 message="项目已定标、流标或终止，不能再终止",
                                 message_en="An awarded, failed or cancelled tender cannot be "
@@ -244,9 +245,9 @@ async def cancel(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
 async def fail(conn: asyncpg.Connection, actor: audit.Actor, tender_id: UUID, *,
                reason: str, from_status: str = "bidding_closed") -> None:
     """流标: the opening found too few bids (S5) or the evaluation rejected them all."""
-    if await conn.fetchval(q.SET_STATUS, tender_id, from_status, "failed") is None:
+    if await conn.fetchval(tender_sql.SET_STATUS, tender_id, from_status, "failed") is None:
         raise InvalidTransition({"expected": from_status})
-    await conn.execute(q.SET_DUE, tender_id, None, None)
+    await conn.execute(tender_sql.SET_DUE, tender_id, None, None)
     await audit.record(conn, actor, "tender.fail", "tender", tender_id, {"reason": reason})
 
 
@@ -260,12 +261,12 @@ async def retender(conn: asyncpg.Connection, principal: Principal, actor: audit.
     if old["status"] != "failed":
         raise InvalidTransition({"status": old["status"]}, message="只有流标的项目可以重新招标",
                                 message_en="Only a failed tender can be tendered again")
-    data = {c: old[c] for c in q.EDITABLE}
+    data = {c: old[c] for c in tender_sql.EDITABLE}
     data.update(code=code, documents_from=None, documents_until=None,
                 clarification_deadline=None, bid_deadline=None, lots=[],
-                officer_ids=[r["user_id"] for r in await conn.fetch(q.OFFICERS, tender_id)])
+                officer_ids=[r["user_id"] for r in await conn.fetch(officer_sql.OFFICERS, tender_id)])
     new = await create_tender(conn, principal, actor, data=data, previous_tender_id=tender_id)
-    await conn.execute(q.COPY_LOTS, tender_id, new["id"])
+    await conn.execute(tender_sql.COPY_LOTS, tender_id, new["id"])
     return await get_tender(conn, principal, new["id"])
 
 
@@ -285,7 +286,7 @@ async def list_public(conn: asyncpg.Connection, *, keyword: str | None, region: 
                            message_en="The end date is before the start date")
     since = clock.day_start(published_from) if published_from else None
     until = clock.day_start(published_to + timedelta(days=1)) if published_to else None
-    statement, args = q.list_public(
+    statement, args = tender_sql.list_public(
         {"keyword": keyword or None, "region": region or None, "status": status,
          "procedure": procedure, "since": since, "until": until},
         limit=page_size, offset=(page - 1) * page_size)
@@ -295,10 +296,10 @@ async def list_public(conn: asyncpg.Connection, *, keyword: str | None, region: 
 
 
 async def public_regions(conn: asyncpg.Connection) -> list[str]:
-    return [r["region"] for r in await conn.fetch(q.PUBLIC_REGIONS)]
+    return [r["region"] for r in await conn.fetch(tender_sql.PUBLIC_REGIONS)]
 
 
 async def list_own(conn: asyncpg.Connection, principal: Principal) -> list[dict[str, Any]]:
     if principal.organization_id is None:
         return []
-    return [dict(r) for r in await conn.fetch(q.LIST_OWN, principal.organization_id)]
+    return [dict(r) for r in await conn.fetch(tender_sql.LIST_OWN, principal.organization_id)]

@@ -1,4 +1,5 @@
-"""SQL for tenders and lots."""
+"""SQL for tenders and lots: drafts, the public and own lists, publication, status and
+the next due moment."""
 
 import functools
 from typing import Any
@@ -159,143 +160,10 @@ DUE_TENDERS = """
 
 CALENDAR_HORIZON = "SELECT min(day), max(day) FROM calendar_days"
 
-# ---------------------------------------------------------------- documents
-DOCUMENT_COLUMNS = """id, tender_id, notice_id, name, content_type, size, sha256, object_key,
-    signer_subject, frozen, created_at"""
-
-DOCUMENT_NAME_TAKEN = """
-    SELECT EXISTS (SELECT 1 FROM tender_documents
-                   WHERE tender_id = $1 AND notice_id IS NOT DISTINCT FROM $2 AND name = $3)
-"""
-
-DOCUMENT_KEY_USED = "SELECT EXISTS (SELECT 1 FROM tender_documents WHERE object_key = $1)"
-
-INSERT_DOCUMENT = f"""
-    INSERT INTO tender_documents (id, tender_id, notice_id, name, content_type, size, sha256,
-                                  object_key, signature, signer_subject, signer_cert_sha256,
-                                  uploaded_by)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {DOCUMENT_COLUMNS}
-"""
-
-GET_DOCUMENT = f"""
-    SELECT {DOCUMENT_COLUMNS}, signature FROM tender_documents WHERE tender_id = $1 AND id = $2
-"""
-
-# the tender's own documents and the attachments of published clarifications
-DOCUMENTS = f"""
-    SELECT {DOCUMENT_COLUMNS} FROM tender_documents d
-    WHERE tender_id = $1 AND (NOT $2 OR frozen)
-    ORDER BY notice_id NULLS FIRST, created_at, name
-"""
-
-NOTICE_DOCUMENTS = f"""
-    SELECT {DOCUMENT_COLUMNS} FROM tender_documents
-    WHERE tender_id = $1 AND notice_id IS NOT DISTINCT FROM $2 ORDER BY name
-"""
-
-FREEZE_DOCUMENTS = """
-    UPDATE tender_documents SET frozen = true
-    WHERE tender_id = $1 AND notice_id IS NOT DISTINCT FROM $2
-"""
-
-IS_HOLDER = """
-    SELECT EXISTS (SELECT 1 FROM document_holders WHERE tender_id = $1 AND organization_id = $2)
-"""
-
-ADD_HOLDER = """
-    INSERT INTO document_holders (tender_id, organization_id, first_user_id)
-    VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
-"""
-
-HOLDER_SINCE = """
-    SELECT obtained_at FROM document_holders WHERE tender_id = $1 AND organization_id = $2
-"""
-
-ADD_DOWNLOAD = """
-    INSERT INTO document_downloads (document_id, tender_id, organization_id, user_id, client_ip)
-    VALUES ($1, $2, $3, $4, $5)
-"""
-
-HOLDERS = """
-    SELECT h.organization_id, o.name, o.credit_code, h.obtained_at,
-           (SELECT count(*) FROM document_downloads d
-            WHERE d.tender_id = h.tender_id AND d.organization_id = h.organization_id) AS downloads
-    FROM document_holders h JOIN organizations o ON o.id = h.organization_id
-    WHERE h.tender_id = $1 ORDER BY h.obtained_at
-"""
-
-# the people of the holders' organizations who bid: the ones a clarification reaches
-HOLDER_USERS = """
-    SELECT u.id AS user_id, u.organization_id
-    FROM document_holders h
-    JOIN users u ON u.organization_id = h.organization_id AND u.is_active
-    JOIN user_roles r ON r.user_id = u.id AND r.role = 'bidder'
-    WHERE h.tender_id = $1 AND ($2::uuid IS NULL OR h.organization_id = $2)
-"""
-
-# ---------------------------------------------------------------- notices
-NOTICE_COLUMNS = """id, tender_id, number, kind, status, title, body, requested_bid_deadline,
-    content_sha256, signer_subject, old_bid_deadline, new_bid_deadline, pdf_key, pdf_sha256,
-    created_at, published_at"""
-
-NOTICES = f"""
-    SELECT {NOTICE_COLUMNS} FROM notices WHERE tender_id = $1 AND (NOT $2 OR status = 'published')
-    ORDER BY number
-"""
-
-GET_NOTICE = f"SELECT {NOTICE_COLUMNS} FROM notices WHERE tender_id = $1 AND id = $2"
-
-GET_NOTICE_BY_NUMBER = f"""
-    SELECT {NOTICE_COLUMNS}, content, signature FROM notices WHERE tender_id = $1 AND number = $2
-"""
-
-INSERT_TENDER_NOTICE = """
-    INSERT INTO notices (tender_id, number, kind, status, title, content, content_sha256,
-                         signature, signer_subject, signer_cert_sha256, created_by, published_at,
-                         new_bid_deadline)
-    VALUES ($1, 0, 'tender', 'published', $2, $3, $4, $5, $6, $7, $8, now(), $9) RETURNING id
-"""
-
-# ---------------------------------------------------------------- officers and key shares
-OFFICERS = """
-    SELECT o.user_id, o.position, u.login, u.name, u.organization_id,
-           (SELECT c.cert_der FROM user_certificates c
-            WHERE c.user_id = o.user_id AND c.purpose = 'encryption' AND c.not_after > now()
-            ORDER BY c.not_after DESC LIMIT 1) AS encryption_cert
-    FROM tender_officers o JOIN users u ON u.id = o.user_id
-    WHERE o.tender_id = $1 ORDER BY o.position
-"""
-
-DELETE_OFFICERS = "DELETE FROM tender_officers WHERE tender_id = $1"
-
-INSERT_OFFICER = "INSERT INTO tender_officers (tender_id, user_id, position) VALUES ($1, $2, $3)"
-
-SET_OPENING_CERT = "UPDATE lots SET opening_cert_der = $2 WHERE id = $1"
-
-INSERT_SHARE = """
-    INSERT INTO lot_opening_shares (lot_id, share_index, officer_id, officer_cert_sha256, envelope)
-    VALUES ($1, $2, $3, $4, $5)
-"""
-
-OPENING_CERT = "SELECT opening_cert_der, number FROM lots WHERE tender_id = $1 AND id = $2"
-
-# Who may be named an opening officer: active staff of the given organizations, and whether
-# each has a valid encryption certificate bound (publication needs one per officer).
-OFFICER_CANDIDATES = """
-    SELECT u.id, u.login, u.name, o.name AS organization,
-           EXISTS (SELECT 1 FROM user_certificates c WHERE c.user_id = u.id
-                   AND c.purpose = 'encryption' AND c.not_after > now()) AS has_encryption_cert
-    FROM users u JOIN organizations o ON o.id = u.organization_id
-    WHERE u.is_active AND u.organization_id = ANY($1)
-      AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id
-                  AND r.role IN ('tenderer', 'agency'))
-    ORDER BY o.name, u.name, u.login
-"""
-
 AGENCIES = "SELECT id, name FROM organizations WHERE kind = 'agency' ORDER BY name LIMIT 500"
 
-# ---------------------------------------------------------------- the schedule after the deadline
-# (the opening's tables, read for the tender's next due moment: trading/tenders/schedule.py)
+# The schedule after the deadline: the opening's tables, read for the tender's next due
+# moment (trading/tenders/schedule.py).
 LATEST_CONFIRM_UNTIL = """
     SELECT max(confirm_until) FROM lot_openings WHERE tender_id = $1 AND status = 'read'
 """
