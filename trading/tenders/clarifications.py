@@ -34,31 +34,9 @@ from trading.tenders.errors import (
     NoticeOutdated,
 )
 from trading.tenders.jobs import opening_postponed, render_notice_pdf
+from trading.tenders.queries import clarifications as clarification_sql
 from trading.tenders.queries import documents as document_sql
 from trading.tenders.queries import notices as notice_sql
-
-_INSERT = f"""
-    INSERT INTO notices (tender_id, number, kind, title, body, requested_bid_deadline, created_by)
-    VALUES ($1, (SELECT coalesce(max(number), 0) + 1 FROM notices WHERE tender_id = $1),
-            'clarification', $2, $3, $4, $5)
-    ON CONFLICT DO NOTHING RETURNING {notice_sql.NOTICE_COLUMNS}
-"""
-_PUBLISH = f"""
-    UPDATE notices SET status = 'published', content = $2, content_sha256 = $3, signature = $4,
-           signer_subject = $5, signer_cert_sha256 = $6, old_bid_deadline = $7,
-           new_bid_deadline = $8, published_at = now()
-    WHERE id = $1 AND status = 'draft' RETURNING {notice_sql.NOTICE_COLUMNS}
-"""
-_MOVE_DEADLINE = """
-    UPDATE tenders SET bid_deadline = $2, version = version + 1, updated_at = now() WHERE id = $1
-"""
-_DELIVERIES = """
-    SELECT n.user_id, u.login, u.name, o.name AS organization, n.created_at AS delivered_at,
-           n.read_at
-    FROM notifications n JOIN users u ON u.id = n.user_id
-    LEFT JOIN organizations o ON o.id = u.organization_id
-    WHERE n.ref = $1 ORDER BY o.name, u.login
-"""
 
 
 async def _published_tender(conn: asyncpg.Connection, principal: Principal,
@@ -81,8 +59,8 @@ async def draft(conn: asyncpg.Connection, principal: Principal, actor: audit.Act
     tender = await _published_tender(conn, principal, tender_id)
     if requested_bid_deadline is not None and requested_bid_deadline < tender["bid_deadline"]:
         raise DeadlineEarlier({"bid_deadline": tender["bid_deadline"].isoformat()})
-    row = await conn.fetchrow(_INSERT, tender_id, title.strip(), body.strip(),
-                              requested_bid_deadline, principal.user_id)
+    row = await conn.fetchrow(clarification_sql.INSERT_DRAFT, tender_id, title.strip(),
+                              body.strip(), requested_bid_deadline, principal.user_id)
     if row is None:
         raise DraftExists()
     await audit.record(conn, actor, "clarification.draft", "tender", tender_id,
@@ -117,8 +95,8 @@ async def remove_draft(conn: asyncpg.Connection, principal: Principal, actor: au
     notice = await get_notice(conn, tender_id, notice_id, draft_ok=True)
     if notice["status"] != "draft":
         raise InvalidTransition({"status": notice["status"]})
-    await conn.execute("DELETE FROM tender_documents WHERE notice_id = $1", notice_id)
-    await conn.execute("DELETE FROM notices WHERE id = $1", notice_id)
+    await conn.execute(clarification_sql.DELETE_DRAFT_DOCUMENTS, notice_id)
+    await conn.execute(clarification_sql.DELETE_DRAFT, notice_id)
     await audit.record(conn, actor, "clarification.remove", "tender", tender_id,
                        {"notice": str(notice_id)})
 
@@ -146,12 +124,12 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
     # a deadline that stays is no change: the notice keeps the deadline it was published
     # under and no new one, so nothing reads it (or publishes it) as a move from X to X
     row = await conn.fetchrow(
-        _PUBLISH, notice_id, signed, hashlib.sha256(signed).digest(),
+        clarification_sql.PUBLISH, notice_id, signed, hashlib.sha256(signed).digest(),
         pem_to_der(signature), verified.subject, notices.cert_sha256(verified),
         old, new if new != old else None)
     await conn.execute(document_sql.FREEZE_DOCUMENTS, tender_id, notice_id)
     if new != old:
-        await conn.execute(_MOVE_DEADLINE, tender_id, new)
+        await conn.execute(clarification_sql.MOVE_DEADLINE, tender_id, new)
         await audit.record(conn, actor, "tender.deadline_moved", "tender", tender_id, {
             "from": old.isoformat(), "to": new.isoformat(), "notice": str(notice_id),
             "rule": "T3" if notice["requested_bid_deadline"] is None
@@ -174,7 +152,7 @@ async def deliveries(conn: asyncpg.Connection, principal: Principal, tender_id: 
     """Who got the clarification and who has read it (the read receipts)."""
     await service.for_staff(conn, principal, tender_id)
     notice = await get_notice(conn, tender_id, notice_id, draft_ok=False)
-    rows = [dict(r) for r in await conn.fetch(_DELIVERIES, f"notice:{notice_id}")]
+    rows = [dict(r) for r in await conn.fetch(clarification_sql.DELIVERIES, f"notice:{notice_id}")]
     expected = len(await conn.fetch(document_sql.HOLDER_USERS, tender_id, None))
     return {"notice_id": notice["id"], "expected": expected, "delivered": len(rows),
             "read": sum(1 for r in rows if r["read_at"] is not None), "recipients": rows}

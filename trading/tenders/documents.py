@@ -48,6 +48,7 @@ from trading.tenders.errors import (
     SignerNotOfOrganization,
 )
 from trading.tenders.queries import documents as document_sql
+from trading.tenders.queries import notices as notice_sql
 
 BUCKET = buckets.DOCUMENTS
 MAX_BYTES = 200 * 1024 * 1024
@@ -112,8 +113,7 @@ async def begin(conn: asyncpg.Connection, *, tender: dict[str, Any], upload: Upl
     key = f"tenders/{tender['id']}/{doc_id}"
     content_type = (upload.content_type if upload.content_type not in ("", "application/octet-stream")
                     else mimetypes.guess_type(name)[0] or "application/octet-stream")
-    credit_code = await conn.fetchval("SELECT credit_code FROM organizations WHERE id = $1",
-                                      notices.signing_org(tender))
+    credit_code = await conn.fetchval(notice_sql.CREDIT_CODE, notices.signing_org(tender))
     await orphans.watch(conn, key)
     return Pending(doc_id, key, name, content_type, await load_trust_store(conn), credit_code)
 
@@ -160,7 +160,7 @@ async def remove(conn: asyncpg.Connection, actor: audit.Actor, *, tender_id: UUI
         raise NotFound()
     if row["frozen"]:
         raise DocumentFrozen()
-    await conn.execute("DELETE FROM tender_documents WHERE id = $1", document_id)
+    await conn.execute(document_sql.DELETE_DOCUMENT, document_id)
     await orphans.watch(conn, row["object_key"])
     await audit.record(conn, actor, "document.remove", "tender", tender_id,
                        {"document": str(document_id), "name": row["name"]})
@@ -174,8 +174,8 @@ async def listing(conn: asyncpg.Connection, tender_id: UUID, *,
 
 async def listing_for_notice(conn: asyncpg.Connection, tender_id: UUID,
                              notice_id: UUID | None) -> list[dict[str, Any]]:
-    return [document_out(dict(r)) for r in await conn.fetch(document_sql.NOTICE_DOCUMENTS, tender_id,
-                                                            notice_id)]
+    return [document_out(dict(r)) for r in await conn.fetch(document_sql.NOTICE_DOCUMENTS,
+                                                            tender_id, notice_id)]
 
 
 async def obtain(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor, *,
@@ -220,8 +220,9 @@ async def for_download(conn: asyncpg.Connection, principal: Principal, actor: au
         raise NotFound()
     if not await conn.fetchval(document_sql.IS_HOLDER, tender["id"], principal.organization_id):
         raise DocumentsNotObtained()
-    await conn.execute(document_sql.ADD_DOWNLOAD, document_id, tender["id"], principal.organization_id,
-                       principal.user_id, audit.normalize_ip(actor.client_ip))
+    await conn.execute(document_sql.ADD_DOWNLOAD, document_id, tender["id"],
+                       principal.organization_id, principal.user_id,
+                       audit.normalize_ip(actor.client_ip))
     return document_out(dict(row))
 
 

@@ -13,14 +13,14 @@ from core import audit, buckets, jobs, pdf
 from core.storage import ObjectStore
 from signing import seal
 from trading.tenders import documents, notices, texts
+from trading.tenders.queries import notices as notice_sql
 from trading.tenders.queries import tenders as tender_sql
 
 PDF_BUCKET = buckets.RECORDS
-_SET_PDF = "UPDATE notices SET pdf_key = $2, pdf_sha256 = $3 WHERE id = $1 AND pdf_key IS NULL"
 
 
 async def notice_context(conn: asyncpg.Connection, notice_id: UUID) -> dict[str, Any]:
-    notice = dict(await conn.fetchrow("SELECT * FROM notices WHERE id = $1", notice_id))
+    notice = dict(await conn.fetchrow(notice_sql.NOTICE_BY_ID, notice_id))
     tender = dict(await conn.fetchrow(tender_sql.GET_TENDER, notice["tender_id"]))
     lots = [dict(r) for r in await conn.fetch(tender_sql.LOTS, tender["id"])]
     docs = await documents.listing_for_notice(
@@ -48,7 +48,7 @@ async def make_notice_pdf(conn: asyncpg.Connection, store: ObjectStore, settings
     key = f"tenders/{notice['tender_id']}/notices/{notice['number']:03d}-{notice_id}.pdf"
     await store.put_bytes(PDF_BUCKET, key, sealed, content_type="application/pdf")
     digest = hashlib.sha256(sealed).digest()
-    await conn.execute(_SET_PDF, notice_id, key, digest)
+    await conn.execute(notice_sql.SET_PDF, notice_id, key, digest)
     await audit.record(conn, audit.SYSTEM, "notice.pdf", "tender", notice["tender_id"],
                        {"notice": str(notice_id), "sha256": digest.hex()})
     return key
@@ -70,9 +70,7 @@ async def opening_postponed(ctx: dict[str, Any], outbox_id: int) -> None:
     """
     async def body(conn: asyncpg.Connection, args: dict[str, Any]) -> None:
         await conn.execute(
-            """INSERT INTO guarantee_events (tender_id, kind, payload)
-               VALUES ($1, 'opening_postponed', $2) ON CONFLICT DO NOTHING""",
-            UUID(args["tender_id"]),
+            tender_sql.INSERT_OPENING_POSTPONED, UUID(args["tender_id"]),
             {"old_bid_deadline": datetime.fromisoformat(args["old"]).isoformat(),
              "new_bid_deadline": datetime.fromisoformat(args["new"]).isoformat()})
     await jobs.run_once(ctx, outbox_id, body)

@@ -22,6 +22,7 @@ from signing import cms, identity
 from signing.canonical import canonical
 from signing.trust import load_trust_store
 from trading.tenders.errors import SignerNotOfOrganization
+from trading.tenders.queries import notices as notice_sql
 
 FORMAT = 1
 
@@ -64,8 +65,7 @@ def clarification(tender: dict[str, Any], notice: dict[str, Any],
 
 
 async def parties(conn: asyncpg.Connection, tender: dict[str, Any]) -> dict[str, Any]:
-    rows = await conn.fetch("SELECT id, name, credit_code FROM organizations WHERE id = ANY($1)",
-                            [tender["owner_org_id"], tender["agency_org_id"]])
+    rows = await conn.fetch(notice_sql.PARTIES, [tender["owner_org_id"], tender["agency_org_id"]])
     by_id = {r["id"]: {"name": r["name"], "credit_code": r["credit_code"]} for r in rows}
     return {"tenderer": by_id[tender["owner_org_id"]],
             "agency": by_id.get(tender["agency_org_id"])}
@@ -82,8 +82,7 @@ async def verify_org_signature(conn: asyncpg.Connection, signature: bytes, conte
     """The signature verifies, its certificate is trusted and speaks for the organization."""
     verified = await cms.verify(cms.pem_to_der(signature), trust=await load_trust_store(conn),
                                 content=content, purpose="signing")
-    expected = await conn.fetchval("SELECT credit_code FROM organizations WHERE id = $1",
-                                   organization_id)
+    expected = await conn.fetchval(notice_sql.CREDIT_CODE, organization_id)
     if identity.credit_code(verified.signer) != expected:
         raise SignerNotOfOrganization({"certificate": verified.subject,
                                        "expected_credit_code": expected})

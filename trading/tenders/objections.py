@@ -29,59 +29,10 @@ from trading.tenders import releases, rules, schedule, service
 from trading.tenders.errors import InvalidTransition
 from trading.tenders.jobs import opening_postponed
 from trading.tenders.queries import documents as document_sql
+from trading.tenders.queries import objections as objection_sql
 from trading.tenders.queries import tenders as tender_sql
 
 ANSWER_WITHIN = timedelta(days=3)
-
-_INSERT = """
-    INSERT INTO objections (tender_id, organization_id, user_id, body, answer_due_at)
-    VALUES ($1, $2, $3, $4, now() + $5::interval)
-    RETURNING id, tender_id, organization_id, body, submitted_at, answer_due_at, answer,
-              answered_at
-"""
-# overdue: the answer came, or is still missing, after its due moment
-_COLUMNS = """j.id, j.tender_id, j.organization_id, o.name AS organization, j.body,
-    j.submitted_at, j.answer_due_at, j.answer, j.answered_at, j.user_id,
-    coalesce(j.answered_at, now()) > j.answer_due_at AS overdue"""
-_LIST = f"""
-    SELECT {_COLUMNS} FROM objections j JOIN organizations o ON o.id = j.organization_id
-    WHERE j.tender_id = $1 AND ($2::uuid IS NULL OR j.organization_id = $2)
-    ORDER BY j.submitted_at
-"""
-_ANSWER = """
-    UPDATE objections SET answer = $3, answered_at = now(), answered_by = $4
-    WHERE tender_id = $1 AND id = $2 AND answered_at IS NULL RETURNING id, user_id
-"""
-_OPEN = "SELECT count(*) FROM objections WHERE tender_id = $1 AND answered_at IS NULL"
-_PAUSE = "UPDATE tenders SET paused_since = coalesce(paused_since, now()) WHERE id = $1"
-_RESUME = """
-    UPDATE tenders SET paused_since = NULL, bid_deadline = bid_deadline + $2::interval,
-           version = version + 1, updated_at = now()
-    WHERE id = $1 RETURNING bid_deadline
-"""
-_STAFF = """
-    SELECT u.id FROM users u JOIN user_roles r ON r.user_id = u.id
-    WHERE u.is_active AND u.organization_id = ANY($1) AND r.role IN ('tenderer', 'agency')
-"""
-_SUPERVISORS = """
-    SELECT u.id FROM users u JOIN user_roles r ON r.user_id = u.id
-    WHERE u.is_active AND r.role = 'supervisor'
-"""
-# Only a published tender waits for the answer; a cancelled one no longer does.
-# SKIP LOCKED: an objection being answered right now is left to the answer.
-_OVERDUE = """
-    SELECT j.id, j.tender_id, j.body, j.answer_due_at, o.name AS organization
-    FROM objections j JOIN tenders t ON t.id = j.tender_id
-         JOIN organizations o ON o.id = j.organization_id
-    WHERE j.answered_at IS NULL AND j.overdue_flagged_at IS NULL AND j.answer_due_at <= now()
-      AND t.status = 'published'
-    ORDER BY j.answer_due_at LIMIT $1 FOR UPDATE OF j SKIP LOCKED
-"""
-_FLAG = """
-    UPDATE objections SET overdue_flagged_at = now()
-    WHERE id = $1 AND answered_at IS NULL AND overdue_flagged_at IS NULL RETURNING id
-"""
-
 
 async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
                  tender_id: UUID, *, body: str) -> dict[str, Any]:
@@ -96,13 +47,15 @@ async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
                                 message_en="Objections to the documents end before the "
                                                    "bid deadline")
     rules.check_objection_time(await clock.db_now(conn), tender["bid_deadline"])
-    objection = dict(await conn.fetchrow(_INSERT, tender_id, principal.organization_id,
-                                         principal.user_id, body.strip(), ANSWER_WITHIN))
-    await conn.execute(_PAUSE, tender_id)
+    objection = dict(await conn.fetchrow(objection_sql.INSERT_OBJECTION, tender_id,
+                                         principal.organization_id, principal.user_id,
+                                         body.strip(), ANSWER_WITHIN))
+    await conn.execute(objection_sql.PAUSE_TENDER, tender_id)
     await schedule.schedule_next(conn, tender_id)
     await audit.record(conn, actor, "objection.submit", "tender", tender_id,
                        {"objection": str(objection["id"]), "paused": True})
-    for staff in await conn.fetch(_STAFF, [tender["owner_org_id"], tender["agency_org_id"]]):
+    staff_orgs = [tender["owner_org_id"], tender["agency_org_id"]]
+    for staff in await conn.fetch(objection_sql.STAFF, staff_orgs):
         await notify.notify(conn, key=f"objection:{objection['id']}", user_id=staff["id"],
                             ref=f"objection:{objection['id']}",
                             subject=f"【异议】{tender['code']} 收到对招标文件的异议，请于3日内答复",
@@ -123,16 +76,16 @@ async def listing(conn: asyncpg.Connection, principal: Principal,
         org = principal.organization_id
     else:
         raise NotFound()
-    return [dict(r) for r in await conn.fetch(_LIST, tender_id, org)]
+    return [dict(r) for r in await conn.fetch(objection_sql.OBJECTIONS, tender_id, org)]
 
 
 async def answer(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
                  tender_id: UUID, objection_id: UUID, *, text: str) -> dict[str, Any]:
     tender = await service.locked_for(conn, principal, tender_id)
-    done = await conn.fetchrow(_ANSWER, tender_id, objection_id, text.strip(), principal.user_id)
+    done = await conn.fetchrow(objection_sql.ANSWER, tender_id, objection_id, text.strip(),
+                               principal.user_id)
     if done is None:
-        exists = await conn.fetchval("SELECT 1 FROM objections WHERE tender_id = $1 AND id = $2",
-                                     tender_id, objection_id)
+        exists = await conn.fetchval(objection_sql.OBJECTION_EXISTS, tender_id, objection_id)
         if exists is None:
             raise NotFound()
         raise InvalidTransition(message="该异议已答复",
@@ -144,7 +97,8 @@ async def answer(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
                         subject=f"【异议答复】{tender['code']} 您的异议已答复",
                         subject_en=f"Your objection to {tender['code']} has been answered",
                         body=text.strip())
-    if await conn.fetchval(_OPEN, tender_id) == 0 and tender["paused_since"] is not None:
+    unanswered = await conn.fetchval(objection_sql.UNANSWERED, tender_id)
+    if unanswered == 0 and tender["paused_since"] is not None:
         await _resume(conn, actor, tender)
     return {"tender": await service.get_tender(conn, principal, tender_id),
             "objections": await listing(conn, principal, tender_id)}
@@ -155,7 +109,7 @@ async def _resume(conn: asyncpg.Connection, actor: audit.Actor, tender: dict[str
     paused = now - tender["paused_since"]
     days = max(1, math.ceil(paused / timedelta(days=1)))
     old = tender["bid_deadline"]
-    new = await conn.fetchval(_RESUME, tender["id"], timedelta(days=days))
+    new = await conn.fetchval(objection_sql.RESUME_TENDER, tender["id"], timedelta(days=days))
     await audit.record(conn, actor, "tender.resume", "tender", tender["id"], {
         "paused_seconds": int(paused.total_seconds())})
     await audit.record(conn, actor, "tender.deadline_moved", "tender", tender["id"], {
@@ -180,8 +134,8 @@ async def flag_overdue(conn: asyncpg.Connection, *, limit: int) -> int:
     notifications commit together, and the flag keeps a later pass away.
     """
     flagged = 0
-    for r in await conn.fetch(_OVERDUE, limit):
-        if await conn.fetchval(_FLAG, r["id"]) is None:
+    for r in await conn.fetch(objection_sql.OVERDUE, limit):
+        if await conn.fetchval(objection_sql.FLAG_OVERDUE, r["id"]) is None:
             continue
         flagged += 1
         tender = await conn.fetchrow(tender_sql.GET_TENDER, r["tender_id"])
@@ -190,14 +144,15 @@ async def flag_overdue(conn: asyncpg.Connection, *, limit: int) -> int:
             "objection": str(r["id"]), "answer_due_at": r["answer_due_at"].isoformat(),
             "rule": "T4"})
         key, ref = f"objection-overdue:{r['id']}", f"objection:{r['id']}"
-        for staff in await conn.fetch(_STAFF, [tender["owner_org_id"], tender["agency_org_id"]]):
+        staff_orgs = [tender["owner_org_id"], tender["agency_org_id"]]
+        for staff in await conn.fetch(objection_sql.STAFF, staff_orgs):
             await notify.notify(
                 conn, key=key, user_id=staff["id"], ref=ref, body=r["body"],
                 subject=f"【异议逾期】{tender['code']} 的异议已超过答复期限（{due}），"
                         "项目暂停中，请尽快答复",
                 subject_en=f"The objection to {tender['code']} is past its answer deadline "
                            f"({due}, Beijing time); the tender stays paused until it is answered")
-        for supervisor in await conn.fetch(_SUPERVISORS):
+        for supervisor in await conn.fetch(objection_sql.SUPERVISORS):
             await notify.notify(
                 conn, key=key, user_id=supervisor["id"], ref=ref, body=r["body"],
                 subject=f"【异议逾期】{tender['code']} {r['organization']} 提出的异议"

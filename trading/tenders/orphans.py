@@ -31,7 +31,7 @@ GRACE = timedelta(hours=1)
 async def watch(conn: asyncpg.Connection, key: str, *, after: timedelta = GRACE,
                 tag: str = "") -> None:
     """Queue the look at ``key`` in the caller's transaction, due ``after`` from now."""
-    now = await conn.fetchval("SELECT clock_timestamp()")
+    now = await conn.fetchval(document_sql.CLOCK)
     await jobs.enqueue(conn, sweep_orphan_document,
                        f"document-orphan:{key}:{tag or now.isoformat()}",
                        available_at=now + after, key=key)
@@ -47,7 +47,7 @@ async def sweep(conn: asyncpg.Connection, store: ObjectStore, key: str, *,
     st = await store.stat(BUCKET, key)
     if st is None:
         return "gone"
-    now = await conn.fetchval("SELECT clock_timestamp()")
+    now = await conn.fetchval(document_sql.CLOCK)
     if now - st["last_modified"] < grace:
         await watch(conn, key, after=st["last_modified"] + grace - now,
                     tag=st["last_modified"].isoformat())

@@ -84,7 +84,7 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
 async def _check_agency(conn: asyncpg.Connection, agency_org_id: UUID | None) -> None:
     if agency_org_id is None:
         return
-    kind = await conn.fetchval("SELECT kind FROM organizations WHERE id = $1", agency_org_id)
+    kind = await conn.fetchval(tender_sql.ORGANIZATION_KIND, agency_org_id)
     if kind != "agency":
         raise InvalidInput({"field": "agency_org_id"}, message="代理机构不存在或不是代理机构",
                            message_en="agency_org_id is not a tendering agency")
@@ -115,15 +115,14 @@ async def check_rules(conn: asyncpg.Connection, tender: dict[str, Any],
 async def _save_officers(conn: asyncpg.Connection, tender_id: UUID, orgs: list[UUID | None],
                          officers: list[UUID]) -> None:
     """Officers are staff of the tenderer or the agency (a trading centre's staff later)."""
-    found = await conn.fetch("SELECT id FROM users WHERE id = ANY($1) AND is_active "
-                             "AND organization_id = ANY($2)", officers, orgs)
+    found = await conn.fetch(officer_sql.ELIGIBLE_OFFICERS, officers, orgs)
     if len(found) != len(officers):
         raise InvalidInput({"field": "officer_ids"}, message="开标人须为招标人或代理机构的在职人员",
                            message_en="Opening officers are active staff of the tenderer or "
                                       "the agency")
     await conn.execute(officer_sql.DELETE_OFFICERS, tender_id)
-    await conn.executemany(officer_sql.INSERT_OFFICER, [(tender_id, user_id, i)
-                                                        for i, user_id in enumerate(officers, start=1)])
+    await conn.executemany(officer_sql.INSERT_OFFICER,
+                           [(tender_id, user_id, i) for i, user_id in enumerate(officers, start=1)])
 
 
 async def _save_lots(conn: asyncpg.Connection, tender_id: UUID,
@@ -168,7 +167,8 @@ async def update_draft(conn: asyncpg.Connection, principal: Principal, actor: au
     clean = _clean(data)
     await _check_agency(conn, clean["agency_org_id"])
     await check_rules(conn, clean, clean["lots"], publishing=False)
-    await conn.fetchval(tender_sql.UPDATE_DRAFT, tender_id, version, *(clean[c] for c in tender_sql.EDITABLE))
+    await conn.fetchval(tender_sql.UPDATE_DRAFT, tender_id, version,
+                        *(clean[c] for c in tender_sql.EDITABLE))
     await _save_lots(conn, tender_id, clean["lots"])
     await _save_officers(conn, tender_id, [tender["owner_org_id"], clean["agency_org_id"]],
                          clean["officer_ids"])

@@ -9,6 +9,8 @@ DOCUMENT_NAME_TAKEN = """
                    WHERE tender_id = $1 AND notice_id IS NOT DISTINCT FROM $2 AND name = $3)
 """
 
+DELETE_DOCUMENT = "DELETE FROM tender_documents WHERE id = $1"
+
 DOCUMENT_KEY_USED = "SELECT EXISTS (SELECT 1 FROM tender_documents WHERE object_key = $1)"
 
 INSERT_DOCUMENT = f"""
@@ -38,6 +40,9 @@ FREEZE_DOCUMENTS = """
     UPDATE tender_documents SET frozen = true
     WHERE tender_id = $1 AND notice_id IS NOT DISTINCT FROM $2
 """
+
+# the wall clock, not the transaction's start: an orphaned object's age is compared with it
+CLOCK = "SELECT clock_timestamp()"
 
 IS_HOLDER = """
     SELECT EXISTS (SELECT 1 FROM document_holders WHERE tender_id = $1 AND organization_id = $2)

@@ -21,3 +21,15 @@ INSERT_TENDER_NOTICE = """
                          new_bid_deadline)
     VALUES ($1, 0, 'tender', 'published', $2, $3, $4, $5, $6, $7, $8, now(), $9) RETURNING id
 """
+
+# the whole row, for the notice's PDF
+NOTICE_BY_ID = "SELECT * FROM notices WHERE id = $1"
+
+# once: a second rendering finds the key set and stores nothing
+SET_PDF = "UPDATE notices SET pdf_key = $2, pdf_sha256 = $3 WHERE id = $1 AND pdf_key IS NULL"
+
+# the tenderer and the agency, as a notice names them
+PARTIES = "SELECT id, name, credit_code FROM organizations WHERE id = ANY($1)"
+
+# the code the signer's certificate must carry to speak for the organization
+CREDIT_CODE = "SELECT credit_code FROM organizations WHERE id = $1"

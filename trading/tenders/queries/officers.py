@@ -9,6 +9,11 @@ OFFICERS = """
     WHERE o.tender_id = $1 ORDER BY o.position
 """
 
+# of the given users, those who are active staff of the given organizations
+ELIGIBLE_OFFICERS = """
+    SELECT id FROM users WHERE id = ANY($1) AND is_active AND organization_id = ANY($2)
+"""
+
 DELETE_OFFICERS = "DELETE FROM tender_officers WHERE tender_id = $1"
 
 INSERT_OFFICER = "INSERT INTO tender_officers (tender_id, user_id, position) VALUES ($1, $2, $3)"

@@ -160,6 +160,8 @@ DUE_TENDERS = """
 
 CALENDAR_HORIZON = "SELECT min(day), max(day) FROM calendar_days"
 
+ORGANIZATION_KIND = "SELECT kind FROM organizations WHERE id = $1"
+
 AGENCIES = "SELECT id, name FROM organizations WHERE kind = 'agency' ORDER BY name LIMIT 500"
 
 # The schedule after the deadline: the opening's tables, read for the tender's next due
@@ -173,4 +175,10 @@ OPENING_PENDING = """
     SELECT EXISTS (SELECT 1 FROM lots l LEFT JOIN lot_openings o ON o.lot_id = l.id
                    WHERE l.tender_id = $1 AND (o.lot_id IS NULL
                                                OR o.status IN ('decrypting', 'officers')))
+"""
+
+# G5: the opening moved; an event for the issuers of the tender's guarantees, made once
+INSERT_OPENING_POSTPONED = """
+    INSERT INTO guarantee_events (tender_id, kind, payload)
+    VALUES ($1, 'opening_postponed', $2) ON CONFLICT DO NOTHING
 """
