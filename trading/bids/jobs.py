@@ -25,7 +25,7 @@ async def make_receipt_pdf(conn: asyncpg.Connection, store: ObjectStore, setting
     if row is None or row["receipt_pdf_key"] is not None:
         return None
     bid = dict(row) | {"p7m_sha256": row["p7m_sha256"].hex(), "p7s_sha256": row["p7s_sha256"].hex()}
-    receipt = await conn.fetchval("SELECT receipt FROM bids WHERE id = $1", bid_id)
+    receipt = await conn.fetchval(q.RECEIPT_BYTES, bid_id)
     html = await pdf.render("pdf/bid_receipt.html", {
         "bid": bid, "status": STATUS[bid["status"]],
         "receipt_sha256": hashlib.sha256(receipt).hexdigest()})

@@ -170,6 +170,9 @@ WITHDRAW = """
     WHERE id = $1 AND status = 'submitted' RETURNING id
 """
 
+# the signed receipt alone: the receipt PDF prints its SHA-256
+RECEIPT_BYTES = "SELECT receipt FROM bids WHERE id = $1"
+
 SET_RECEIPT_PDF = """
     UPDATE bids SET receipt_pdf_key = $2, receipt_pdf_sha256 = $3
     WHERE id = $1 AND receipt_pdf_key IS NULL
