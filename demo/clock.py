@@ -35,30 +35,12 @@ import asyncpg
 
 from core import audit, db
 from core.db import connect
+from demo import queries as q
 from trading import chronograph
 
 ACTOR = audit.Actor(None, "system", None, "demo-clock")
 NOTE = ("演示操作：为演示截标，将项目日程整体前移，并非真实事件 / demo action: the whole "
         "schedule was moved back so that the demo can reach the bid deadline; not a real event")
-
-_LOCK = """
-    SELECT status, bid_deadline, paused_since, clock_timestamp() AS now
-    FROM tenders WHERE id = $1 FOR UPDATE
-"""
-_LATEST_BID = "SELECT max(received_at) FROM bids WHERE tender_id = $1"
-_SHIFT = """
-    UPDATE tenders SET documents_from = documents_from + $2::interval,
-           documents_until = documents_until + $2::interval,
-           clarification_deadline = clarification_deadline + $2::interval,
-           bid_deadline = bid_deadline + $2::interval,
-           next_due_at = next_due_at + $2::interval,
-           version = version + 1, updated_at = now()
-    WHERE id = $1
-"""
-_SHIFT_DRAFTS = """
-    UPDATE notices SET requested_bid_deadline = requested_bid_deadline + $2::interval
-    WHERE tender_id = $1 AND status = 'draft' AND requested_bid_deadline IS NOT NULL
-"""
 
 if TYPE_CHECKING:
     from demo.context import DemoContext
@@ -86,21 +68,21 @@ async def shift_schedule(conn: asyncpg.Connection, tender_id: UUID, *,
     at or after the moved deadline, or a closed tender's deadline moved into
     the future (it would look open with bidding closed).
     """
-    row = await conn.fetchrow(_LOCK, tender_id)
+    row = await conn.fetchrow(q.LOCK_SCHEDULE, tender_id)
     if row is None:
         raise DemoClockError(f"tender {tender_id} does not exist")
     if row["status"] not in ("published", "bidding_closed") or row["paused_since"] is not None:
         raise DemoClockError(f"tender {tender_id} is {row['status']}"
                              f"{' (paused)' if row['paused_since'] else ''}: schedule kept")
     new_deadline = row["bid_deadline"] + by
-    latest = await conn.fetchval(_LATEST_BID, tender_id)
+    latest = await conn.fetchval(q.LATEST_BID, tender_id)
     if latest is not None and new_deadline <= latest:
         raise DemoClockError(f"a bid was received at {latest.isoformat()}, not before "
                              f"the moved deadline {new_deadline.isoformat()}")
     if row["status"] != "published" and new_deadline > row["now"]:
         raise DemoClockError("bidding is closed: the deadline cannot move into the future")
-    await conn.execute(_SHIFT, tender_id, by)
-    await conn.execute(_SHIFT_DRAFTS, tender_id, by)
+    await conn.execute(q.SHIFT_SCHEDULE, tender_id, by)
+    await conn.execute(q.SHIFT_DRAFT_DEADLINES, tender_id, by)
     await audit.record(conn, ACTOR, "demo.schedule_shifted", "tender", tender_id, {
         "by_seconds": by.total_seconds(), "bid_deadline_before": row["bid_deadline"].isoformat(),
         "bid_deadline_after": new_deadline.isoformat(), "note": NOTE})
@@ -113,7 +95,7 @@ async def pass_deadline(conn: asyncpg.Connection, tender_id: UUID) -> Shift | No
     Now is the database clock read under the row lock, so every bid received
     so far is before the deadline and every later one after it.
     """
-    row = await conn.fetchrow(_LOCK, tender_id)
+    row = await conn.fetchrow(q.LOCK_SCHEDULE, tender_id)
     if row is None or row["bid_deadline"] is None:
         raise DemoClockError(f"tender {tender_id} has no bid deadline")
     if row["bid_deadline"] <= row["now"]:
@@ -125,23 +107,12 @@ async def catch_up(conn: asyncpg.Connection, tender_id: UUID) -> list[str]:
     """Fire everything due for the tender now, as the worker's next passes would; the kinds fired."""
     fired: list[str] = []
     for _ in range(4):  # documents closed, then the deadline: two at most today
-        await conn.execute("SELECT 1 FROM tenders WHERE id = $1 FOR UPDATE", tender_id)
+        await conn.execute(q.LOCK_TENDER, tender_id)
         kind = await chronograph.fire(conn, tender_id)
         if kind is None:
             break
         fired.append(kind)
     return fired
-
-
-_CLOSE_WINDOWS = """
-    UPDATE lot_openings SET window_closes_at = clock_timestamp()
-    WHERE tender_id = $1 AND status = 'decrypting' AND window_closes_at > clock_timestamp()
-    RETURNING lot_id, window_closes_at
-"""
-_DUE_NOW = """
-    UPDATE tenders SET next_due_at = clock_timestamp(), next_due_kind = 'decryption_closed'
-    WHERE id = $1 AND status = 'bidding_closed'
-"""
 
 
 async def end_decryption(conn: asyncpg.Connection, tender_id: UUID) -> int:
@@ -150,12 +121,12 @@ async def end_decryption(conn: asyncpg.Connection, tender_id: UUID) -> int:
     Audited as a demo action like a schedule move; ``catch_up`` then decides the
     bids left closed as the chronograph would at the window's real end.
     """
-    row = await conn.fetchrow(_LOCK, tender_id)
+    row = await conn.fetchrow(q.LOCK_SCHEDULE, tender_id)
     if row is None:
         raise DemoClockError(f"tender {tender_id} does not exist")
-    moved = await conn.fetch(_CLOSE_WINDOWS, tender_id)
+    moved = await conn.fetch(q.CLOSE_WINDOWS, tender_id)
     if moved:
-        await conn.execute(_DUE_NOW, tender_id)
+        await conn.execute(q.DECRYPTION_CLOSED_NOW, tender_id)
         await audit.record(conn, ACTOR, "demo.decryption_ended", "tender", tender_id, {
             "lots": [str(r["lot_id"]) for r in moved],
             "note": "演示操作：为演示提前结束解密时限，并非真实事件 / demo action: the decryption "

@@ -25,6 +25,7 @@ from core.settings import Settings
 from demo import bids as bid_demo
 from demo import opening as opening_demo
 from demo import pki as signing_demo
+from demo import queries as q
 from demo import tenders as tender_demo
 from demo.context import DemoContext
 
@@ -95,8 +96,7 @@ async def seed(conn: asyncpg.Connection, password: str) -> tuple[dict[str, UUID]
     orgs: dict[str, UUID] = {}
     new_orgs = new_people = 0
     for org in ORGS:
-        found = await conn.fetchval("SELECT id FROM organizations WHERE credit_code = $1",
-                                    org.credit_code)
+        found = await conn.fetchval(q.ORGANIZATION_BY_CREDIT_CODE, org.credit_code)
         if found is None:
             row = await identity.create_organization(conn, actor, credit_code=org.credit_code,
                                                      name=org.name, kind=org.kind,
@@ -106,14 +106,12 @@ async def seed(conn: asyncpg.Connection, password: str) -> tuple[dict[str, UUID]
         orgs[org.key] = found
     # The password is per machine (var/demo/secrets); data kept from an earlier
     # run may carry another one: the demo logins take the current one.
-    stored = await conn.fetchval("SELECT password_hash FROM users WHERE login = $1",
-                                 PEOPLE[0].login)
+    stored = await conn.fetchval(q.HASH_OF_LOGIN, PEOPLE[0].login)
     if stored is not None and not await check_password(stored, password):
         new_hash = await hash_password(password)
-        await conn.execute("UPDATE users SET password_hash = $2 WHERE login = ANY($1::text[])",
-                           [p.login for p in PEOPLE], new_hash)
+        await conn.execute(q.SET_HASH_OF_LOGINS, [p.login for p in PEOPLE], new_hash)
     for person in PEOPLE:
-        if await conn.fetchval("SELECT 1 FROM users WHERE login = $1", person.login):
+        if await conn.fetchval(q.USER_EXISTS, person.login):
             continue
         await identity.create_user(conn, actor, login=person.login, name=person.name,
                                    roles=list(person.roles), password=password,
