@@ -70,7 +70,8 @@ from trading.bids import pages as bid_pages
 from trading.bids import routes as bid_routes
 from trading.bids import texts as bid_texts
 from trading.opening import errors as opening_errors
-from trading.opening import hall_routes, officers, record, record_routes
+from trading.opening import hall_routes, record_routes
+from trading.opening import jobs as opening_jobs
 from trading.opening import pages as opening_pages
 from trading.opening import routes as opening_routes
 from trading.tenders import jobs as tender_jobs
@@ -182,7 +183,8 @@ JOBS = Jobs(
         notify.deliver_notification, trust.refresh_crls_job, chronograph.chronograph_job,
         tender_jobs.render_notice_pdf, tender_jobs.opening_postponed,
         bid_jobs.render_bid_receipt_pdf, expiry.abort_bid_upload, expiry.abort_stale_upload,
-        officers.open_by_officers, record.issue_opening_record, orphans.sweep_orphan_document,
+        opening_jobs.open_by_officers, opening_jobs.issue_opening_record,
+        orphans.sweep_orphan_document,
     ],
     schedules=[
         # CRLs: at start and twice an hour (a development CA's CRL is valid 7 days)

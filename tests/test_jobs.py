@@ -31,7 +31,7 @@ from core.notify import notify
 from core.settings import Settings
 from core.worker import Jobs, build_worker
 from tests.conftest import ROOT, create_database, database_url, drop_database
-from trading.opening import officers
+from trading.opening import jobs as opening_jobs
 
 
 class RedisServer:
@@ -438,8 +438,9 @@ async def test_ten_officers_jobs_at_once_on_the_workers_own_pool(
     key = secrets.token_hex(3)
     try:
         async with pool.acquire() as conn, conn.transaction():
-            ids = [await jobs.enqueue(conn, officers.open_by_officers, f"officers-open:{key}:{i}",
-                                      lot_id=str(uuid4())) for i in range(10)]
+            ids = [await jobs.enqueue(conn, opening_jobs.open_by_officers,
+                                      f"officers-open:{key}:{i}", lot_id=str(uuid4()))
+                   for i in range(10)]
         assert await jobs.relay_once(pool, redis, queue=queue) == 10
         worker = build_worker(job_settings, JOBS, burst=True)
         assert worker.max_jobs >= 10

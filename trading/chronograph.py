@@ -28,6 +28,7 @@ from core import audit, clock, db, jobs
 from trading.bids import expiry
 from trading.opening import lots, objections
 from trading.opening import queries as oq
+from trading.opening.jobs import request_record
 from trading.tenders import objections as tender_objections
 from trading.tenders import releases
 from trading.tenders.queries import tenders as tender_sql
@@ -52,12 +53,14 @@ async def fire(conn: asyncpg.Connection, tender_id: UUID) -> str | None:
             await audit.record(conn, audit.SYSTEM, "tender.deadline_reached", "tender",
                                tender_id, {"bid_deadline": row["bid_deadline"].isoformat()})
             await releases.record(conn, tender_id, "tenderUpdate")  # OCDS: the call is over
-        await lots.start(conn, tender_id, now)  # S5: each lot opens or fails (流标)
+        # S5: each lot opens or fails (流标)
+        await lots.start(conn, tender_id, now, request_record=request_record)
         await lots.settle_tender(conn, tender_id)
     elif kind == "decryption_closed":
         await conn.execute(oq.LOCK_LOTS_OF_TENDER, tender_id)  # before any audit: lock order
-        await lots.start(conn, tender_id, now)  # in case nothing started it yet
-        await lots.close_windows(conn, tender_id)
+        # in case nothing started it yet
+        await lots.start(conn, tender_id, now, request_record=request_record)
+        await lots.close_windows(conn, tender_id, request_record=request_record)
         await lots.settle_tender(conn, tender_id)
         await objections.close_due(conn, tender_id)  # lots read early may be due too
     elif kind == "objections_closed":

@@ -20,6 +20,7 @@ from tests.trading.conftest import Lot, Tenderer
 from tests.trading.test_bids import move_deadline
 from tests.trading.test_opening_decrypt import own_key
 from trading import chronograph
+from trading.opening import jobs as opening_jobs
 from trading.opening import lots, officers
 
 
@@ -165,12 +166,12 @@ async def test_five_bids_one_left_closed_under_each_rule(
     r = await client.post(f"/api/lots/{lot_id}/shares",
                           json={"share": base64.b64encode(share).decode()})
     assert r.status_code == 200 and r.json()["have"] == 1 and r.json()["need"] == 2, r.text
-    assert await jobs_for(conn, officers.JOB, lot_id) == 0
+    assert await jobs_for(conn, "open_by_officers", lot_id) == 0
     await login(client, second_login)
     r = await client.post(f"/api/lots/{lot_id}/shares",
                           json={"share": base64.b64encode(second_share).decode()})
     assert r.status_code == 200 and r.json()["have"] == 2, r.text
-    assert await jobs_for(conn, officers.JOB, lot_id) == 1
+    assert await jobs_for(conn, "open_by_officers", lot_id) == 1
     # held sealed, never as handed over
     held = await conn.fetch("SELECT held FROM lot_opening_shares WHERE lot_id = $1 "
                             "AND held IS NOT NULL", lot_id)
@@ -187,17 +188,17 @@ async def test_five_bids_one_left_closed_under_each_rule(
                        "AND officer_id = $2", lot_id, second_id,
                        officers.hold(other, UUID(lot_id), index, second_share))
     assert await officers.open_remaining(conn, app.state.store, settings, UUID(lot_id),
-                                         env={}) == 0
+                                         env={}, request_record=opening_jobs.request_record) == 0
     assert (await events(conn, lot_id))[-1][0] == "officers.share_resubmit"
     await login(client, second_login)
     r = await client.post(f"/api/lots/{lot_id}/shares",
                           json={"share": base64.b64encode(second_share).decode()})
     assert r.status_code == 200 and r.json()["have"] == 2, r.text
-    assert await jobs_for(conn, officers.JOB, lot_id) == 2
+    assert await jobs_for(conn, "open_by_officers", lot_id) == 2
     assert await job_keys(conn, lot_id) == [f"officers-open:{lot_id}:{n}" for n in (0, 1)]
 
     assert await officers.open_remaining(conn, app.state.store, settings, UUID(lot_id),
-                                         env={}) == 1
+                                         env={}, request_record=opening_jobs.request_record) == 1
     opened = await conn.fetchrow("SELECT * FROM bid_openings WHERE bid_id = $1", last_bid["id"])
     assert opened["opened_by"] == "officers" and opened["user_id"] is None
     assert str(opened["total_price"]) == "990000.00"
@@ -216,7 +217,7 @@ async def test_five_bids_one_left_closed_under_each_rule(
     assert kinds[-3:] == ["bid.opened", "opening.read", "officers.done"]
     # done once: a second delivery of the job finds nothing to do
     assert await officers.open_remaining(conn, app.state.store, settings, UUID(lot_id),
-                                         env={}) == 0
+                                         env={}, request_record=opening_jobs.request_record) == 0
 
 
 async def test_two_bids_fail_the_lot_without_opening(

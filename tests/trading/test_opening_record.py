@@ -74,7 +74,7 @@ async def test_the_record_is_signed_and_takes_objections_and_answers(
     # the period is the tender's own, set on its draft through the API (45, not the 30 default)
     period = (opening["confirm_until"] - opening["read_at"]).total_seconds()
     assert abs(period - 45 * 60) < 1, period
-    assert await jobs_for(conn, record.JOB, lot_id) == 1
+    assert await jobs_for(conn, "issue_opening_record", lot_id) == 1
 
     first = await issue(conn, app, settings, lot_id)
     assert first is not None and first["version"] == 1
@@ -176,7 +176,7 @@ async def test_a_failed_lot_gets_its_record_too(
     lot_id = lot.tender["lots"][0]["id"]
     await bids_from(lot, client, conn, world, pki, 2)
     await deadline_passes(conn, lot.tender["id"])
-    assert await jobs_for(conn, record.JOB, lot_id) == 1
+    assert await jobs_for(conn, "issue_opening_record", lot_id) == 1
     assert await issue(conn, app, settings, lot_id) is not None
     path = tmp_path / "failed.pdf"
     path.write_bytes((await client.get(f"/api/lots/{lot_id}/opening-records/1")).content)

@@ -72,8 +72,8 @@ def not_before_deadline(schedule: dict[str, Any], now: datetime) -> None:
                                         "paused": schedule["paused_since"] is not None})
 
 
-async def start(conn: asyncpg.Connection, principal: Principal, *,
-                bid_id: UUID) -> None:
+async def start(conn: asyncpg.Connection, principal: Principal, *, bid_id: UUID,
+                request_record: lots.RequestRecord) -> None:
     """The lot's opening started if the deadline has passed (the first to need it starts
     it), in a transaction of its own: a refusal that follows does not undo it."""
     bid = await bids.own_bid(conn, principal, bid_id)  # anyone else's bid does not exist
@@ -82,7 +82,7 @@ async def start(conn: asyncpg.Connection, principal: Principal, *,
     schedule = dict(await conn.fetchrow(q.OPENING_OF_BID_TO_START, bid["tender_id"]))
     now = await conn.fetchval(q.CLOCK)
     not_before_deadline(schedule, now)
-    await lots.start(conn, bid["tender_id"], now)
+    await lots.start(conn, bid["tender_id"], now, request_record=request_record)
 
 
 async def prepare(conn: asyncpg.Connection, principal: Principal, *,
@@ -160,7 +160,8 @@ def _check(bid: dict[str, Any], opened: sealing.Opened) -> None:
 
 
 async def record(conn: asyncpg.Connection, actor: audit.Actor, bid: dict[str, Any],
-                 opened: sealing.Opened, *, by: str, user_id: UUID | None) -> tuple[dict[str, Any], bool]:
+                 opened: sealing.Opened, *, by: str, user_id: UUID | None,
+                 request_record: lots.RequestRecord) -> tuple[dict[str, Any], bool]:
     """What the opening reads out, recorded once (new: True; a retry got there first: False),
     shown in the hall's price table (唱标); the lot is read once its last bid is.
 
@@ -180,5 +181,5 @@ async def record(conn: asyncpg.Connection, actor: audit.Actor, bid: dict[str, An
         "by": by, "total_price": str(opened.sheet.total_price),
         "inner_signer": opened.verified.subject, "files": len(opened.files)})
     await hall.emit(conn, bid["lot_id"], "bid.opened", view.reading(bid, dict(row)))
-    await lots.settle_if_read(conn, bid["lot_id"])
+    await lots.settle_if_read(conn, bid["lot_id"], request_record=request_record)
     return dict(row), True

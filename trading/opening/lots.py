@@ -11,10 +11,16 @@ for the opening officers' shares (trading/opening/officers.py).
 Starting is idempotent and may happen wherever it is first needed: the
 chronograph at the deadline, a bidder opening its bid, a hall page. The count
 is the same wherever it happens: after the deadline no bid can change.
+
+A lot that fails or is read asks for an issue of the opening record through
+``request_record``, which its caller hands down (``trading.opening.jobs.request_record``):
+the officers' job, in that module, does work that reaches this one, so this one cannot
+import it back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -22,13 +28,17 @@ from uuid import UUID
 import asyncpg
 
 from core import audit
-from trading.opening import hall, record
+from trading.opening import hall
 from trading.opening import queries as q
 from trading.tenders import releases
 
 MIN_BIDS = 3  # S5: 法 28, 条例 44
 # a failure of the platform's own (the stored bid could not be read) is not the bidder's (S6)
 PLATFORM_CODES = frozenset({"stored_bid_unreadable"})
+
+# Asks, in the caller's transaction, for an issue of the lot's record as of a hall event:
+# (conn, lot_id, as_of).
+RequestRecord = Callable[[asyncpg.Connection, UUID, int], Awaitable[None]]
 
 
 def required_bids(tender: dict[str, Any]) -> int:
@@ -39,8 +49,8 @@ def required_bids(tender: dict[str, Any]) -> int:
     return max(MIN_BIDS, int(tender["min_bids"]))
 
 
-async def start(conn: asyncpg.Connection, tender_id: UUID,
-                now: datetime) -> list[dict[str, Any]]:
+async def start(conn: asyncpg.Connection, tender_id: UUID, now: datetime, *,
+                request_record: RequestRecord) -> list[dict[str, Any]]:
     """Each lot's opening once the deadline has passed (nothing before); the lots started
     by this call (none if another got there first)."""
     tender = await conn.fetchrow(q.TENDER_FOR_OPENING, tender_id)
@@ -58,7 +68,7 @@ async def start(conn: asyncpg.Connection, tender_id: UUID,
                                {**facts, "reason": "too_few_bids"})
             event = await hall.emit(conn, lot["lot_id"], "lot.failed",
                                     {**facts, "reason": "too_few_bids"})
-            await _request_record(conn, lot["lot_id"], event.seq)
+            await request_record(conn, lot["lot_id"], event.seq)
         else:
             await audit.record(conn, audit.SYSTEM, "lot.opening_started", "lot", lot["lot_id"],
                                {**facts, "window_closes_at": closes.isoformat(),
@@ -69,7 +79,8 @@ async def start(conn: asyncpg.Connection, tender_id: UUID,
     return started
 
 
-async def settle_if_read(conn: asyncpg.Connection, lot_id: UUID) -> bool:
+async def settle_if_read(conn: asyncpg.Connection, lot_id: UUID, *,
+                         request_record: RequestRecord) -> bool:
     """The lot is read once no bid is left closed or undecided (row locked by the caller)."""
     row = await conn.fetchrow(q.MARK_READ, lot_id)
     if row is None:
@@ -78,15 +89,12 @@ async def settle_if_read(conn: asyncpg.Connection, lot_id: UUID) -> bool:
              "confirm_until": row["confirm_until"].isoformat()}
     await audit.record(conn, audit.SYSTEM, "lot.read", "lot", lot_id, facts)
     event = await hall.emit(conn, lot_id, "opening.read", facts)
-    await _request_record(conn, lot_id, event.seq)
+    await request_record(conn, lot_id, event.seq)
     return True
 
 
-async def _request_record(conn: asyncpg.Connection, lot_id: UUID, as_of: int) -> None:
-    await record.request(conn, lot_id, as_of)
-
-
-async def close_windows(conn: asyncpg.Connection, tender_id: UUID) -> int:
+async def close_windows(conn: asyncpg.Connection, tender_id: UUID, *,
+                        request_record: RequestRecord) -> int:
     """The decryption window has closed: decide every lot still decrypting; how many."""
     decided = 0
     for lot in await conn.fetch(q.LOTS_DECRYPTING, tender_id):
@@ -94,7 +102,7 @@ async def close_windows(conn: asyncpg.Connection, tender_id: UUID) -> int:
         closed = await conn.fetch(q.UNOPENED_BIDS, lot_id)
         decided += 1
         if not closed:
-            await settle_if_read(conn, lot_id)
+            await settle_if_read(conn, lot_id, request_record=request_record)
             continue
         if lot["decrypt_failure"] == "officers":
             await conn.execute(q.SET_LOT_STATUS, lot_id, "decrypting", "officers")
@@ -106,7 +114,7 @@ async def close_windows(conn: asyncpg.Connection, tender_id: UUID) -> int:
             continue
         for bid in closed:
             await record_not_opened(conn, bid, lot_id)
-        await settle_if_read(conn, lot_id)
+        await settle_if_read(conn, lot_id, request_record=request_record)
     return decided
 
 

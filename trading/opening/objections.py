@@ -18,7 +18,8 @@ import asyncpg
 from core import audit
 from core.auth import Principal
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from trading.opening import hall, presence, record, view
+from trading.opening import hall, presence, view
+from trading.opening import jobs as opening_jobs
 from trading.opening import queries as q
 
 TEXT_MAX = 2000
@@ -99,7 +100,7 @@ async def raise_objection(conn: asyncpg.Connection, principal: Principal, actor:
     bidder = await conn.fetchval(q.ORG_NAME, principal.organization_id)
     event = await hall.emit(conn, lot_id, "objection.raised",
                             {"id": str(row["id"]), "bidder": bidder, "text": body})
-    await record.request(conn, lot_id, event.seq)
+    await opening_jobs.request_record(conn, lot_id, event.seq)
     return row
 
 
@@ -122,7 +123,7 @@ async def answer(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
                        {"objection": str(objection_id), "answer": body})
     event = await hall.emit(conn, lot_id, "objection.answered",
                             {"id": str(objection_id), "answer": body, "by": principal.name})
-    await record.request(conn, lot_id, event.seq)
+    await opening_jobs.request_record(conn, lot_id, event.seq)
     await close_if_due(conn, lot_id)
     return dict(row)
 
@@ -134,7 +135,7 @@ async def close_if_due(conn: asyncpg.Connection, lot_id: UUID) -> bool:
         return False
     await audit.record(conn, audit.SYSTEM, "lot.opening_closed", "lot", lot_id)
     event = await hall.emit(conn, lot_id, "opening.closed", {})
-    await record.request(conn, lot_id, event.seq)
+    await opening_jobs.request_record(conn, lot_id, event.seq)
     return True
 
 

@@ -7,10 +7,10 @@ hands it over signed in. A share is checked for its lot and index on arrival
 and held sealed under the platform's share-holding key (``SHARE_HOLD_KEY``, its
 own secret: rotating the session secret leaves held shares readable; nothing
 before the deadline can be handed over, so nothing that opens a bid is ever
-held before it). With k in, a job rebuilds the opening key in memory, opens
-the remaining bids one by one, each in a transaction of its own that the hall
-shows at once, and then wipes the held shares and forgets the key. Every share
-and every use is audited.
+held before it). With k in, a job (``open_by_officers``, trading/opening/jobs.py)
+rebuilds the opening key in memory, opens the remaining bids one by one, each in
+a transaction of its own that the hall shows at once, and then wipes the held
+shares and forgets the key. Every share and every use is audited.
 
 One job per lot and round: its key names the lot and how many times the set
 had to be completed again (a held share released, a rebuild that failed), so
@@ -18,6 +18,11 @@ the outbox absorbs the job a further share would ask for in the same round.
 Two runs at once (a re-delivery) are harmless: each bid is recorded once, and
 the last step is taken under the lot's row lock only while the lot still
 waits for the officers. No lock outlives its transaction.
+
+The job's work is here and trading/opening/jobs.py imports it, so this module
+cannot import that one back: the requests it makes are arguments its callers hand
+down, ``request_officers`` (the k-th share asks for the job) and ``request_record``
+(a lot read out asks for the record's next issue).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import binascii
 import hashlib
 import itertools
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -39,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from core import audit, db, jobs
+from core import audit, db
 from core.auth import Principal
 from core.errors import DomainError, InvalidInput
 from core.settings import Settings
@@ -50,7 +55,9 @@ from trading.opening import decrypt, errors, hall, lots
 from trading.opening import queries as q
 from trading.tenders.schedule import schedule_next
 
-JOB = "open_by_officers"
+# Asks, in the caller's transaction, for the officers' job of the lot's current round:
+# (conn, lot_id).
+RequestOfficers = Callable[[asyncpg.Connection, UUID], Awaitable[None]]
 
 
 def _holding_key(settings: Settings) -> AESGCM:
@@ -97,8 +104,10 @@ async def my_share(conn: asyncpg.Connection, principal: Principal,
 
 
 async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
-                 settings: Settings, *, lot_id: UUID, share: bytes) -> dict[str, Any]:
-    """Hand over one's unsealed share after the window has closed on bids left closed."""
+                 settings: Settings, *, lot_id: UUID, share: bytes,
+                 request_officers: RequestOfficers) -> dict[str, Any]:
+    """Hand over one's unsealed share after the window has closed on bids left closed; the
+    k-th asks for the officers' job (``request_officers``, in this transaction)."""
     mine = await conn.fetchrow(q.MY_SHARE_FOR_UPDATE, lot_id, principal.user_id)
     if mine is None:
         raise errors.NotAnOfficer()
@@ -122,8 +131,7 @@ async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
                         {"officer": mine["officer_name"], "index": index, "have": have,
                          "need": lot["officers_k"]})
         if have >= lot["officers_k"]:
-            await jobs.enqueue(conn, open_by_officers, await job_key(conn, lot_id),
-                               lot_id=str(lot_id))
+            await request_officers(conn, lot_id)
     return {"lot_id": lot_id, "index": index, "have": have, "need": lot["officers_k"],
             "status": lot["status"]}
 
@@ -168,7 +176,8 @@ def rebuild(lot_id: UUID, certificate: x509.Certificate, k: int,
 
 
 async def open_remaining(conn: asyncpg.Connection, store: Any, settings: Settings,
-                         lot_id: UUID, *, env: Mapping[str, Any]) -> int:
+                         lot_id: UUID, *, env: Mapping[str, Any],
+                         request_record: lots.RequestRecord) -> int:
     """Open the lot's bids left closed with the rebuilt key; how many opened.
 
     ``conn`` is not in a transaction: each bid is recorded in a transaction of its own
@@ -211,7 +220,8 @@ async def open_remaining(conn: asyncpg.Connection, store: Any, settings: Setting
             else:
                 async with db.transaction(conn, env):  # the lot's lock first, then the audit
                     _, new = await decrypt.record(conn, audit.SYSTEM, bid, result,
-                                                  by="officers", user_id=None)
+                                                  by="officers", user_id=None,
+                                                  request_record=request_record)
                     if new:
                         await audit.record(conn, audit.SYSTEM, "opening_key.used", "bid",
                                            bid["id"], {"lot": str(lot_id)})
@@ -227,38 +237,7 @@ async def open_remaining(conn: asyncpg.Connection, store: Any, settings: Setting
         await audit.record(conn, audit.SYSTEM, "opening_key.discarded", "lot", lot_id,
                            {"opened": opened, "shares_wiped": wiped})
         await hall.emit(conn, lot_id, "officers.done", {"opened": opened})
-        await lots.settle_if_read(conn, lot_id)
+        await lots.settle_if_read(conn, lot_id, request_record=request_record)
         await lots.settle_tender(conn, lot["tender_id"])
         await schedule_next(conn, lot["tender_id"])
     return opened
-
-
-@jobs.job
-async def open_by_officers(ctx: dict[str, Any], outbox_id: int) -> None:
-    """Open the lot's remaining bids with the officers' shares.
-
-    The work commits bid by bid (the hall shows each at once) and holds no
-    transaction while a bid is fetched and decrypted, so it cannot run inside
-    ``run_once``'s transaction; nor may it take a second connection while
-    ``run_once`` holds one: the worker's pool is smaller than the number of jobs
-    arq runs at once, and jobs each holding one connection while waiting for
-    another would wait for ever. So the work runs first, on a connection it
-    gives back, and ``run_once`` then records the outcome: done, or the failure,
-    retried after a backoff (the work is idempotent and carries on where it
-    stopped).
-    """
-    failure: Exception | None = None
-    pool: asyncpg.Pool = ctx["db_pool"]
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(q.OUTBOX_JOB, outbox_id)
-        if row is not None and row["done_at"] is None:
-            try:
-                await open_remaining(conn, ctx["store"], ctx["settings"],
-                                     UUID(row["args"]["lot_id"]), env=ctx)
-            except Exception as exc:  # recorded by run_once below, for the retry
-                failure = exc
-
-    async def body(conn: asyncpg.Connection, args: dict[str, Any]) -> None:
-        if failure is not None:
-            raise failure
-    await jobs.run_once(ctx, outbox_id, body)

@@ -5,7 +5,8 @@ opening ended, the officers' shares used, who signed in, the host's messages,
 and the bidders' confirmations, objections and answers (S7). A job issues it
 when the reading ends (or the lot fails), and again after each objection and
 answer, each issue as of a hall event; issues are numbered, kept in the object
-store, and their SHA-256 goes into the audit log and the hall.
+store, and their SHA-256 goes into the audit log and the hall. The job and the
+request for an issue are in trading/opening/jobs.py.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import asyncpg
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from core import audit, buckets, jobs, pdf, uscc
+from core import audit, buckets, pdf, uscc
 from core.settings import Settings
 from core.storage import ObjectStore
 from signing import seal
@@ -28,17 +29,8 @@ from trading.opening import hall, view
 from trading.opening import queries as q
 
 BUCKET = buckets.RECORDS
-JOB = "issue_opening_record"
 FAULT = {"bidder": "投标人原因，视为截标后撤回", "platform": "平台原因，视为截标前撤回"}
 OUTCOME = {"bidder": "投标人解密", "officers": "开标人密钥分片解密"}
-
-
-async def request(conn: asyncpg.Connection, lot_id: UUID, as_of: int) -> None:
-    """Ask for an issue as of hall event ``as_of`` (after the caller commits)."""
-    await jobs.enqueue(conn, issue_opening_record, f"opening-record:{lot_id}:{as_of}",
-                       lot_id=str(lot_id))
-
-
 _USCC = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")
 
 
@@ -126,12 +118,3 @@ async def issue(conn: asyncpg.Connection, store: ObjectStore, settings: Settings
     await hall.emit(conn, lot_id, "record.issued",
                     {"version": version, "sha256": digest.hex(), "size": len(sealed)})
     return row
-
-
-@jobs.job
-async def issue_opening_record(ctx: dict[str, Any], outbox_id: int) -> None:
-    """Issue the lot's opening record as of its hall's last event (the hall is told once
-    the issue has committed)."""
-    async def body(conn: asyncpg.Connection, args: dict[str, Any]) -> None:
-        await issue(conn, ctx["store"], ctx["settings"], UUID(args["lot_id"]))
-    await jobs.run_once(ctx, outbox_id, body)

@@ -22,6 +22,7 @@ from core.db import short_transaction
 from core.deps import Conn, User
 from core.errors import DomainError, NotAuthenticated
 from trading.opening import decrypt, officers
+from trading.opening import jobs as opening_jobs
 from trading.opening import schemas as s
 
 
@@ -41,7 +42,7 @@ async def open_bid(request: Request[Any, Any, Any], state: State, bid_id: FromPa
     cek = decrypt.content_key(data.content_key)
     async with short_transaction(state) as conn:
         user = await _signed_in(request, state, conn)
-        await decrypt.start(conn, user, bid_id=bid_id)
+        await decrypt.start(conn, user, bid_id=bid_id, request_record=opening_jobs.request_record)
     actor = actor_of(request, user)
     async with short_transaction(state) as conn:
         found, bid, trust = await decrypt.prepare(conn, user, bid_id=bid_id)
@@ -55,7 +56,8 @@ async def open_bid(request: Request[Any, Any, Any], state: State, bid_id: FromPa
         raise
     async with short_transaction(state) as conn:
         row, created = await decrypt.record(conn, actor, bid, opened, by="bidder",
-                                            user_id=user.user_id)
+                                            user_id=user.user_id,
+                                            request_record=opening_jobs.request_record)
     return _out(row, created=created)
 
 
@@ -83,7 +85,8 @@ async def submit_share(request: Request[Any, Any, Any], state: State, conn: Conn
     with k shares in, the remaining bids are opened (a retry answers the same)."""
     share = officers.share_bytes(data.share)
     result = await officers.submit(conn, user, actor_of(request, user), state.settings,
-                                   lot_id=lot_id, share=share)
+                                   lot_id=lot_id, share=share,
+                                   request_officers=opening_jobs.request_officers)
     return s.ShareOut(**result)
 
 
