@@ -158,8 +158,6 @@ DUE_TENDERS = """
     ORDER BY next_due_at LIMIT $1 FOR UPDATE SKIP LOCKED
 """
 
-CALENDAR_HORIZON = "SELECT min(day), max(day) FROM calendar_days"
-
 ORGANIZATION_KIND = "SELECT kind FROM organizations WHERE id = $1"
 
 AGENCIES = "SELECT id, name FROM organizations WHERE kind = 'agency' ORDER BY name LIMIT 500"
