@@ -44,6 +44,17 @@ os.environ.setdefault("SHARE_HOLD_KEY", secrets.token_urlsafe(32))
 SYSTEM = audit.Actor(None, "system", None, "test")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's own keys in the shared Redis, for every process it starts: a worker takes
+    jobs from the run's own queue only (never another run's, whose ids name rows of another
+    database), and a server counts sign-in failures apart from other runs' servers. Set in
+    each pytest process, not inherited: each pytest-xdist worker is a run of its own (and a
+    process that merely imports this module keeps the environment it was given)."""
+    tag = f"th-test-{secrets.token_hex(4)}"
+    os.environ["REDIS_QUEUE"] = f"{tag}:queue"
+    os.environ["LOGIN_KEY_PREFIX"] = f"{tag}:login"
+
+
 def database_url(base: str, name: str) -> str:
     parts = urlsplit(base)
     return urlunsplit(parts._replace(path=f"/{name}"))

@@ -28,6 +28,8 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a server needs to work on the test run's database, buckets and keys."""
     return {**os.environ, "DATABASE_URL": settings.database.url,
             "S3_BUCKET_PREFIX": settings.storage.bucket_prefix, "LOG_JSON": "true",
+            # sign-in failures and jobs in the shared Redis: the run's own, as in-process
+            "LOGIN_KEY_PREFIX": settings.login.key_prefix, "REDIS_QUEUE": settings.redis.queue,
             "PLATFORM_CERT_FILE": settings.platform_cert_file,
             "PLATFORM_KEY_FILE": settings.platform_key_file,
             "TSA_CERT_FILE": settings.tsa_cert_file, "TSA_KEY_FILE": settings.tsa_key_file,
