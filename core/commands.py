@@ -14,7 +14,6 @@ import click
 import uvicorn
 
 from core import audit as audit_log
-from core import migrate
 from core import queries as q
 from core.constraints import from_postgres
 from core.db import connect
@@ -73,6 +72,9 @@ def db() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply migrations (the only way the schema changes)."""
+    # alembic and SQLAlchemy cost more to import than the rest of the commands: only the
+    # schema commands load them, not every other command and server process that imports this
+    from core import migrate  # noqa: PLC0415
 
     migrate.upgrade(_database_url(), revision)
     click.echo(f"database at {revision}")
@@ -82,6 +84,7 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION ('base' for an empty schema)."""
+    from core import migrate  # noqa: PLC0415 - as in db upgrade
 
     migrate.downgrade(_database_url(), revision)
     click.echo(f"database at {revision}")

@@ -8,7 +8,6 @@ import click
 
 from core.commands import settings_or_exit
 from demo import pki
-from demo.run import run_demo
 
 
 @click.command("demo-pki")
@@ -25,4 +24,9 @@ def demo_pki(crl_base: str) -> None:
               help="The running platform the life cycle is driven through.")
 def demo(url: str) -> None:
     """Seed the demo data set and run the scripted tender life cycle."""
+    # The life cycle brings weasyprint (pango and the fonts) and the demo's data along: every
+    # `tenderhall` command and every server process imports this module through app.py, and
+    # only this command should pay for them (core/pdf.py keeps weasyprint lazy for that too)
+    from demo.run import run_demo  # noqa: PLC0415
+
     asyncio.run(run_demo(settings_or_exit(), url))
