@@ -30,7 +30,7 @@ from client.hall import hall
 from client.sign import keys, sign_command
 from client.verify import verify_command
 from core import commands, i18n, notify, openapi
-from core.auth import provide_principal, provide_user
+from core.auth import prepare_password_checks, provide_principal, provide_user
 from core.calendar_admin import CalendarController
 from core.constraints import install_constraints
 from core.csrf import csrf_middleware
@@ -99,6 +99,7 @@ async def open_resources(state: State, settings: Settings) -> None:
     state.public_tenders = ReadCache(settings.database.url, PUBLIC_TENDERS_CHANNEL,
                                      settings.web.read_cache_entries)
     await state.public_tenders.start()
+    await prepare_password_checks()
 
 
 async def close_resources(state: State) -> None:

@@ -18,6 +18,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -40,9 +41,14 @@ SESSION_COOKIE = "th_session"
 API_KEY_PREFIX = "thk"
 
 _hasher = PasswordHasher()
-# A fixed hash to verify against when the login does not exist, so timing does
-# not tell which logins exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """A fixed hash to verify against when the login does not exist, so timing does not tell
+    which logins exist. Made on first use, not at import: a hash costs a quarter of a second
+    of CPU, and every command and process that imports this module would pay it."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +89,16 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
 
+async def prepare_password_checks() -> None:
+    """Make the dummy hash before the first sign-in, so that an unknown login takes as long
+    as a known one from the first request on (the web process calls it at start)."""
+    await asyncio.to_thread(_dummy_hash)
+
+
 async def check_password(stored: str | None, password: str) -> bool:
     def work() -> bool:
         try:
-            return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+            return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
         except (VerificationError, InvalidHashError):
             return False
     return await asyncio.to_thread(work)
