@@ -12,7 +12,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,11 +23,12 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
+from argon2 import PasswordHasher, profiles
 from cryptography.hazmat.primitives import serialization
 from litestar import Litestar
 
 from app import close_resources, create_app, open_resources
-from core import audit, uscc
+from core import audit, auth, uscc
 from core.db import connect
 from core.identity import service as identity
 from core.migrate import upgrade_async
@@ -75,6 +76,23 @@ async def drop_database(base_url: str, name: str) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def platform_hasher() -> Iterator[PasswordHasher]:
+    """Passwords hashed and checked in this process at argon2's cheapest cost, still argon2id.
+
+    At the platform's cost (RFC 9106's low-memory profile) each hash and each check takes a
+    quarter of a second of CPU; the suite makes and checks hundreds, and they were most of
+    its own CPU time. The platform's hasher (yielded; test_auth pins its cost) stays in
+    every server and command process the tests start, and a cheap hash in the database
+    checks there as it does here: what a test asserts about sign-in does not change."""
+    platform = auth._hasher
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+        auth._dummy_hash.cache_clear()  # the unknown login's hash: at the same cost
+        yield platform
+    auth._dummy_hash.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argon2
 import asyncpg
 import pytest
+from argon2 import PasswordHasher, profiles
 
+from core import auth
 from tests.conftest import PASSWORD, Client, World, login
 
 
@@ -45,6 +48,14 @@ async def test_passwords_are_stored_as_argon2(conn: asyncpg.Connection, world: W
     stored = await conn.fetchval("SELECT password_hash FROM users WHERE login = $1", name)
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
+
+
+def test_the_platform_hashes_at_rfc_9106_cost(platform_hasher: PasswordHasher) -> None:
+    """The suite's own process hashes cheaply (conftest); the platform's hasher, which its
+    servers and commands use, keeps argon2id at RFC 9106's low-memory profile."""
+    assert auth._hasher is not platform_hasher
+    assert argon2.extract_parameters(platform_hasher.hash(PASSWORD)) == \
+        profiles.RFC_9106_LOW_MEMORY
 
 
 async def test_session_token_is_not_stored(client: Client, conn: asyncpg.Connection,

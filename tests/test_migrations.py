@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import argon2
 import asyncpg
 import pytest
+from argon2 import profiles
 
 from core import migrate
 from tests.conftest import committed, run_cli
@@ -67,5 +69,8 @@ async def test_first_administrator_from_the_command_line(scratch_db: str) -> Non
         roles = await conn.fetchval("SELECT array_agg(role) FROM user_roles r JOIN users u "
                                     "ON u.id = r.user_id WHERE u.login = 'root-admin'")
         assert roles == ["admin"]
+        # the command's own process hashes at the platform's cost, not the suite's
+        stored = await conn.fetchval("SELECT password_hash FROM users WHERE login = 'root-admin'")
+        assert argon2.extract_parameters(stored) == profiles.RFC_9106_LOW_MEMORY
     finally:
         await conn.close()
