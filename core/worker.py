@@ -124,7 +124,8 @@ def build_worker(settings: Settings, wiring: Jobs, *, burst: bool = False,
     )
 
 
-async def run_worker(settings: Settings, wiring: Jobs) -> None:
+async def run_worker(settings: Settings, wiring: Jobs, *,
+                     lease_s: float = IN_PROGRESS_LEASE_S) -> None:
     """Relay forever; run the arq worker, restarting it after a Redis outage.
 
     SIGTERM or SIGINT stops both. A job cut off mid-way rolls back with its
@@ -141,7 +142,7 @@ async def run_worker(settings: Settings, wiring: Jobs) -> None:
     stopping = asyncio.create_task(stop.wait())
     try:
         while not stop.is_set():
-            worker = build_worker(settings, wiring, db_pool=pool)
+            worker = build_worker(settings, wiring, db_pool=pool, lease_s=lease_s)
             running = asyncio.create_task(worker.async_run())
             await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if not running.done():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import inspect
 import os
 import pkgutil
 import secrets
@@ -29,7 +30,7 @@ from core.identity import service as identity
 from core.migrate import upgrade_async
 from core.notify import notify
 from core.settings import Settings
-from core.worker import Jobs, build_worker
+from core.worker import IN_PROGRESS_LEASE_S, Jobs, LeasingWorker, build_worker, run_worker
 from tests.conftest import ROOT, create_database, database_url, drop_database
 from trading.opening import jobs as opening_jobs
 
@@ -462,16 +463,17 @@ async def test_ten_officers_jobs_at_once_on_the_workers_own_pool(
 FAILURE_JOBS = Jobs(functions=[*JOBS.functions, gated_test_job], schedules=JOBS.schedules)
 WORKER = ("import asyncio; from core.settings import Settings; from core.worker import run_worker; "
           "from tests.test_jobs import FAILURE_JOBS; "
-          "asyncio.run(run_worker(Settings.from_env(), FAILURE_JOBS))")
+          "asyncio.run(run_worker(Settings.from_env(), FAILURE_JOBS, lease_s={lease_s!r}))")
 
 
-def start_worker(settings: Settings, redis_url: str, queue: str) -> subprocess.Popen[bytes]:
+def start_worker(settings: Settings, redis_url: str, queue: str,
+                 lease_s: float = IN_PROGRESS_LEASE_S) -> subprocess.Popen[bytes]:
     """A real worker process (what `tenderhall worker` runs) that also runs the gated job."""
     env = {**os.environ, "DATABASE_URL": settings.database.url, "REDIS_URL": redis_url,
            "REDIS_QUEUE": queue, "S3_BUCKET_PREFIX": settings.storage.bucket_prefix}
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [sys.executable, "-c", WORKER.format(lease_s=lease_s)], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def stop_worker(worker: subprocess.Popen[bytes]) -> None:
@@ -558,20 +560,35 @@ async def test_job_in_a_redis_that_restarted_empty_runs_within_a_minute(
         await pool.close()
 
 
+def test_a_dead_workers_job_is_free_again_within_a_minute() -> None:
+    """What the platform's workers hold a job by without word from them: a lease well inside
+    the minute (the test below proves the lease with a shorter one of its own)."""
+    assert IN_PROGRESS_LEASE_S == 30.0
+    assert IN_PROGRESS_LEASE_S + 5 < BACK_WITHIN_S  # and arq's poll, the worker's start
+    for func in (run_worker, build_worker):
+        assert inspect.signature(func).parameters["lease_s"].default == IN_PROGRESS_LEASE_S
+    assert LeasingWorker.__init__.__kwdefaults__["lease_s"] == IN_PROGRESS_LEASE_S
+
+
+# the lease of the workers in the test below: shorter than the platform's, so the test waits
+# a few seconds for it to lapse, not half a minute; the test above pins the platform's
+SHORT_LEASE_S = 4.0
+
+
 async def test_job_of_a_worker_killed_mid_job_runs_within_a_minute(
         own_db: Settings, redis_server: RedisServer, tmp_path: Path) -> None:
     pool = await create_pool(own_db.database.url, min_size=1, max_size=2)
     login = f"killed-{secrets.token_hex(3)}"
     queue = f"test:killed:{secrets.token_hex(3)}"
     redis_server.start()
-    first = start_worker(own_db, redis_server.url, queue)
+    first = start_worker(own_db, redis_server.url, queue, lease_s=SHORT_LEASE_S)
     second = None
     try:
         user_id, outbox_id = await gated_job(pool, tmp_path, login=login)
         await wait_for(tmp_path / "started", first)  # the first worker is inside the job
         first.kill()
         first.wait()
-        second = start_worker(own_db, redis_server.url, queue)
+        second = start_worker(own_db, redis_server.url, queue, lease_s=SHORT_LEASE_S)
         took = await seconds_until_done(own_db.database.url, outbox_id)
         print(f"\nworker killed mid-job: job done {took} s after a worker was back")
         assert took is not None, "not done within a minute of a worker coming back"
