@@ -8,13 +8,15 @@ import httpx
 
 
 def wait_healthy(url: str, seconds: float = 30) -> bool:
-    """Poll /healthz until it answers 200; False if it never does in time."""
+    """Poll /healthz until it answers 200; False if it never does in time. One client for all
+    the polls: a new one each time costs 40 ms of CPU (its TLS context), a dozen per start."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    with httpx.Client(timeout=1) as http:
+        while time.monotonic() < deadline:
+            try:
+                if http.get(f"{url}/healthz").status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
     return False
