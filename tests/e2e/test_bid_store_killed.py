@@ -138,7 +138,13 @@ async def test_the_store_killed_mid_completion_holds_no_bid_out(
         # microseconds; the test takes it in the gateway's place when the upload is still
         # there, so that every run meets the worst case: a completion locked for 10 minutes.
         stuck = await asyncio.to_thread(s3.hold_completion_lock, s3_upload_id)
-        await asyncio.sleep(1)  # the bidder's tool meets the store down meanwhile
+        # the bidder's tool meets the store down: the gateway comes back once the platform has
+        # answered so (a fixed second raced the platform's own retries on a busy machine, and a
+        # gateway back within them left no 503 to see)
+        for _ in range(600):
+            if any(status == 503 for status, _, _ in answers):
+                break
+            await asyncio.sleep(0.1)
         await asyncio.to_thread(s3.start)  # the gateway back, the cluster's state as it was
         bid = None
         for _ in range(3):  # the tool gives up after about 15 s of 503s; run again, as a user would
