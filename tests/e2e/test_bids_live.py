@@ -27,6 +27,7 @@ from tests.e2e import bid_world, servers
 from tests.trading.bidding import MIB, b64, bid_zip, seal, upload
 
 RACERS = 200
+EARLY = 20  # of them, finalizing well before the deadline
 
 
 async def _count(settings: Settings, sql: str, *args: Any) -> Any:
@@ -56,12 +57,16 @@ async def test_finalizes_racing_the_deadline(settings: Settings, tmp_path: Path)
         clients = [live.client(server.url) for live, _, _ in prepared]
         for http in clients:
             assert (await http.get("/healthz")).status_code == 200
-        # the deadline 4 s from now by the database clock; finalizes from 3 s before it to
-        # 2 s after (a busy machine delays the first ones; some must still get in)
-        deadline = await bid_world.db_now(settings) + timedelta(seconds=4)
+        # the deadline 9 s from now by the database clock; finalizes from 3 s before it to
+        # 2 s after, and a few from 8 s before: a busy machine delays the first ones (each
+        # completes and reads back its object before the clock is read), and a parallel run
+        # makes any machine busy; some must still get in
+        deadline = await bid_world.db_now(settings) + timedelta(seconds=9)
         await bid_world.set_deadline(settings, world.tender["id"], deadline)
         offset = (await bid_world.db_now(settings)).timestamp() - time.time()
-        spread = [deadline.timestamp() - 3 + 5 * i / RACERS for i in range(RACERS)]
+        racing = RACERS - EARLY
+        spread = ([deadline.timestamp() - 8 + 5 * i / EARLY for i in range(EARLY)]
+                  + [deadline.timestamp() - 3 + 5 * i / racing for i in range(racing)])
 
         async def fire(http: httpx.AsyncClient, item: tuple[bid_world.LiveBidder, str, bytes],
                        at: float) -> tuple[int, dict[str, Any]]:
