@@ -160,7 +160,7 @@ class Settings:
             tsa_cert_file=env.get("TSA_CERT_FILE", ""),
             tsa_key_file=env.get("TSA_KEY_FILE", ""),
             tsa_url=_url(env.get("TSA_URL", ""), "TSA_URL"),
-            dev_ca_dir=env.get("DEV_CA_DIR", ""),
+            dev_ca_dir=dev_ca_dir(env=env),
             platform_cert_file=env.get("PLATFORM_CERT_FILE", ""),
             platform_key_file=env.get("PLATFORM_KEY_FILE", ""),
             ocds_prefix=env.get("OCDS_PREFIX", "ocds-th0000"),
@@ -195,6 +195,13 @@ def _token(value: str) -> str:
     if value and len(value) < 32:
         raise SettingsError("METRICS_TOKEN must be at least 32 characters (e.g. openssl rand -hex 32)")
     return value
+
+
+def dev_ca_dir(default: str = "", env: Mapping[str, str] | None = None) -> str:
+    """Where development CAs live (``DEV_CA_DIR``), read here only: the CA and demo-PKI
+    commands, which need no other setting, ask for it alone, with a default of their own."""
+    env = os.environ if env is None else env
+    return env.get("DEV_CA_DIR", "") or default
 
 
 def _whole(env: Mapping[str, str], name: str, default: int, *, least: int) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import httpx
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from client.login import login_with_pkcs12
+from core.settings import dev_ca_dir
 from signing import tsa
 from signing.ca import DevCA
 from signing.pathval import TrustStore
@@ -30,7 +30,7 @@ LOGIN_CERTS = (("bidder1", "ca-a"), ("bidder2", "ca-b"), ("bidder3", "ca-c"))
 
 
 def ca_dir() -> Path:
-    return Path(os.environ.get("DEV_CA_DIR", "var/demo/ca"))
+    return Path(dev_ca_dir("var/demo/ca"))
 
 
 def prepare(crl_base: str) -> list[str]:

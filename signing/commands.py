@@ -10,11 +10,12 @@ import click
 
 from core import uscc
 from core.errors import InvalidCreditCode
+from core.settings import dev_ca_dir
 from signing.ca import KEY_TYPES, PURPOSES, CAError, DevCA
 
 
 def _ca_root() -> Path:
-    return Path(os.environ.get("DEV_CA_DIR", "var/ca"))
+    return Path(dev_ca_dir("var/ca"))
 
 
 def _ca(name: str) -> DevCA:
