@@ -1,0 +1,202 @@
+"""The in-page signing layer (static/sign/) in Debian chromium, against openssl and our server.
+
+Signatures made in the page must verify with ``openssl cms -verify`` and with signing/cms.py;
+envelopes made by ``openssl cms -encrypt`` and by signing/envelope.py must unwrap in the page to
+the very content key the server would use; PKCS#12 files from the dev CA (Python cryptography)
+and from ``openssl pkcs12 -export`` must open, and a wrong password or a legacy file must give a
+message a person can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from playwright.sync_api import Browser, Page
+
+from signing import cms, envelope
+from signing.ca import DevCA, Issued
+from signing.errors import ContentMismatch
+from tests.conftest import PKI
+from tests.e2e.websign import b64, call, load, openssl, run, unb64, write
+
+pytestmark = pytest.mark.browser
+PASSWORD = "证书密码-p12"
+KINDS = {"rsa": ("ca2", "rsa2048"), "p256": ("ca1", "p256")}
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, live_server: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=live_server)
+    page = context.new_page()
+    page.goto("/login")
+    load(page)
+    yield page
+    context.close()
+
+
+def _issue(pki: PKI, kind: str, purpose: str = "signing") -> tuple[DevCA, Issued]:
+    ca_name, key_type = KINDS[kind]
+    ca: DevCA = getattr(pki, ca_name)
+    return ca, ca.issue(cn="网签测试单位经办人", org="网签测试单位", credit_code="91110000MA01WEB5X1",
+                        purpose=purpose, key_type=key_type)  # type: ignore[arg-type]
+
+
+def _openssl_p12(tmp: Path, issued: Issued, *extra: str) -> bytes:
+    key = write(tmp / "k.pem", issued.key_pem())
+    cert = write(tmp / "c.pem", issued.cert_pem())
+    chain = write(tmp / "chain.pem", b"".join(c.public_bytes(Encoding.PEM) for c in issued.chain))
+    return openssl("pkcs12", "-export", "-inkey", key, "-in", cert, "-certfile", chain,
+                   "-passout", f"pass:{PASSWORD}", *extra)
+
+
+SIGN = """
+  const holder = await m.soft.openPkcs12(b64(args.p12), args.password);
+  const [entry] = await holder.certificates();
+  const sig = await m.cms.sign(holder, entry.id, b64(args.content), { detached: args.detached });
+  holder.close();
+  return { sig: out(sig), algorithm: entry.algorithm, subject: entry.subject, chain: entry.chain.length };
+"""
+
+
+def _verify_both(tmp: Path, pki: PKI, ca: DevCA, signature: bytes, content: bytes,
+                 detached: bool) -> None:
+    sig = write(tmp / "sig.p7s", signature)
+    root = write(tmp / "root.pem", ca.root.public_bytes(Encoding.PEM))
+    args = ["cms", "-verify", "-binary", "-inform", "DER", "-in", sig, "-CAfile", root,
+            "-purpose", "any"]
+    if detached:
+        args += ["-content", write(tmp / "content.bin", content)]
+    assert openssl(*args) == content
+    verified = run(cms.verify(signature, trust=pki.trust(ca),
+                                      content=content if detached else None))
+    assert verified.subject.startswith("CN=网签测试单位经办人")
+    assert verified.digest_algorithm == "sha256"
+    assert verified.content == (None if detached else content)
+
+
+@pytest.mark.parametrize("kind", ["rsa", "p256"])
+@pytest.mark.parametrize("maker", ["dev-ca", "openssl"])
+def test_page_signatures_verify_with_openssl_and_the_server(
+        page: Page, pki: PKI, tmp_path: Path, kind: str, maker: str) -> None:
+    ca, issued = _issue(pki, kind)
+    p12 = (issued.pkcs12(PASSWORD.encode()) if maker == "dev-ca"
+           else _openssl_p12(tmp_path, issued))
+    content = "投标文件摘要 bid digest\n".encode() * 50
+    for detached in (True, False):
+        r = call(page, SIGN, p12=b64(p12), password=PASSWORD, content=b64(content),
+                 detached=detached)
+        assert "error" not in r, r
+        assert r["algorithm"] == {"rsa": "rsa", "p256": "ec-p256"}[kind]
+        assert r["subject"] == {"organization": "网签测试单位", "person": "经办人",
+                                "creditCode": "91110000MA01WEB5X1"}
+        assert r["chain"] == 2
+        _verify_both(tmp_path, pki, ca, unb64(r["sig"]), content, detached)
+
+
+def test_a_tampered_signature_fails_the_server(page: Page, pki: PKI) -> None:
+    """The check above can fail: the same signature over other content does not verify."""
+    ca, issued = _issue(pki, "p256")
+    r = call(page, SIGN, p12=b64(issued.pkcs12(PASSWORD.encode())), password=PASSWORD,
+             content=b64(b"original"), detached=True)
+    with pytest.raises(ContentMismatch):
+        run(cms.verify(unb64(r["sig"]), trust=pki.trust(ca), content=b"changed"))
+
+
+OPEN = """
+  const holder = await m.soft.openPkcs12(b64(args.p12), args.password);
+  const [entry] = await holder.certificates();
+  return { ok: entry.algorithm };
+"""
+
+
+def test_a_wrong_password_says_so(page: Page, pki: PKI) -> None:
+    _, issued = _issue(pki, "rsa")
+    r = call(page, OPEN, p12=b64(issued.pkcs12(PASSWORD.encode())), password="wrong")
+    assert r == {"error": "pkcs12_password", "zh": "证书文件密码错误",
+                 "en": "Wrong password for the certificate file"}
+
+
+def test_legacy_and_broken_files_are_refused_with_a_reason(page: Page, pki: PKI,
+                                                           tmp_path: Path) -> None:
+    _, issued = _issue(pki, "rsa")
+    legacy = _openssl_p12(tmp_path, issued, "-keypbe", "PBE-SHA1-3DES", "-certpbe",
+                          "PBE-SHA1-3DES", "-macalg", "sha1")
+    r = call(page, OPEN, p12=b64(legacy), password=PASSWORD)
+    assert r["error"] == "pkcs12_legacy"
+    assert "openssl pkcs12" in r["zh"]
+    r = call(page, OPEN, p12=b64(b"not a certificate file"), password=PASSWORD)
+    assert r["error"] == "pkcs12_malformed"
+    assert r["zh"].startswith("不是有效的 PKCS#12")
+
+
+UNWRAP = """
+  const holder = await m.soft.openPkcs12(b64(args.p12), args.password);
+  const [entry] = await holder.certificates();
+  const env = b64(args.envelope);
+  const head = m.cms.envelopeHead(env.subarray(0, args.head));
+  const cek = await m.cms.unwrapContentKey(holder, entry.id, head.recipientInfos);
+  const content = await m.cms.openEnvelope(holder, entry.id, env);
+  holder.close();
+  return { cek: out(cek), content: out(content) };
+"""
+
+# content cipher, then the options for each recipient (openssl applies -keyopt to the -recip before)
+OPENSSL_ENVELOPES = {
+    "rsa-pkcs1": ("rsa", "-aes256", []),
+    "rsa-oaep-sha1": ("rsa", "-aes256", ["-keyopt", "rsa_padding_mode:oaep"]),
+    "rsa-oaep-sha256": ("rsa", "-aes256", ["-keyopt", "rsa_padding_mode:oaep", "-keyopt",
+                                           "rsa_oaep_md:sha256", "-keyopt", "rsa_mgf1_md:sha256"]),
+    "ec-sha1kdf": ("p256", "-aes256", []),
+    "ec-sha256kdf": ("p256", "-aes256", ["-keyopt", "ecdh_kdf_md:sha256"]),
+    "ec-gcm": ("p256", "-aes-256-gcm", ["-keyopt", "ecdh_kdf_md:sha256"]),
+    "rsa-gcm": ("rsa", "-aes-256-gcm", []),
+}
+
+
+@pytest.mark.parametrize("scheme", list(OPENSSL_ENVELOPES))
+def test_openssl_envelopes_open_in_the_page(page: Page, pki: PKI, tmp_path: Path,
+                                            scheme: str) -> None:
+    kind, cipher, options = OPENSSL_ENVELOPES[scheme]
+    _, issued = _issue(pki, kind, "encryption")
+    _, other = _issue(pki, kind, "encryption")
+    content = b"sealed share or price sheet " * 100
+    env = openssl("cms", "-encrypt", "-binary", "-outform", "DER", cipher,
+                  "-recip", write(tmp_path / "other.pem", other.cert_pem()), *options,
+                  "-recip", write(tmp_path / "me.pem", issued.cert_pem()), *options,
+                  data=content)
+    r = call(page, UNWRAP, p12=b64(issued.pkcs12(PASSWORD.encode())), password=PASSWORD,
+             envelope=b64(env), head=min(len(env), 65536))
+    assert "error" not in r, r
+    assert unb64(r["content"]) == content
+    parsed = envelope.parse(env)
+    assert unb64(r["cek"]) == envelope.unwrap_key(parsed, issued.cert, issued.key)
+
+
+@pytest.mark.parametrize(("kind", "padding", "aead"), [
+    ("rsa", "oaep", True), ("rsa", "pkcs1v15", False), ("p256", "oaep", True),
+    ("p256", "oaep", False)])
+def test_envelopes_of_the_server_unwrap_to_the_right_key(
+        page: Page, pki: PKI, kind: str, padding: str, aead: bool) -> None:
+    _, issued = _issue(pki, kind, "encryption")
+    _, other = _issue(pki, "p256", "encryption")
+    content = "开标一览表".encode() * 300
+    env = envelope.seal(content, [envelope.Recipient(other.cert),
+                                  envelope.Recipient(issued.cert, rsa_padding=padding)], aead=aead)
+    r = call(page, UNWRAP, p12=b64(issued.pkcs12(PASSWORD.encode())), password=PASSWORD,
+             envelope=b64(env), head=min(len(env), 2048))
+    assert "error" not in r, r
+    cek = unb64(r["cek"])
+    assert envelope.open_with_key(envelope.parse(env), cek) == content
+    assert unb64(r["content"]) == content
+
+
+def test_an_envelope_for_someone_else_says_so(page: Page, pki: PKI) -> None:
+    _, issued = _issue(pki, "p256", "encryption")
+    _, other = _issue(pki, "p256", "encryption")
+    env = envelope.seal(b"x", [envelope.Recipient(other.cert)])
+    r = call(page, UNWRAP, p12=b64(issued.pkcs12(PASSWORD.encode())), password=PASSWORD,
+             envelope=b64(env), head=len(env))
+    assert r["error"] == "not_recipient"

@@ -1,0 +1,73 @@
+"""Helpers for the browser signing tests: run static/sign/ in a page, move bytes in and out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import subprocess
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from playwright.sync_api import Page
+
+# Loaded once per page; every call gets the modules as `m.soft`, `m.cms`, `m.holder`.
+LOAD = """async () => {
+  window.__sign = {
+    soft: await import('/static/sign/soft.js'),
+    cms: await import('/static/sign/cms.js'),
+    holder: await import('/static/sign/holder.js'),
+  };
+  return true;
+}"""
+
+# a function of (m, args) run in the page; SignError comes back as {error: code, zh, en}
+CALL = """async ([body, args]) => {
+  const m = window.__sign;
+  const b64 = (s) => m.holder.fromBase64(s);
+  const out = (u) => m.holder.toBase64(u);
+  const fn = new Function('m', 'args', 'b64', 'out', `return (async () => { ${body} })();`);
+  try {
+    return await fn(m, args, b64, out);
+  } catch (e) {
+    return { error: e.code || String(e), zh: e.zh || null, en: e.en || null };
+  }
+}"""
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def load(page: Page) -> None:
+    page.evaluate(LOAD)
+
+
+def call(page: Page, body: str, **args: Any) -> Any:
+    return page.evaluate(CALL, [body, args])
+
+
+def openssl(*args: str, data: bytes | None = None) -> bytes:
+    r = subprocess.run(["openssl", *args], input=data, capture_output=True, check=False,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout
+
+
+def write(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` from a sync test: Playwright's loop runs in this thread, so use another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
