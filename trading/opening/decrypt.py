@@ -85,6 +85,24 @@ async def start(conn: asyncpg.Connection, principal: Principal, *, bid_id: UUID,
     await lots.start(conn, bid["tender_id"], now, request_record=request_record)
 
 
+HEAD_BYTES = 64 * 1024
+
+
+async def envelope_head(conn: asyncpg.Connection, principal: Principal, *,
+                        bid_id: UUID) -> dict[str, Any]:
+    """The caller's own bid, once the deadline has passed, for the first bytes of its envelope.
+
+    The page that decrypts in the browser needs the envelope's recipients to unwrap the content
+    key with the bidder's certificate; they sit at its head, within the first 64 KiB. Before the
+    deadline the head is refused like the opening itself: nothing about a sealed bid is handed
+    out while it is sealed, even to its owner.
+    """
+    bid = await bids.own_bid(conn, principal, bid_id)
+    schedule = dict(await conn.fetchrow(q.OPENING_OF_BID, bid["tender_id"]))
+    not_before_deadline(schedule, await conn.fetchval(q.CLOCK))
+    return bid
+
+
 async def prepare(conn: asyncpg.Connection, principal: Principal, *,
                   bid_id: UUID) -> tuple[dict[str, Any] | None, dict[str, Any], TrustStore]:
     """Before decrypting, in a short transaction: the bid opened already (or None), the bid,

@@ -21,6 +21,7 @@ from core.auth import Principal, actor_of, authenticate
 from core.db import short_transaction
 from core.deps import Conn, User
 from core.errors import DomainError, NotAuthenticated
+from trading.bids.uploads import BUCKET
 from trading.opening import decrypt, officers
 from trading.opening import jobs as opening_jobs
 from trading.opening import schemas as s
@@ -68,6 +69,23 @@ async def _signed_in(request: Request[Any, Any, Any], state: State, conn: Any) -
     return user
 
 
+@get("/api/bids/{bid_id:uuid}/envelope-head", tags=["opening"],
+     media_type="application/octet-stream")
+async def envelope_head(request: Request[Any, Any, Any], state: State,
+                        bid_id: FromPath[UUID]) -> Response[bytes]:
+    """The first 64 KiB of your own bid's envelope after the deadline: its recipients, so the
+    page unwraps the content key with your certificate without downloading the bid.
+
+    Read from the object store after the short transaction that checks the caller has ended.
+    """
+    async with short_transaction(state) as conn:
+        user = await _signed_in(request, state, conn)
+        bid = await decrypt.envelope_head(conn, user, bid_id=bid_id)
+    head = await state.store.get_range(BUCKET, bid["object_key"], 0, decrypt.HEAD_BYTES)
+    return Response(head, media_type="application/octet-stream",
+                    headers={"cache-control": "no-store"})
+
+
 @get("/api/lots/{lot_id:uuid}/shares/mine", tags=["opening"])
 async def my_share(conn: Conn, user: User, lot_id: FromPath[UUID]) -> s.SealedShareOut:
     """Your share of the lot's opening key, sealed to your encryption certificate."""
@@ -95,4 +113,4 @@ def _out(row: dict[str, Any], *, created: bool) -> Response[s.OpenedOut]:
                     status_code=201 if created else 200)
 
 
-ROUTES = [open_bid, my_share, submit_share]
+ROUTES = [open_bid, envelope_head, my_share, submit_share]
