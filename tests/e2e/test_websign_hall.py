@@ -30,7 +30,7 @@ from core.settings import Settings
 from tests.conftest import PASSWORD, committed
 from tests.e2e import bid_world, websign_world
 from tests.e2e.conftest import SHOTS
-from tests.e2e.websign import run
+from tests.e2e.websign import password_login, pick_p12, run
 from tests.e2e.websign_world import P12_PASSWORD, Person, SignWorld
 from tests.trading.test_opening_decrypt import own_key
 from trading import chronograph
@@ -74,7 +74,7 @@ async def scene(settings: Settings, live_server: str,
         yield Scene(settings, world, Sent())
     finally:
         await conn.close()
-        await websign_world.retire(settings, world)
+        await websign_world.retire(settings, world.ca_ids)
 
 
 def _context(browser: Browser, url: str, sent: Sent) -> BrowserContext:
@@ -84,20 +84,11 @@ def _context(browser: Browser, url: str, sent: Sent) -> BrowserContext:
 
 
 def _pick(page: Page, scope: str, p12: bytes, password: str = P12_PASSWORD) -> None:
-    """Choose a PKCS#12 file and type its password in the picker shown inside ``scope``."""
-    box = page.locator(scope)
-    box.get_by_test_id("p12-file").set_input_files(
-        {"name": "cert.p12", "mimeType": "application/x-pkcs12", "buffer": p12})
-    box.get_by_test_id("p12-password").fill(password)
-    box.get_by_test_id("picker-use").click()
+    pick_p12(page, scope, p12, password)
 
 
 def _password_login(page: Page, login: str) -> None:
-    page.goto(f"/login?next={quote('/', safe='')}")
-    page.fill("input[name=login]", login)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_test_id("login-submit").click()
-    page.wait_for_load_state()
+    password_login(page, login)
 
 
 def _cert_login(page: Page, p: Person, lot_id: str) -> None:

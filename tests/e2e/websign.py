@@ -9,8 +9,11 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
+
+from tests.conftest import PASSWORD
 
 # Loaded once per page; every call gets the modules as `m.soft`, `m.cms`, `m.holder`.
 LOAD = """async () => {
@@ -71,3 +74,21 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """Await ``coro`` from a sync test: Playwright's loop runs in this thread, so use another."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def pick_p12(page: Page, scope: str, p12: bytes, password: str) -> None:
+    """Choose a PKCS#12 file and type its password in the picker shown inside ``scope``."""
+    box = page.locator(scope)
+    box.get_by_test_id("p12-file").set_input_files(
+        {"name": "cert.p12", "mimeType": "application/x-pkcs12", "buffer": p12})
+    box.get_by_test_id("p12-password").fill(password)
+    box.get_by_test_id("picker-use").click()
+
+
+def password_login(page: Page, login: str, next_: str = "/") -> None:
+    page.goto(f"/login?next={quote(next_, safe='')}")
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_load_state()
+    expect(page.get_by_test_id("who")).to_be_visible()

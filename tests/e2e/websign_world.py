@@ -99,9 +99,7 @@ async def bidder(conn: asyncpg.Connection, world: SignWorld, key_type: KeyType) 
     return p
 
 
-async def build(settings: Settings, url: str, tmp: Path, *,
-                officer_keys: tuple[KeyType, ...] = ("rsa2048", "p256", "p256")) -> SignWorld:
-    """A trusted CA, an agency with a signer and officers, a tender published with them."""
+async def trusted_ca(settings: Settings, tmp: Path) -> tuple[DevCA, list[UUID]]:
     suffix = secrets.token_hex(3)
     ca = DevCA(tmp / f"ca-{suffix}")
     ca.init(f"网签测试CA{suffix}", crl_url="http://127.0.0.1:9/crl.der", key_type="p256",
@@ -109,46 +107,70 @@ async def build(settings: Settings, url: str, tmp: Path, *,
     conn = await committed(settings.database.url)
     try:
         async with conn.transaction():
-            ca_ids = await bid_world._trust(conn, ca, f"websign {suffix}")
-            code = credit_code("tenderer")
-            org = await identity.create_organization(conn, SYSTEM, credit_code=code,
-                                                     name=f"网签招标人{suffix}", kind="tenderer")
+            return ca, await bid_world._trust(conn, ca, f"websign {suffix}")
+    finally:
+        await conn.close()
+
+
+async def agency(settings: Settings, ca: DevCA, *, staff_key: KeyType = "p256",
+                 officer_keys: tuple[KeyType, ...] = ("rsa2048", "p256", "p256"),
+                 ) -> tuple[Person, list[Person]]:
+    """An agency's staff member (login and signing certificates) and its opening officers."""
+    conn = await committed(settings.database.url)
+    try:
+        code = credit_code("tenderer")
+        async with conn.transaction():
+            org = await identity.create_organization(
+                conn, SYSTEM, credit_code=code, name=f"网签招标人{secrets.token_hex(3)}",
+                kind="tenderer")
         staff = await person(conn, ca, role="tenderer", org_id=org["id"], org_name=org["name"],
-                             code=code, name="王经办", key_type="p256",
+                             code=code, name="王经办", key_type=staff_key,
                              purposes=("login", "signing"))
         officers = [await person(conn, ca, role="tenderer", org_id=org["id"],
                                  org_name=org["name"], code=code, name=f"开标人{i + 1}",
                                  key_type=kt, purposes=("encryption",))
                     for i, kt in enumerate(officer_keys)]
-        signer = staff.certs["signing"]
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-            r = await http.post("/api/auth/login", json={"login": staff.login, "password": PASSWORD})
-            r.raise_for_status()
-            start = datetime.now(UTC) - timedelta(hours=1)
-            r = await http.post("/api/tenders/", json=tender_body(
-                f"WEBSIGN-{suffix}", "网签测试项目",
-                officer_ids=[str(o.user_id) for o in officers],
-                documents_from=start.isoformat()))
-            r.raise_for_status()
-            tender = r.json()
-            doc = "招标文件正文 (websign)".encode()
-            sig = cms.sign(doc, cert=signer.cert, key=signer.key, chain=signer.chain)
-            r = await http.post(f"/api/tenders/{tender['id']}/documents", files={
-                "file": ("招标文件.pdf", doc, "application/pdf"),
-                "signature": ("招标文件.pdf.p7s", sig, "application/pkcs7-signature")})
-            r.raise_for_status()
-            content = (await http.get(f"/api/tenders/{tender['id']}/announcement")).content
-            signature = cms.sign(content, cert=signer.cert, key=signer.key, chain=signer.chain)
-            r = await http.post(f"/api/tenders/{tender['id']}/publish",
-                                json={"signature": base64.b64encode(signature).decode()})
-            r.raise_for_status()
-            tender = r.json()
-            lot_id = tender["lots"][0]["id"]
-            r = await http.get(f"/api/tenders/{tender['id']}/lots/{lot_id}/opening-certificate")
-            opening = x509.load_pem_x509_certificate(r.content)
-        return SignWorld(ca, ca_ids, tender, opening, staff, officers)
+        return staff, officers
     finally:
         await conn.close()
+
+
+async def draft(http: httpx.AsyncClient, staff: Person, officers: list[Person]) -> dict[str, Any]:
+    """A draft tender of ``staff``'s agency, with its officers named and no documents yet."""
+    r = await http.post("/api/auth/login", json={"login": staff.login, "password": PASSWORD})
+    r.raise_for_status()
+    start = datetime.now(UTC) - timedelta(hours=1)
+    r = await http.post("/api/tenders/", json=tender_body(
+        f"WEBSIGN-{secrets.token_hex(3)}", "网签测试项目",
+        officer_ids=[str(o.user_id) for o in officers], documents_from=start.isoformat()))
+    r.raise_for_status()
+    out: dict[str, Any] = r.json()
+    return out
+
+
+async def build(settings: Settings, url: str, tmp: Path) -> SignWorld:
+    """A trusted CA, an agency with a signer and officers, a tender published by the tool."""
+    ca, ca_ids = await trusted_ca(settings, tmp)
+    staff, officers = await agency(settings, ca)
+    signer = staff.certs["signing"]
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        tender = await draft(http, staff, officers)
+        doc = "招标文件正文 (websign)".encode()
+        sig = cms.sign(doc, cert=signer.cert, key=signer.key, chain=signer.chain)
+        r = await http.post(f"/api/tenders/{tender['id']}/documents", files={
+            "file": ("招标文件.pdf", doc, "application/pdf"),
+            "signature": ("招标文件.pdf.p7s", sig, "application/pkcs7-signature")})
+        r.raise_for_status()
+        content = (await http.get(f"/api/tenders/{tender['id']}/announcement")).content
+        signature = cms.sign(content, cert=signer.cert, key=signer.key, chain=signer.chain)
+        r = await http.post(f"/api/tenders/{tender['id']}/publish",
+                            json={"signature": base64.b64encode(signature).decode()})
+        r.raise_for_status()
+        tender = r.json()
+        lot_id = tender["lots"][0]["id"]
+        r = await http.get(f"/api/tenders/{tender['id']}/lots/{lot_id}/opening-certificate")
+        opening = x509.load_pem_x509_certificate(r.content)
+    return SignWorld(ca, ca_ids, tender, opening, staff, officers)
 
 
 async def bid(url: str, world: SignWorld, p: Person, total: str) -> dict[str, Any]:
@@ -170,10 +192,9 @@ async def bid(url: str, world: SignWorld, p: Person, total: str) -> dict[str, An
     return out
 
 
-async def retire(settings: Settings, world: SignWorld) -> None:
+async def retire(settings: Settings, ca_ids: list[UUID]) -> None:
     conn = await committed(settings.database.url)
     try:
-        await conn.execute("UPDATE trust_cas SET enabled = false WHERE id = ANY($1)",
-                           world.ca_ids)
+        await conn.execute("UPDATE trust_cas SET enabled = false WHERE id = ANY($1)", ca_ids)
     finally:
         await conn.close()
