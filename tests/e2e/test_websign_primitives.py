@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from signing import cms, envelope
 from signing.ca import DevCA, Issued
 from signing.errors import ContentMismatch
 from tests.conftest import PKI
+from tests.e2e.conftest import SHOTS
 from tests.e2e.websign import b64, call, load, openssl, run, unb64, write
 
 pytestmark = pytest.mark.browser
@@ -200,3 +201,24 @@ def test_an_envelope_for_someone_else_says_so(page: Page, pki: PKI) -> None:
     r = call(page, UNWRAP, p12=b64(issued.pkcs12(PASSWORD.encode())), password=PASSWORD,
              envelope=b64(env), head=len(env))
     assert r["error"] == "not_recipient"
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_picker_is_labelled_and_fits_a_phone(browser: Browser, live_server: str,
+                                                 width: int) -> None:
+    context = browser.new_context(base_url=live_server, viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto("/login")
+        page.get_by_test_id("cert-login-start").click()
+        expect(page.get_by_label("证书文件", exact=True)).to_be_visible()
+        expect(page.get_by_label("证书密码")).to_be_visible()
+        # choosing nothing says so, in Chinese, next to the widget
+        page.get_by_test_id("picker-use").click()
+        expect(page.get_by_test_id("picker-error")).to_have_text("请选择证书文件")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(SHOTS / f"websign-picker-{width}.png"), full_page=True)
+        page.get_by_test_id("picker-cancel").click()
+        expect(page.get_by_test_id("picker")).to_have_count(0)
+    finally:
+        context.close()
