@@ -15,6 +15,7 @@ import {
   SignError, asn1js, buffer, bytes, children, concat, encode, equal, issuerAndSerial, octets,
   oidOf, pkijs, sha256, tlv,
 } from "./holder.js";
+import { sm3 } from "./sm3.js";
 
 const OIDS = {
   data: "1.2.840.113549.1.7.1",
@@ -68,7 +69,8 @@ function attributeSet(attributes) {
  * CMS SignedData over `content` with the holder's certificate `id`.
  * @param {import('./holder.js').Holder} holder
  * @param {string} id
- * @param {Uint8Array} content the bytes signed (or their digest, with `digest: true`)
+ * @param {Uint8Array} content the bytes signed (or their digest, with `digest: true`: SHA-256,
+ *   or SM3 for an SM2 certificate; then `detached` must be true)
  * @param {{detached?: boolean, digest?: boolean, signingTime?: Date}} [options]
  * @returns {Promise<Uint8Array>} DER
  */
@@ -76,12 +78,10 @@ export async function sign(holder, id, content, options = {}) {
   const { detached = true, signingTime = new Date() } = options;
   const entry = (await holder.certificates()).find((e) => e.id === id);
   if (!entry) throw new SignError("no_certificate", "找不到所选证书", "The chosen certificate is gone");
-  if (entry.algorithm === "sm2" && !options.sm3) {
-    throw new SignError("sm3_needed", "SM2 签名需要 SM3 摘要，请使用命令行工具", "SM2 signatures need an SM3 digest; use the command-line tool");
-  }
   const data = bytes(content);
   const sm2 = entry.algorithm === "sm2";
-  const digest = options.digest ? data : sm2 ? await options.sm3(data) : await sha256(data);
+  // SM2 signs over SM3 (GM/T 0010); with `digest: true` the caller hashed a large file itself
+  const digest = options.digest ? data : sm2 ? sm3(data) : await sha256(data);
   const digestAlgorithm = new pkijs.AlgorithmIdentifier({ algorithmId: sm2 ? OIDS.sm3 : OIDS.sha256 });
   const certHash = await sha256(entry.der);
   const attributes = [

@@ -9,6 +9,7 @@ message a person can act on.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +17,10 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from playwright.sync_api import Browser, Page, expect
 
-from signing import cms, envelope
+from signing import cms, envelope, sm2
 from signing.ca import DevCA, Issued
 from signing.errors import ContentMismatch
+from signing.keys import sign_bytes
 from tests.conftest import PKI
 from tests.e2e.conftest import SHOTS
 from tests.e2e.websign import b64, call, load, openssl, run, unb64, write
@@ -220,5 +222,61 @@ def test_the_picker_is_labelled_and_fits_a_phone(browser: Browser, live_server: 
         page.screenshot(path=str(SHOTS / f"websign-picker-{width}.png"), full_page=True)
         page.get_by_test_id("picker-cancel").click()
         expect(page.get_by_test_id("picker")).to_have_count(0)
+    finally:
+        context.close()
+
+
+def test_sm3_in_the_page_is_openssls(page: Page) -> None:
+    inputs = [b"", b"abc", b"abcd" * 16, bytes(range(256)) * 41, b"x" * 1_000_003]
+    r = call(page, """
+      const { sm3 } = await import('/static/sign/sm3.js');
+      const out1 = args.inputs.map((x) => out(sm3(b64(x))));
+      // incremental, in uneven pieces
+      const big = b64(args.inputs[4]);
+      const h = sm3.create();
+      for (let at = 0; at < big.length; at += 4099) h.update(big.subarray(at, at + 4099));
+      return { whole: out1, pieces: out(h.digest()) };
+    """, inputs=[b64(x) for x in inputs])
+    assert [unb64(d) for d in r["whole"]] == [hashlib.new("sm3", x).digest() for x in inputs]
+    assert unb64(r["pieces"]) == hashlib.new("sm3", inputs[4]).digest()
+
+
+SM2_SIGN = """
+  // a holder whose key is elsewhere, as the signing agent's token is: here, the test's process
+  const holder = {
+    kind: 'agent',
+    async certificates() {
+      return [{ id: 'token-1', der: b64(args.cert), chain: [], algorithm: 'sm2',
+                subject: { organization: null, person: null, creditCode: null } }];
+    },
+    async sign(id, data) { return b64(await window.tokenSign(out(data))); },
+    async decryptKey() { throw new Error('unused'); },
+    async agree() { throw new Error('unused'); },
+    close() {},
+  };
+  return out(await m.cms.sign(holder, 'token-1', b64(args.content), { detached: true }));
+"""
+
+
+def test_an_sm2_holder_signs_over_sm3_and_the_server_verifies(browser: Browser,
+                                                               live_server: str,
+                                                               pki: PKI) -> None:
+    issued = pki.ca3.issue(cn="国密测试经办人", org="国密测试单位",
+                           credit_code="91110000MA01WEB5X1", purpose="signing", key_type="sm2")
+    context = browser.new_context(base_url=live_server)
+    page = context.new_page()
+    try:
+        page.expose_function("tokenSign",
+                             lambda data: b64(sign_bytes(issued.key, unb64(data))))
+        page.goto("/login")
+        load(page)
+        content = "国密签名内容".encode() * 100
+        r = call(page, SM2_SIGN, cert=b64(issued.cert.public_bytes(Encoding.DER)),
+                 content=b64(content))
+        assert isinstance(r, str), r
+        verified = run(cms.verify(unb64(r), trust=pki.trust(pki.ca3), content=content))
+        assert verified.digest_algorithm == sm2.SM3
+        with pytest.raises(ContentMismatch):
+            run(cms.verify(unb64(r), trust=pki.trust(pki.ca3), content=content + b"!"))
     finally:
         context.close()
