@@ -148,6 +148,11 @@ def test_bidders_sign_in_and_decrypt_in_the_hall(scene: Scene, browser: Browser,
                 f"{float(total):,.2f}", timeout=30000)
             row = page.locator(f"[data-testid=readings] tr[data-bid='{bid['id']}']")
             expect(row).to_contain_text(f"{float(total):,.2f}")
+        # the head is its owner's alone: another bidder's is not there for it
+        own = pages[0].request.get(f"/api/bids/{world.bids[0]['id']}/envelope-head")
+        assert own.ok and own.body() == world.sealed[0][:65536]
+        other = pages[1].request.get(f"/api/bids/{world.bids[0]['id']}/envelope-head")
+        assert other.status == 404, other.text()
         # the other bidder sees the first one's price appear without reloading
         expect(pages[1].locator(f"[data-testid=readings] tr[data-bid='{world.bids[0]['id']}']")
                ).to_contain_text(f"{float(TOTALS[0]):,.2f}")
