@@ -4,13 +4,11 @@
 
 const IV = [0x7380166f, 0x4914b2b9, 0x172442d7, 0xda8a0600, 0xa96f30bc, 0x163138aa, 0xe38dee4d, 0xb0fb0e4e];
 const rotl = (x, n) => ((x << n) | (x >>> (32 - n))) >>> 0;
-const P0 = (x) => (x ^ rotl(x, 9) ^ rotl(x, 17)) >>> 0;
-const P1 = (x) => (x ^ rotl(x, 15) ^ rotl(x, 23)) >>> 0;
 const T = Array.from({ length: 64 }, (_, j) => rotl(j < 16 ? 0x79cc4519 : 0x7a879d8a, j % 32));
 
 class SM3 {
   constructor() {
-    this.v = IV.slice();
+    this.v = Uint32Array.from(IV);
     this.buffer = new Uint8Array(64);
     this.filled = 0;
     this.length = 0; // bytes
@@ -26,23 +24,29 @@ class SM3 {
       w[j] = ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
     }
     for (let j = 16; j < 68; j++) {
-      w[j] = (P1(w[j - 16] ^ w[j - 9] ^ rotl(w[j - 3], 15)) ^ rotl(w[j - 13], 7) ^ w[j - 6]) >>> 0;
+      const x = w[j - 16] ^ w[j - 9] ^ ((w[j - 3] << 15) | (w[j - 3] >>> 17));
+      const y = w[j - 13];
+      w[j] = x ^ ((x << 15) | (x >>> 17)) ^ ((x << 23) | (x >>> 9)) ^ ((y << 7) | (y >>> 25)) ^ w[j - 6];
     }
-    for (let j = 0; j < 64; j++) w1[j] = (w[j] ^ w[j + 4]) >>> 0;
-    let [a, b1, c, d, e, f, g, h] = this.v;
+    for (let j = 0; j < 64; j++) w1[j] = w[j] ^ w[j + 4];
+    const v = this.v;
+    let a = v[0]; let b1 = v[1]; let c = v[2]; let d = v[3];
+    let e = v[4]; let f = v[5]; let g = v[6]; let h = v[7];
     for (let j = 0; j < 64; j++) {
-      const a12 = rotl(a, 12);
-      const ss1 = rotl((a12 + e + T[j]) >>> 0, 7);
-      const ss2 = (ss1 ^ a12) >>> 0;
+      const a12 = (a << 12) | (a >>> 20);
+      const sum = (a12 + e + T[j]) | 0;
+      const ss1 = (sum << 7) | (sum >>> 25);
+      const ss2 = ss1 ^ a12;
       const ff = j < 16 ? a ^ b1 ^ c : (a & b1) | (a & c) | (b1 & c);
       const gg = j < 16 ? e ^ f ^ g : (e & f) | (~e & g);
-      const tt1 = (ff + d + ss2 + w1[j]) >>> 0;
-      const tt2 = (gg + h + ss1 + w[j]) >>> 0;
-      d = c; c = rotl(b1, 9); b1 = a; a = tt1;
-      h = g; g = rotl(f, 19); f = e; e = P0(tt2);
+      const tt1 = (ff + d + ss2 + w1[j]) | 0;
+      const tt2 = (gg + h + ss1 + w[j]) | 0;
+      d = c; c = (b1 << 9) | (b1 >>> 23); b1 = a; a = tt1;
+      h = g; g = (f << 19) | (f >>> 13); f = e;
+      e = tt2 ^ ((tt2 << 9) | (tt2 >>> 23)) ^ ((tt2 << 17) | (tt2 >>> 15));
     }
-    const out = [a, b1, c, d, e, f, g, h];
-    for (let i = 0; i < 8; i++) this.v[i] = (this.v[i] ^ out[i]) >>> 0;
+    v[0] = (v[0] ^ a) >>> 0; v[1] = (v[1] ^ b1) >>> 0; v[2] = (v[2] ^ c) >>> 0; v[3] = (v[3] ^ d) >>> 0;
+    v[4] = (v[4] ^ e) >>> 0; v[5] = (v[5] ^ f) >>> 0; v[6] = (v[6] ^ g) >>> 0; v[7] = (v[7] ^ h) >>> 0;
   }
 
   update(data) {
@@ -74,7 +78,7 @@ class SM3 {
     this.update(pad);
     const out = new Uint8Array(32);
     const o = new DataView(out.buffer);
-    this.v.forEach((x, i) => o.setUint32(4 * i, x));
+    this.v.forEach((x, i) => o.setUint32(4 * i, x >>> 0));
     return out;
   }
 }
