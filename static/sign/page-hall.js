@@ -5,7 +5,7 @@
 
 import { fromBase64, pick, toBase64 } from "./holder.js";
 import { envelopeHead, openEnvelope, unwrapContentKey } from "./cms.js";
-import { T, api, say, signedNonce, withHolder } from "./page.js";
+import { ApiError, T, api, say, signedNonce, withHolder } from "./page.js";
 
 const signin = document.querySelector("[data-cert-signin]");
 if (signin) {
@@ -27,10 +27,7 @@ if (signin) {
 /** The envelope's head from the platform: its recipients, read by envelopeHead(). */
 async function headOf(bidId) {
   const r = await fetch(`/api/bids/${bidId}/envelope-head`);
-  if (!r.ok) {
-    const body = await r.json().catch(() => ({}));
-    throw new Error(document.documentElement.lang.startsWith("en") ? body.message_en || `HTTP ${r.status}` : body.message || `HTTP ${r.status}`);
-  }
+  if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
   return envelopeHead(new Uint8Array(await r.arrayBuffer()));
 }
 
