@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "signing", "trading", "evaluation", "archive", "demo")
+PACKAGES = ("core", "signing", "trading", "evaluation", "archive", "demo", "workspaces")
 
 STATEMENT = re.compile(r"""
     \s*(?:
