@@ -81,6 +81,7 @@ from trading.tenders import texts as tender_texts
 from trading.tenders.notice_routes import PublicationController
 from trading.tenders.queries.tenders import PUBLIC_TENDERS_CHANNEL
 from trading.tenders.routes import TenderController
+from workspaces import pages as workspace_pages
 
 ROOT = Path(__file__).resolve().parent
 
@@ -141,7 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[
-            *tender_pages.ROUTES, *bid_pages.ROUTES, *opening_pages.ROUTES,
+            *tender_pages.ROUTES, *bid_pages.ROUTES, *opening_pages.ROUTES, *workspace_pages.ROUTES,
             login_page, set_lang, login_form, logout_form,
             AuthController, IdentityController, TenderController, PublicationController,
             healthz, MetricsController, *signing_routes(settings),

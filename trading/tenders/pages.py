@@ -1,4 +1,4 @@
-"""Tender pages: the public list and announcement, the bidder's documents, the agency's workspace.
+"""Tender pages: the public list and announcement, the bidder's documents, the staff's tender pages.
 
 Pages read through the same services as the API and change nothing
 themselves: their forms post to the JSON API (static/forms.js), so a page
@@ -109,16 +109,6 @@ async def announcement_page(request: Req, conn: Conn, principal: MaybeUser,
         and tender["documents_from"] <= now <= tender["documents_until"]))
 
 
-@get("/workspace", include_in_schema=False)
-async def workspace(request: Req, conn: Conn, principal: MaybeUser) -> Template | Redirect:
-    """The tenderer's or agency's own tenders, drafts included."""
-    if principal is None:
-        return login_redirect(request)
-    rows = await service.list_own(conn, principal) if principal.has(*STAFF_ROLES) else []
-    return Template("tenders/workspace.html", context=page_context(
-        request, principal, tenders=rows, staff=principal.has(*STAFF_ROLES)))
-
-
 async def _form_choices(conn: asyncpg.Connection, orgs: list[UUID | None]) -> dict[str, Any]:
     return {
         "candidates": [dict(r) for r in await conn.fetch(officer_sql.OFFICER_CANDIDATES,
@@ -186,4 +176,4 @@ async def manage_page(request: Req, conn: Conn, principal: MaybeUser,
         draft_notice=next((n for n in notices if n["status"] == "draft"), None), **context))
 
 
-ROUTES = [tender_list, announcement_page, workspace, new_tender_page, manage_page]
+ROUTES = [tender_list, announcement_page, new_tender_page, manage_page]
