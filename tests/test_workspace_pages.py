@@ -110,3 +110,32 @@ async def test_the_tenderer_desk_counts_objections_and_names_no_bidder(
     assert code in hub and 'data-testid="todo-objection"' in hub
     bidder_name = await conn.fetchval("SELECT name FROM organizations WHERE id = $1", bidder_org)
     assert bidder_name not in hub and bidder not in hub
+
+
+async def test_the_supervisor_sees_phase_hall_and_flags(client: Client, world: World,
+                                                        conn: asyncpg.Connection) -> None:
+    """Two bidders signing in to one hall from one address raise C1 on that lot, from the
+    deadline on; the lot links to its hall and the tender to its audit log."""
+    org = await world.org("tenderer")
+    code = f"SUP-{secrets.token_hex(3)}"
+    deadline = datetime.now(UTC) - timedelta(hours=1)
+    tender = await conn.fetchval("""
+        INSERT INTO tenders (code, title, status, owner_org_id, published_at, documents_from,
+                             documents_until, bid_deadline)
+        VALUES ($1, '监督测试项目', 'bidding_closed', $2, $3, $3, $4, $4) RETURNING id""",
+        code, org, deadline - timedelta(days=25), deadline)
+    lot = await conn.fetchval("INSERT INTO lots (tender_id, number, title, budget) "
+                              "VALUES ($1, 1, '一标段', 1000) RETURNING id", tender)
+    for _ in range(2):
+        bidder_org = await world.org("bidder")
+        user = await conn.fetchval("SELECT id FROM users WHERE login = $1",
+                                   await world.user("bidder", bidder_org))
+        await conn.execute("INSERT INTO hall_signins (lot_id, user_id, organization_id, role, ip) "
+                           "VALUES ($1, $2, $3, 'bidder', '10.20.30.40')", lot, user, bidder_org)
+    await login(client, await world.user("supervisor"))
+    page = (await client.get("/workspace/supervisor")).text
+    row = page[page.index(f'data-testid="tender-{code}"'):]
+    row = row[:row.index("</tr>")]
+    assert f'href="/hall/{lot}"' in row and f"/workspace/supervisor/tenders/{tender}/audit" in row
+    assert 'data-testid="flag"' in row and ">C1<" in row and "10.20.30.40" in row
+    assert 'data-testid="phase">已截标<' in row
