@@ -100,18 +100,24 @@ async def test_rows_of_lots_and_bids_belong_to_the_tender(conn: asyncpg.Connecti
 
 
 @pytest.mark.parametrize("after_deadline", [False, True])
-async def test_bidders_stay_anonymous_until_the_deadline(conn: asyncpg.Connection, world: World,
-                                                         after_deadline: bool) -> None:
+async def test_bidders_actions_show_from_the_deadline(conn: asyncpg.Connection, world: World,
+                                                      after_deadline: bool) -> None:
+    """Before the deadline a bidder's rows are left out, so neither who nor how many show
+    (T7); they are checked all the same, and a changed one is still named."""
     login = await world.user("bidder", await world.org("bidder"))
     user_id = await conn.fetchval("SELECT id FROM users WHERE login = $1", login)
     deadline = datetime.now(UTC) + timedelta(days=5)
     tender = await _tender(conn, world, deadline=deadline)
-    await _record(conn, tender, "document.holder", audit.Actor(user_id, "bidder", "10.9.9.9"))
-    await _record(conn, tender, "tender.update")
+    held = await _record(conn, tender, "document.holder", audit.Actor(user_id, "bidder", "10.9.9.9"))
+    staff = await _record(conn, tender, "tender.update")
     now = deadline + timedelta(seconds=1) if after_deadline else datetime.now(UTC)
     trail = await audit_trail.tender_trail(conn, tender_id=tender, now=now)
-    bidder_row, staff_row = trail["rows"]
-    assert bidder_row["hidden"] is not after_deadline and trail["sealed"] is not after_deadline
-    assert (bidder_row["actor"], bidder_row["client_ip"]) == (
-        ("bidder 测试", "10.9.9.9") if after_deadline else (None, None))
-    assert bidder_row["check"] == "ok" and not staff_row["hidden"]
+    assert trail["sealed"] is not after_deadline
+    if after_deadline:
+        assert [(r["id"], r["actor"], r["client_ip"]) for r in trail["rows"]] == [
+            (held, "bidder 测试", "10.9.9.9"), (staff, None, "10.0.0.1")]
+    else:
+        assert [r["id"] for r in trail["rows"]] == [staff]
+    await _forge(conn, "UPDATE audit_log SET action = 'document.remove' WHERE id = $1", held)
+    trail = await audit_trail.tender_trail(conn, tender_id=tender, now=now)
+    assert trail["bad_rows"] == [held] and trail["break_is_here"]

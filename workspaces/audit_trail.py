@@ -12,9 +12,9 @@ links spread through it. Two checks, both recomputed here rather than trusted:
   that row is the tender's.
 
 The log names who did what. Before the deadline a bidder's actions (obtaining documents,
-objecting, uploading) would name a potential bidder, which nobody may learn then (T7): such
-rows are shown without the person and address until the deadline; their hashes are checked
-all the same.
+objecting, uploading) would tell who the potential bidders are and, counted, how many, which
+nobody may learn then (T7): such rows are left out of the list until the deadline, and their
+hashes are checked all the same (a row that fails is named by its number only).
 """
 
 from __future__ import annotations
@@ -52,23 +52,24 @@ async def tender_trail(conn: asyncpg.Connection, *, tender_id: UUID,
     if tender is None:
         raise NotFound()
     sealed = tender["bid_deadline"] is None or now < tender["bid_deadline"]
-    rows = []
+    rows, ids, bad = [], set(), []
     for r in await conn.fetch(q.TENDER_AUDIT, tender_id, ROW_LIMIT + 1):
         row = dict(r)
-        hidden = sealed and row["actor_role"] in BIDDER_ROLES
+        check = check_row(row)
+        ids.add(row["id"])
+        if check != "ok":
+            bad.append(row["id"])
+        if sealed and row["actor_role"] in BIDDER_ROLES:
+            continue
         rows.append({
             "id": row["id"], "at": row["at"], "action": row["action"],
             "object_type": row["object_type"], "object_id": row["object_id"],
-            "actor_role": row["actor_role"], "hidden": hidden,
-            "actor": None if hidden else row["actor_name"],
-            "client_ip": None if hidden else row["client_ip"],
-            "hash": bytes(row["hash"]).hex(), "check": check_row(row),
+            "actor_role": row["actor_role"], "actor": row["actor_name"],
+            "client_ip": row["client_ip"], "hash": bytes(row["hash"]).hex(), "check": check,
         })
     chain = await audit.verify(conn)
-    ids = {r["id"] for r in rows}
     return {
-        "tender": dict(tender), "rows": rows[:ROW_LIMIT], "more": len(rows) > ROW_LIMIT,
-        "sealed": sealed, "chain": chain,
-        "bad_rows": [r["id"] for r in rows if r["check"] != "ok"],
+        "tender": dict(tender), "rows": rows[:ROW_LIMIT], "more": len(ids) > ROW_LIMIT,
+        "sealed": sealed, "chain": chain, "bad_rows": bad,
         "break_is_here": chain.broken_id in ids,
     }

@@ -20,6 +20,7 @@ from core.auth import actor_of
 from core.deps import Conn, MaybeUser, User
 from core.pages import login_redirect, page_context
 from workspaces import audit_trail, service
+from workspaces.texts import ACTIONS
 
 Req = Request[Any, Any, Any]
 
@@ -70,7 +71,8 @@ async def audit_page(request: Req, conn: Conn, principal: MaybeUser,
     principal.require("supervisor")
     trail = await audit_trail.tender_trail(conn, tender_id=tender_id,
                                            now=await clock.db_now(conn))
-    return Template("workspace/audit.html", context=page_context(request, principal, **trail))
+    return Template("workspace/audit.html", context=page_context(request, principal,
+                                                                 actions=ACTIONS, **trail))
 
 
 @get("/workspace/admin", include_in_schema=False)
