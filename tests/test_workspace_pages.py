@@ -15,6 +15,7 @@ from core.auth import create_api_key
 from core.identity import service as identity
 from core.settings import Settings
 from tests.conftest import PASSWORD, SYSTEM, Client, World, login
+from workspaces.service import readable_subject
 
 PAGES = {"admin": "/workspace/admin", "supervisor": "/workspace/supervisor",
          "site_operator": "/workspace/operator", "expert": "/workspace/expert",
@@ -139,3 +140,14 @@ async def test_the_supervisor_sees_phase_hall_and_flags(client: Client, world: W
     assert f'href="/hall/{lot}"' in row and f"/workspace/supervisor/tenders/{tender}/audit" in row
     assert 'data-testid="flag"' in row and ">C1<" in row and "10.20.30.40" in row
     assert 'data-testid="phase">已截标<' in row
+
+
+@pytest.mark.parametrize(("subject", "readable"), [
+    ("CN=王经办,2.5.4.97=91510100MA6CXXXX1X,O=雅安市交通建设有限公司,C=CN",
+     "雅安市交通建设有限公司 · 王经办"),
+    ("CN=钱专家", "钱专家"),
+    ("C=CN", "C=CN"),
+    ("not a name", "not a name"),
+])
+def test_certificate_subjects_read_as_organization_and_person(subject: str, readable: str) -> None:
+    assert readable_subject(subject) == readable

@@ -9,6 +9,8 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from core import auth, calendar_admin, clock
 from core.audit import Actor
@@ -36,6 +38,22 @@ async def opening_flags(conn: asyncpg.Connection, principal: Principal,
 
 
 FLAG_SOURCES: tuple[FlagSource, ...] = (opening_flags,)
+
+
+def readable_subject(subject: str) -> str:
+    """A certificate's subject as people read it: the organization, then the person (the
+    credit code has its own column); the stored RFC 4514 text when it does not parse."""
+    try:
+        name = x509.Name.from_rfc4514_string(subject)
+    except ValueError:
+        return subject
+    parts = [str(a.value) for oid in (NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME)
+             for a in name.get_attributes_for_oid(oid)]
+    return " · ".join(dict.fromkeys(parts)) or subject
+
+
+def _with_readable(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    return [{**dict(r), "readable": readable_subject(r["subject"])} for r in rows]
 
 
 def phase(tender: dict[str, Any], now: datetime) -> str:
@@ -119,9 +137,9 @@ async def admin_desk(conn: asyncpg.Connection, principal: Principal, *,
         "people_total": await conn.fetchval(q.COUNT_USERS),
         "organizations": [dict(r) for r in await conn.fetch(q.ORGANIZATIONS, LIST_LIMIT)],
         "organizations_total": await conn.fetchval(q.COUNT_ORGANIZATIONS),
-        "certificates": [dict(r) for r in await conn.fetch(q.CERTIFICATES, LIST_LIMIT)],
+        "certificates": _with_readable(await conn.fetch(q.CERTIFICATES, LIST_LIMIT)),
         "api_keys": [dict(r) for r in await conn.fetch(q.API_KEYS, LIST_LIMIT, None)],
-        "cas": [dict(r) for r in await conn.fetch(signing_sql.LIST_CAS)],
+        "cas": _with_readable(await conn.fetch(signing_sql.LIST_CAS)),
         "year": year, "days": days, "months": months, "working_days": sum(months),
         "limit": LIST_LIMIT,
     }
@@ -141,8 +159,7 @@ async def revoke_any_key(conn: asyncpg.Connection, principal: Principal, actor: 
 async def own_desk(conn: asyncpg.Connection, principal: Principal) -> dict[str, Any]:
     """What an expert or an insurer already has: bound certificates and API keys."""
     return {
-        "certificates": [dict(r) for r in await conn.fetch(q.MY_CERTIFICATES,
-                                                           principal.user_id)],
+        "certificates": _with_readable(await conn.fetch(q.MY_CERTIFICATES, principal.user_id)),
         "api_keys": [dict(r) for r in await conn.fetch(q.API_KEYS, LIST_LIMIT,
                                                        principal.user_id)],
     }

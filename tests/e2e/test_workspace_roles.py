@@ -204,7 +204,7 @@ def test_the_administrator_keeps_people_keys_trust_and_calendar(cast: Cast, pers
     expect(page.get_by_test_id("organizations")).to_contain_text(
         cast.world.bidders[0].bidder.credit_code)
     expect(page.get_by_test_id("certificates").get_by_test_id("certificate")
-           .filter(has_text="encryption").first).to_be_visible()
+           .filter(has_text="加密").first).to_contain_text(" · 开标人")
     _shot(page, "admin")
 
     # revoke a bidder's key: the administrator may, the JSON API would not let them
