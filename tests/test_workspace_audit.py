@@ -21,9 +21,9 @@ async def _tender(conn: asyncpg.Connection, world: World, *, deadline: datetime)
     org = await world.org("tenderer")
     tender_id: UUID = await conn.fetchval("""
         INSERT INTO tenders (code, title, status, owner_org_id, published_at, documents_from,
-                             documents_until, bid_deadline)
+                             documents_until, bid_deadline, created_at)
         VALUES ('AUD-' || substr(md5(random()::text), 1, 8), '审计测试项目', 'published', $1,
-                $2, $2, $3, $3)
+                $2, $2, $3, $3, clock_timestamp())
         RETURNING id""", org, deadline - timedelta(days=30), deadline)
     return tender_id
 
@@ -97,6 +97,38 @@ async def test_rows_of_lots_and_bids_belong_to_the_tender(conn: asyncpg.Connecti
     await audit.record(conn, STAFF, "lot.opening_started", "lot", "another-lot")
     trail = await audit_trail.tender_trail(conn, tender_id=tender, now=datetime.now(UTC))
     assert [r["id"] for r in trail["rows"]] == [mine]
+
+
+async def test_a_removed_first_row_shows_in_the_tenders_stretch(conn: asyncpg.Connection,
+                                                                world: World) -> None:
+    """The stretch starts when the tender was created, not at its first remaining row: a
+    removed first row is found at the row after it, though that row is someone else's."""
+    tender = await _tender(conn, world, deadline=datetime.now(UTC) + timedelta(days=20))
+    created = await _record(conn, tender, "tender.create")
+    between = await audit.record(conn, STAFF, "user.create", "user", "between")
+    published = await _record(conn, tender, "tender.publish")
+    await _forge(conn, "DELETE FROM audit_log WHERE id = $1", created)
+    trail = await audit_trail.tender_trail(conn, tender_id=tender, now=datetime.now(UTC))
+    assert [(r["id"], r["check"]) for r in trail["rows"]] == [(published, "ok")]
+    assert trail["window"] == (between, published)
+    assert trail["chain"].broken_id == between and not trail["break_is_here"]
+
+
+async def test_the_whole_chain_is_checked_on_request(conn: asyncpg.Connection,
+                                                     world: World) -> None:
+    """A row changed before the tender existed is outside its stretch; the whole chain,
+    recomputed on request, finds it."""
+    earlier = await audit.record(conn, STAFF, "user.create", "user", "earlier")
+    tender = await _tender(conn, world, deadline=datetime.now(UTC) + timedelta(days=20))
+    await _record(conn, tender, "tender.create")
+    await _forge(conn, "UPDATE audit_log SET object_id = 'forged' WHERE id = $1", earlier)
+    now = datetime.now(UTC)
+    stretch = await audit_trail.tender_trail(conn, tender_id=tender, now=now)
+    assert stretch["chain"].ok and stretch["window"] is not None
+    assert stretch["window"][0] > earlier
+    whole = await audit_trail.tender_trail(conn, tender_id=tender, now=now, whole_chain=True)
+    assert whole["window"] is None
+    assert not whole["chain"].ok and whole["chain"].broken_id == earlier
 
 
 @pytest.mark.parametrize("after_deadline", [False, True])

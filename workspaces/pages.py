@@ -64,13 +64,17 @@ async def supervisor_page(request: Req, conn: Conn,
 
 @get("/workspace/supervisor/tenders/{tender_id:uuid}/audit", include_in_schema=False)
 async def audit_page(request: Req, conn: Conn, principal: MaybeUser,
-                     tender_id: FromPath[UUID]) -> Template | Redirect:
-    """A tender's audit log with every hash recomputed."""
+                     tender_id: FromPath[UUID],
+                     chain: Annotated[str | None, QueryParameter(max_length=10)] = None,
+                     ) -> Template | Redirect:
+    """A tender's audit log with its hashes recomputed; ``?chain=whole`` recomputes the
+    platform's whole chain as well."""
     if principal is None:
         return login_redirect(request)
     principal.require("supervisor")
     trail = await audit_trail.tender_trail(conn, tender_id=tender_id,
-                                           now=await clock.db_now(conn))
+                                           now=await clock.db_now(conn),
+                                           whole_chain=chain == "whole")
     return Template("workspace/audit.html", context=page_context(request, principal,
                                                                  actions=ACTIONS, **trail))
 

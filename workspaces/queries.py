@@ -20,7 +20,7 @@ SUPERVISED_LOTS = """
     ORDER BY l.tender_id, l.number"""
 
 SUPERVISED_TENDER = """
-    SELECT t.id, t.code, t.title, t.status, t.bid_deadline, o.name AS owner
+    SELECT t.id, t.code, t.title, t.status, t.bid_deadline, t.created_at, o.name AS owner
     FROM tenders t JOIN organizations o ON o.id = t.owner_org_id
     WHERE t.id = $1 AND t.status <> 'draft'"""
 
@@ -42,6 +42,16 @@ TENDER_AUDIT = """
                                WHERE l.tender_id = $1::uuid))
     ORDER BY a.id
     LIMIT $2"""
+
+# The stretch of the chain a tender lived through: from the first row written since the
+# tender was created ($1, a time the audit log cannot move) to the row after its last ($2).
+WINDOW_START = "SELECT min(id) FROM audit_log WHERE at >= $1"
+ROW_AFTER = "SELECT min(id) FROM audit_log WHERE id > $1"
+HASH_BEFORE = "SELECT hash FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT 1"
+AUDIT_RANGE = """
+    SELECT id, at, actor_id, actor_role, action, object_type, object_id,
+           host(client_ip) AS client_ip, request_id, payload_digest, prev_hash, hash
+    FROM audit_log WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3"""
 
 # ---------------------------------------------------------------- site operator
 # Lots whose deadline (the opening) falls in [$1, $2).

@@ -179,6 +179,9 @@ def test_the_supervisor_sees_phases_halls_and_a_verified_audit_log(cast: Cast,
     expect(rows.filter(has_text="objection.submit")).to_have_count(0)
     expect(page.get_by_test_id("sealed-note")).to_be_visible()
     assert page.locator("[data-check]:not([data-check=ok])").count() == 0
+    with page.expect_navigation():
+        page.get_by_test_id("whole-chain").click()
+    expect(page.get_by_test_id("chain-status")).to_contain_text("已从第一行起重新计算")
     _names_absent(page, cast.bidder_names)
     _shot(page, "audit")
 
