@@ -151,3 +151,18 @@ async def test_the_supervisor_sees_phase_hall_and_flags(client: Client, world: W
 ])
 def test_certificate_subjects_read_as_organization_and_person(subject: str, readable: str) -> None:
     assert readable_subject(subject) == readable
+
+
+@pytest.mark.parametrize(("role", "path", "zh", "en"), [
+    ("supervisor", "/workspace/supervisor", "在办项目", "Live tenders"),
+    ("site_operator", "/workspace/operator", "今日开标", "Openings today"),
+    ("admin", "/workspace/admin", "工作日历", "Working-day calendar"),
+    ("expert", "/workspace/expert", "即将提供", "Coming to this page"),
+])
+async def test_pages_speak_the_chosen_language(client: Client, world: World, role: str,
+                                               path: str, zh: str, en: str) -> None:
+    await login(client, await world.user(role))
+    assert zh in (await client.get(path)).text
+    client.cookies.set("th_lang", "en")
+    page = (await client.get(path)).text
+    assert en in page and zh not in page
