@@ -9,7 +9,10 @@ staff in charge and supervisors see a count per lot, never who.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -20,8 +23,10 @@ from litestar.response import Redirect, Template
 
 from core.auth import Principal
 from core.deps import Conn, MaybeUser
+from core.errors import NotFound
+from core.identity import service as identity
 from core.pages import login_redirect, page_context
-from trading.bids import service
+from trading.bids import service, uploads
 from trading.tenders import service as tenders
 
 Req = Request[Any, Any, Any]
@@ -84,6 +89,65 @@ async def bid_page(request: Req, conn: Conn, principal: MaybeUser,
         bidding_open=bidding_open(tender, now), base_url=str(request.base_url).rstrip("/")))
 
 
+@cache
+def price_rules() -> dict[str, Any]:
+    """The limits of the price sheet as docs/schemas/price.schema.json states them.
+
+    The sealing page checks each field against these before it seals, so the
+    page and the schema the tool and the platform use cannot drift apart.
+    """
+    schema = json.loads((Path(__file__).parents[2] / "docs" / "schemas" /
+                         "price.schema.json").read_text(encoding="utf-8"))
+    sheet = schema["$defs"]["PriceSheet"]["properties"]
+
+    def bounds(name: str) -> dict[str, Any]:
+        for option in sheet[name]["anyOf"]:
+            if option["type"] != "null":
+                return {k: v for k, v in option.items() if k != "type"}
+        return {}
+
+    return {"total_price": sheet["total_price"]["pattern"],
+            "duration_days": bounds("duration_days"), "warranty_months": bounds("warranty_months"),
+            "quality": bounds("quality"), "discount_note": bounds("discount_note"),
+            "item_name": schema["$defs"]["DeclaredItem"]["properties"]["name"],
+            "item_value": schema["$defs"]["DeclaredItem"]["properties"]["value"],
+            "items": sheet["items"]["maxItems"]}
+
+
+@get("/tenders/{tender_id:uuid}/lots/{number:int}/seal", include_in_schema=False)
+async def seal_page(request: Req, conn: Conn, principal: MaybeUser, tender_id: FromPath[UUID],
+                    number: FromPath[int]) -> Template | Redirect:
+    """Seal and submit a bid in the page: the files never leave the browser unencrypted.
+
+    The page needs what the tool needs: the lot's opening certificate
+    fingerprint, the organization's name and credit code for the price sheet,
+    and the limits of the price sheet. Whether the organization obtained the
+    documents and the deadline are checked again by the API at each step.
+    """
+    if principal is None:
+        return login_redirect(request)
+    tender = await tenders.get_tender(conn, principal, tender_id)
+    lot = next((lot for lot in tender["lots"] if lot["number"] == number), None)
+    if lot is None:
+        raise NotFound()
+    now = await service.clock(conn)
+    context: dict[str, Any] = {"tender": tender, "lot": lot, "now": now,
+                               "bidder": _is_bidder(principal), "obtained": False,
+                               "bidding_open": bidding_open(tender, now), "current": None,
+                               "price_rules": price_rules()}
+    if context["bidder"]:
+        context["obtained"] = any(
+            b["tender_id"] == tender_id and b["lot_number"] == number
+            for b in await service.biddable(conn, principal))
+        context["current"] = next(
+            (b for b in await service.mine(conn, principal, tender_id)
+             if b["lot_number"] == number and b["status"] == "submitted"), None)
+        context["organization"] = await identity.get_organization(
+            conn, principal, uploads.bidder_org(principal))
+    return Template("bids/seal.html", context=page_context(
+        request, principal, base_url=str(request.base_url).rstrip("/"), **context))
+
+
 async def tender_context(conn: asyncpg.Connection, principal: Principal | None,
                          tender: dict[str, Any], *, holder: bool) -> dict[str, Any]:
     """What a tender's pages show about bids, to this caller and no one else.
@@ -108,4 +172,4 @@ async def tender_context(conn: asyncpg.Connection, principal: Principal | None,
     return context
 
 
-ROUTES = [my_bids, bid_page]
+ROUTES = [my_bids, bid_page, seal_page]
