@@ -195,7 +195,9 @@ def test_seal_and_submit_with_a_cut_connection(
     p12, enc, docs = _files(tmp_path, person)
     page = _sign_in(browser, live_server, person.login)
     try:
-        page.goto(f"/tenders/{world.tender['id']}/lots/1/seal")
+        page.goto(f"/tenders/{world.tender['id']}")
+        page.get_by_test_id("seal-link-1").click()
+        expect(page.get_by_test_id("seal-form")).to_be_visible()
         _open_holder(page, p12)
         # the price sheet is checked field by field before anything is sealed
         page.get_by_test_id("seal-total").fill("1,234.5")
