@@ -1,6 +1,6 @@
 // The DER pieces of a sealed bid that the sealing pipeline writes around streamed content:
-// SignedData heads and tails with their lengths known in advance, signer infos made through a
-// key holder, and the envelope's recipient infos (RSA-OAEP key transport, ECDH P-256 key
+// SignedData heads and tails with their lengths known in advance (the SignerInfo itself comes
+// from cms.js), and the envelope's recipient infos (RSA-OAEP key transport, ECDH P-256 key
 // agreement with the X9.63 KDF and AES key wrap, as signing/envelope.py writes them).
 // A library's object model would need the whole content in memory; these writers need only
 // its length.
@@ -72,14 +72,6 @@ export const algorithm = (id, params) => (params ? seq(oid(id), params) : seq(oi
 
 function integer(n) {
   return tlv(0x02, Uint8Array.from([n]));
-}
-
-/** UTCTime (years before 2050, as RFC 5652 asks for signingTime). */
-function utcTime(date) {
-  const p = (v) => String(v).padStart(2, '0');
-  const s = `${p(date.getUTCFullYear() % 100)}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}` +
-            `${p(date.getUTCHours())}${p(date.getUTCMinutes())}${p(date.getUTCSeconds())}Z`;
-  return tlv(0x17, new TextEncoder().encode(s));
 }
 
 /** Pieces of `n` content bytes: their total length once cut and each given a header. */
@@ -158,63 +150,33 @@ export function hex(bytes) {
 
 // --- SignedData -----------------------------------------------------------------------------
 
-/** The DER of signed attributes as SET OF, sorted as DER wants. */
-function signedAttributes(digest, when) {
-  const attrs = [
-    seq(oid(OID.contentType), set(oid(OID.data))),
-    seq(oid(OID.signingTime), set(utcTime(when))),
-    seq(oid(OID.messageDigest), set(octets(digest))),
-  ].sort((a, b) => {
-    for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
-    return a.length - b.length;
-  });
-  return set(...attrs);
-}
-
-/**
- * A SignerInfo over content whose SHA-256 is `digest`, the signature made by the holder.
- * The holder signs the DER of the signed attributes (RSASSA-PKCS1-v1_5 or ECDSA, SHA-256).
- */
-export async function signerInfo(holder, cert, digest, when) {
-  const attrs = signedAttributes(digest, when);
-  const signature = new Uint8Array(await holder.sign(cert.id, attrs));
-  const sigAlg = cert.algorithm === 'rsa' ? algorithm(OID.rsaEncryption, NULL) : algorithm(OID.ecdsaSha256);
-  const implicit = concat([Uint8Array.of(0xa0), attrs.subarray(1)]);
-  return seq(integer(1), certInfo(cert.der).issuerAndSerial, algorithm(OID.sha256, NULL), implicit,
-             sigAlg, octets(signature));
-}
-
-function certificates(cert) {
-  return tlv(0xa0, cert.der, ...(cert.chain || []));
-}
-
 /**
  * An encapsulating SignedData around `contentLength` bytes that will be streamed between
  * `head` and `tail` (as OCTET STRING pieces): every length is known before the content flows.
+ * `detached` is a detached SignedData over the same content (cms.js signs its digest): its
+ * version, digest algorithms, certificates and SignerInfo are taken as they are, since a
+ * SignerInfo does not depend on whether the content travels inside.
  */
-export function signedDataFrame(contentLength, cert, signer) {
+export function signedDataFrame(contentLength, detached) {
+  const info = read(detached);
+  const [, explicit0] = children(detached, info);
+  const [sd] = children(detached, explicit0);
+  const [version, digestAlgs, , ...rest] = children(detached, sd);
   const content = piecesLength(contentLength);
-  const eContent = concat([head(0x24, content)]);
-  const explicit0 = head(0xa0, eContent.length + content);
-  const encapHead = concat([oid(OID.data)]);
-  const encapLen = encapHead.length + explicit0.length + eContent.length + content;
-  const before = concat([integer(1), set(algorithm(OID.sha256, NULL)), head(0x30, encapLen), encapHead,
-                         explicit0, eContent]);
-  const after = concat([certificates(cert), set(signer)]);
+  const eContent = head(0x24, content);
+  const explicitContent = head(0xa0, eContent.length + content);
+  const encapType = oid(OID.data);
+  const encapLen = encapType.length + explicitContent.length + eContent.length + content;
+  const before = concat([version.whole, digestAlgs.whole, head(0x30, encapLen), encapType,
+                         explicitContent, eContent]);
+  const after = concat(rest.map((e) => e.whole));
   const bodyLen = before.length + content + after.length;
-  const sd = head(0x30, bodyLen);
-  const explicit = head(0xa0, sd.length + bodyLen);
+  const sdHead = head(0x30, bodyLen);
+  const explicit = head(0xa0, sdHead.length + bodyLen);
   const ct = oid(OID.signedData);
-  const outer = head(0x30, ct.length + explicit.length + sd.length + bodyLen);
-  const first = concat([outer, ct, explicit, sd, before]);
+  const outer = head(0x30, ct.length + explicit.length + sdHead.length + bodyLen);
+  const first = concat([outer, ct, explicit, sdHead, before]);
   return { head: first, tail: after, size: first.length + content + after.length };
-}
-
-/** A detached SignedData (the outer signature, bid.p7m.p7s). */
-export function detachedSignedData(cert, signer) {
-  const body = seq(integer(1), set(algorithm(OID.sha256, NULL)), seq(oid(OID.data)), certificates(cert),
-                   set(signer));
-  return seq(oid(OID.signedData), tlv(0xa0, body));
 }
 
 // --- EnvelopedData --------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // the certificates, the two passes of seal.js, the upload of upload.js, and the receipt's checks.
 
 import { pickHolder } from './picker.js';
-import { pick } from './holder.js';
+import { pick, describe } from './holder.js';
 import { PAGE_LIMIT, prepare, priceBytes, fingerprint, certificateDer, missingFiles } from './seal.js';
 import { safeName, FileChanged } from './zip.js';
 import * as up from './upload.js';
@@ -17,7 +17,27 @@ const slot = up.slotOf(tenderId, lotNumber);
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => String(values[k]));
 let holder = null;
 
-pickHolder(document.getElementById('holder')).then((h) => { holder = h; });
+const holderBox = document.getElementById('holder');
+const holderLine = $('[data-holder-line]'), holderChange = $('[data-holder-change]');
+
+/** The shared picker; once a certificate is open, the page says which, and offers to change it. */
+function offerHolder() {
+  holderLine.hidden = true;
+  holderChange.hidden = true;
+  pickHolder(holderBox, { purpose: 'signing' }).then(async (h) => {
+    holder = h;
+    holderLine.textContent = texts.holder + describe(await pick(h, 'signing'));
+    holderLine.hidden = false;
+    holderChange.hidden = false;
+  }, () => offerHolder());
+}
+
+holderChange.addEventListener('click', () => {
+  holder?.close();
+  holder = null;
+  offerHolder();
+});
+offerHolder();
 
 // --- the price sheet --------------------------------------------------------------------------
 

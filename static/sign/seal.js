@@ -15,6 +15,7 @@
 // resumed upload regenerates the same bytes from what `prepare` returns (kept wrapped in
 // IndexedDB by upload.js) and the files picked again.
 
+import { sign } from './cms.js';
 import { sha256 } from './sha256.js';
 import * as asn1 from './seal-asn1.js';
 import { layout, zipStream } from './zip.js';
@@ -58,8 +59,8 @@ export async function prepare({ holder, cert, recipients, files, priceJson, onBy
     h.update(chunk);
     onBytes?.(chunk.length, plan.size);
   }
-  const signer = await asn1.signerInfo(holder, cert, h.digest(), when);
-  const inner = asn1.signedDataFrame(plan.size, cert, signer);
+  const detached = await sign(holder, cert.id, h.digest(), { digest: true, signingTime: when });
+  const inner = asn1.signedDataFrame(plan.size, detached);
   const cek = randomBytes(32), iv = randomBytes(16);
   const infos = [];
   for (const der of recipients) infos.push(await asn1.recipientInfo(der, cek));
@@ -125,8 +126,7 @@ export function missingFiles(state, files) {
 
 /** The outer signature (bid.p7m.p7s, DER) over bid.p7m whose SHA-256 is `digest`. */
 export async function outerSignature(holder, cert, digest) {
-  const signer = await asn1.signerInfo(holder, cert, digest, new Date());
-  return asn1.detachedSignedData(cert, signer);
+  return sign(holder, cert.id, digest, { digest: true });
 }
 
 /** SHA-256 of the DER of a certificate, hex: what the tender publishes for the opening key. */

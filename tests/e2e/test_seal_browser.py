@@ -122,8 +122,8 @@ def _sign_in(browser: Browser, url: str, login: str) -> Page:
 def _open_holder(page: Page, p12: Path) -> None:
     page.get_by_test_id("p12-file").set_input_files(str(p12))
     page.get_by_test_id("p12-password").fill(P12_PASSWORD)
-    page.get_by_test_id("p12-open").click()
-    expect(page.get_by_test_id("p12-opened")).not_to_be_empty()
+    page.get_by_test_id("picker-use").click()
+    expect(page.get_by_test_id("seal-holder")).to_be_visible()
 
 
 def _fill(page: Page, enc: Path, docs: list[Path], total: str) -> None:
