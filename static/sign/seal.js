@@ -16,7 +16,7 @@
 // IndexedDB by upload.js) and the files picked again.
 
 import { sign } from './cms.js';
-import { sha256 } from './sha256.js';
+import { createHash } from './hasher.js';
 import * as asn1 from './seal-asn1.js';
 import { layout, zipStream } from './zip.js';
 
@@ -54,12 +54,12 @@ export async function prepare({ holder, cert, recipients, files, priceJson, onBy
   const comment = JSON.stringify(creator());
   const plan = layout(entriesOf(files, priceJson), comment, when);
   if (plan.size > PAGE_LIMIT) throw new Error('too large for the page');
-  const h = sha256.create();
+  const h = createHash();
   for await (const chunk of zipStream(plan)) {
-    h.update(chunk);
+    await h.update(chunk);
     onBytes?.(chunk.length, plan.size);
   }
-  const detached = await sign(holder, cert.id, h.digest(), { digest: true, signingTime: when });
+  const detached = await sign(holder, cert.id, await h.digest(), { digest: true, signingTime: when });
   const inner = asn1.signedDataFrame(plan.size, detached);
   const cek = randomBytes(32), iv = randomBytes(16);
   const infos = [];
@@ -147,4 +147,4 @@ export function priceBytes(sheet) {
   return utf8.encode(JSON.stringify(sheet, null, 2));
 }
 
-export { sha256 };
+export { createHash };

@@ -9,7 +9,7 @@
 // Every call is safe to repeat: the start carries the idempotency key, a part already received
 // answers 200 and stores nothing, a second finalize answers with the same bid.
 
-import { p7mStream, outerSignature, sha256, creator } from './seal.js';
+import { p7mStream, outerSignature, createHash, creator } from './seal.js';
 import { fileCrc, FileChanged } from './zip.js';
 
 export const PART_SIZE = 16 * 1024 * 1024;
@@ -156,7 +156,7 @@ export async function checkFiles(secret, files, onBytes) {
 async function* partsOf(stream, partSize, hash) {
   let part = new Uint8Array(partSize), fill = 0;
   for await (let chunk of stream) {
-    hash.update(chunk);
+    await hash.update(chunk);
     while (chunk.length) {
       const take = Math.min(partSize - fill, chunk.length);
       part.set(chunk.subarray(0, take), fill);
@@ -208,7 +208,7 @@ export async function send({ record, secret, files, holder, cert, onProgress, on
     return { bid: await api('GET', `/api/bids/${up.bid_id}`), sha256: null };
   }
   const done = up.parts_done;
-  const hash = sha256.create();
+  const hash = createHash();
   let n = 0, sent = up.bytes_done, pending = null;
   onProgress?.(sent, record.size);
   for await (const part of partsOf(p7mStream(secret, files), record.partSize, hash)) {
@@ -222,7 +222,7 @@ export async function send({ record, secret, files, holder, cert, onProgress, on
     });
   }
   if (pending) await pending;
-  const digest = hash.digest();
+  const digest = await hash.digest();
   onStatus?.('sign');
   const signature = await outerSignature(holder, cert, digest);
   onStatus?.('finalize');

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import secrets
 import subprocess
@@ -30,7 +31,9 @@ from playwright.sync_api import Browser, Page, Route, expect
 from core.identity import service as identity
 from core.settings import Settings
 from core.storage import open_store
+from signing import stream
 from signing.ca import Issued
+from signing.signed_stream import extract_attached_stream
 from tests.conftest import PASSWORD, committed, credit_code
 from tests.e2e import bid_world
 from tests.e2e.conftest import SHOTS
@@ -183,6 +186,12 @@ def _openssl_opens(tmp: Path, world: bid_world.BidWorld, person: Person, p7m: by
         sheet = json.loads(z.read("price.json"))
         assert json.loads(z.comment)["tool"] == "tenderhall-web"
     assert sheet["total_price"] == total
+    # the platform's own streaming readers (the opening uses them) read it too
+    signed, zipped = io.BytesIO(), io.BytesIO()
+    stream.open_stream(io.BytesIO(p7m), signed, cert=person.enc.cert, key=person.enc.key)
+    signed.seek(0)
+    extract_attached_stream(signed, zipped)
+    assert zipped.getvalue() == (tmp / "bid.zip").read_bytes()
     assert sheet["bidder"]["credit_code"] == person.credit_code
     assert sheet["tender_code"] == world.tender["code"]
 
