@@ -153,8 +153,14 @@ export async function checkFiles(secret, files, onBytes) {
   }
 }
 
+/**
+ * The stream cut into parts, hashed as it passes. Two buffers take turns: the caller sends a
+ * part (fetch copies its body) and waits for the previous one before asking for the next, so
+ * the buffer filled next is never one still being sent.
+ */
 async function* partsOf(stream, partSize, hash) {
-  let part = new Uint8Array(partSize), fill = 0;
+  const buffers = [new Uint8Array(partSize), new Uint8Array(partSize)];
+  let turn = 0, part = buffers[0], fill = 0;
   for await (let chunk of stream) {
     await hash.update(chunk);
     while (chunk.length) {
@@ -164,7 +170,8 @@ async function* partsOf(stream, partSize, hash) {
       chunk = chunk.subarray(take);
       if (fill === partSize) {
         yield part;
-        part = new Uint8Array(partSize);
+        turn = 1 - turn;
+        part = buffers[turn];
         fill = 0;
       }
     }

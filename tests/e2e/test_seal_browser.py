@@ -244,7 +244,13 @@ def test_seal_resumes_after_the_tab_is_closed(
     page = _sign_in(browser, live_server, person.login)
     context = page.context
     try:
+        # at phone width the page does not overflow sideways
+        page.set_viewport_size({"width": 390, "height": 844})
         page.goto(f"/tenders/{world.tender['id']}/lots/1/seal")
+        expect(page.get_by_test_id("seal-form")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(SHOTS / "seal-390.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
         _open_holder(page, p12)
         reached = {"part2": False}
 
