@@ -7,7 +7,7 @@
 # the browser tests. Ceph is installed by scripts/ceph.sh when it first runs.
 set -euo pipefail
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(python3-venv curl fonts-noto-cjk poppler-utils libnss3-tools redis-server chromium zip)
+[ ${#want[@]} -gt 0 ] || want=(python3-venv curl fonts-noto-cjk poppler-utils libnss3-tools redis-server chromium zip softhsm2)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
