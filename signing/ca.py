@@ -24,7 +24,7 @@ from typing import Literal
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
@@ -45,6 +45,7 @@ from signing.keys import (
 __all__ = ["KEY_TYPES", "PURPOSES", "CAError", "DevCA", "Issued", "KeyType", "PrivateKey",
            "Purpose", "new_key"]
 
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 Purpose = Literal["signing", "encryption", "login", "tsa", "platform"]
 PURPOSES: tuple[Purpose, ...] = ("signing", "encryption", "login", "tsa", "platform")
 
@@ -53,7 +54,9 @@ class CAError(RuntimeError):
     """The CA directory is missing, already initialized, or asked for something it cannot do."""
 
 
-def ski(key: PrivateKey) -> x509.SubjectKeyIdentifier:
+def ski(key: PrivateKey | PublicKey) -> x509.SubjectKeyIdentifier:
+    if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        return x509.SubjectKeyIdentifier.from_public_key(key)
     return x509.SubjectKeyIdentifier(key_identifier(key))
 
 
@@ -61,11 +64,12 @@ def aki(key: PrivateKey) -> x509.AuthorityKeyIdentifier:
     return x509.AuthorityKeyIdentifier(key_identifier(key), None, None)
 
 
-def finish_certificate(builder: x509.CertificateBuilder, subject_key: PrivateKey,
+def finish_certificate(builder: x509.CertificateBuilder, subject_key: PrivateKey | PublicKey,
             signer: PrivateKey) -> x509.Certificate:
     """Sign a certificate; SM2 keys on either side go through ``sm2.resign``."""
     sm2_subject, sm2_signer = (isinstance(k, SM2PrivateKey) for k in (subject_key, signer))
     public = stand_in().public_key() if isinstance(subject_key, SM2PrivateKey) \
+        else subject_key if isinstance(subject_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey) \
         else subject_key.public_key()
     cert = builder.public_key(public).sign(
         stand_in() if isinstance(signer, SM2PrivateKey) else signer, hashes.SHA256())
@@ -90,9 +94,9 @@ def _name(cn: str, org: str | None = None, credit_code: str | None = None,
     return x509.Name(attrs)
 
 
-def _key_usage(purpose: Purpose, key: PrivateKey) -> x509.KeyUsage:
+def _key_usage(purpose: Purpose, key: PrivateKey | PublicKey) -> x509.KeyUsage:
     # SM2 encryption is public-key encryption (key transport), EC P-256 is key agreement.
-    is_ec = isinstance(key, ec.EllipticCurvePrivateKey)
+    is_ec = isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey)
     sign = purpose in {"signing", "login", "tsa", "platform"}
     encrypt = purpose == "encryption"
     return x509.KeyUsage(
@@ -227,10 +231,33 @@ class DevCA:
               org: str | None = None, credit_code: str | None = None, days: int = 730,
               now: datetime | None = None, not_before: datetime | None = None,
               key: PrivateKey | None = None) -> Issued:
+        key = key or new_key(key_type)
+        builder = self._builder(cn=cn, purpose=purpose, org=org, credit_code=credit_code,
+                                days=days, now=now, not_before=not_before, key=key)
+        return Issued(key, finish_certificate(builder, key, self._issuing_key()),
+                      [self.issuing, self.root])
+
+    def issue_for_request(self, csr: x509.CertificateSigningRequest, *, cn: str,
+                          purpose: Purpose, org: str | None = None,
+                          credit_code: str | None = None, days: int = 730,
+                          now: datetime | None = None) -> x509.Certificate:
+        """A certificate for a key the CA never sees (one made inside a token), from the
+        request the key signed. The CA names the subject; the request gives the key only."""
+        if not csr.is_signature_valid:
+            raise CAError("the request's signature does not verify")
+        public = csr.public_key()
+        if not isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+            raise CAError("requests for RSA and EC keys only")
+        builder = self._builder(cn=cn, purpose=purpose, org=org, credit_code=credit_code,
+                                days=days, now=now, not_before=None, key=public)
+        return finish_certificate(builder, public, self._issuing_key())
+
+    def _builder(self, *, cn: str, purpose: Purpose, org: str | None, credit_code: str | None,
+                 days: int, now: datetime | None, not_before: datetime | None,
+                 key: PrivateKey | PublicKey) -> x509.CertificateBuilder:
         if purpose not in PURPOSES:
             raise CAError(f"unknown purpose {purpose!r}")
         now = now or datetime.now(UTC)
-        key = key or new_key(key_type)
         issuing, issuing_key = self.issuing, self._issuing_key()
         start = not_before or now - timedelta(minutes=5)
         builder = (
@@ -252,7 +279,7 @@ class DevCA:
                 x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
                                        x509.UniformResourceIdentifier(self.ocsp_url))]),
                 critical=False)
-        return Issued(key, finish_certificate(builder, key, issuing_key), [issuing, self.root])
+        return builder
 
     def revoke(self, serial: int, *, reason: str = "key_compromise",
                when: datetime | None = None) -> None:
