@@ -25,6 +25,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
 
+from client.agent.command import agent_command, token_group
 from client.bid import bid
 from client.hall import hall
 from client.sign import keys, sign_command
@@ -208,5 +209,5 @@ def worker() -> None:
     asyncio.run(run_worker(settings, JOBS))
 
 
-for group in (bid, hall, ca, keys, verify_command, sign_command, demo, demo_pki):
+for group in (bid, hall, ca, keys, verify_command, sign_command, agent_command, token_group, demo, demo_pki):
     cli.add_command(group)
