@@ -1,0 +1,224 @@
+"""The local signing agent on a SoftHSM2 token whose keys were generated inside it.
+
+What the token signs through the agent passes the platform's own CMS checks and
+``openssl cms -verify``; envelopes ``openssl cms -encrypt`` made for the token's
+certificates open through it; and every way a caller is turned away answers its own code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from client.agent.remote import AgentClient, AgentRefusal, certificate, chain, held_key
+from signing import cms, envelope
+from tests.client.agent_world import MODULE, AgentProcess, Token, new_token
+from tests.conftest import PKI, run_cli
+
+ORIGIN = "https://ggzy.example.cn"
+OTHER = "https://jyzx.example.cn"
+CONTENT = "投标文件 bid file ".encode() * 500 + os.urandom(64)
+pytestmark = pytest.mark.skipif(not Path(MODULE).exists(), reason="SoftHSM2 is installed by "
+                                "make test (scripts/sysdeps.sh)")
+
+
+@pytest.fixture(scope="module")
+def token(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Token:
+    """Two key pairs of each family, as a CA's USB key has them: one signs, one decrypts."""
+    t = new_token(tmp_path_factory.mktemp("softhsm"))
+    t.provision(pki.ca1, "01", "rsa2048", purpose="signing", person="张三")
+    t.provision(pki.ca1, "02", "rsa2048", purpose="encryption", person="张三")
+    t.provision(pki.ca1, "03", "p256", purpose="signing", person="张三")
+    t.provision(pki.ca1, "04", "p256", purpose="encryption", person="张三")
+    t.store(pki.ca1.issuing)
+    t.store(pki.ca1.root)
+    return t
+
+
+@pytest.fixture(scope="module")
+def agent(token: Token) -> Iterator[AgentProcess]:
+    proc = AgentProcess(token, [ORIGIN, OTHER])
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def paired(agent: AgentProcess) -> Iterator[AgentClient]:
+    client = AgentClient(agent.url, ORIGIN)
+    with agent.answering(["y"]):
+        client.pair("7Q4K")
+    yield client
+    client.close()
+
+
+def entry(client: AgentClient, key_id: str) -> dict[str, Any]:
+    return next(e for e in client.certificates() if e["id"] == key_id)
+
+
+def openssl(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["openssl", *args], capture_output=True, check=False, timeout=60)
+
+
+def test_the_command_is_wired() -> None:
+    out = run_cli("agent", "--help")
+    assert out.returncode == 0, out.stderr
+    assert "--module" in out.stdout and "--origin" in out.stdout
+    assert run_cli("token", "keygen", "--help").returncode == 0
+
+
+def test_pairing_is_confirmed_and_lists_the_token(agent: AgentProcess, pki: PKI) -> None:
+    client = AgentClient(agent.url, ORIGIN)
+    info = client.info()
+    assert info["protocol"] == "tenderhall-agent/1" and info["paired"] is False
+    assert "rsa-pkcs1-sha256" in info["mechanisms"]["sign"] and info["mechanisms"]["agree"]
+    with pytest.raises(AgentRefusal) as refused:
+        client.certificates()
+    assert (refused.value.status, refused.value.code) == (401, "agent.not_paired")
+
+    with agent.answering(["y"]) as answers:
+        client.pair("K2F9")
+    assert ORIGIN in answers.questions[0] and "K2F9" in answers.questions[0]
+    assert client.info()["paired"] is True
+    listed = {e["id"]: e for e in client.certificates()}
+    assert set(listed) == {"01", "02", "03", "04"}
+    assert {listed["01"]["algorithm"], listed["03"]["algorithm"]} == {"rsa", "ec-p256"}
+    assert listed["01"]["subject"]["person"] == "张三"
+    assert listed["01"]["subject"]["organization"] == "天衡测试投标有限公司"
+    assert [c.subject for c in chain(listed["01"])] == [pki.ca1.issuing.subject,
+                                                        pki.ca1.root.subject]
+    client.close()
+
+
+@pytest.mark.parametrize("key_id", ["01", "03"])
+async def test_cms_signed_on_the_token_passes_the_checks(
+        paired: AgentClient, agent: AgentProcess, pki: PKI, key_id: str) -> None:
+    e = entry(paired, key_id)
+    cert = certificate(e)
+    key = held_key(paired, e, description="投标文件签名 / signing the bid")
+    with agent.answering(["y"]) as answers:
+        signature = cms.sign(CONTENT, cert=cert, key=key, chain=chain(e)[:1])
+    question = answers.questions[0]
+    assert ORIGIN in question and "投标文件签名" in question and f"id {key_id}" in question
+    # the person sees the digest of the file, not only of the bytes the token signs
+    assert hashlib.sha256(CONTENT).hexdigest() in question
+
+    verified = await cms.verify(signature, trust=pki.trust(), content=CONTENT)
+    assert verified.signer == cert and len(verified.chain) == 3
+    sig_file = pki.write(f"agent-{key_id}.p7s", signature)
+    out = openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", str(sig_file),
+                  "-content", str(pki.write(f"agent-{key_id}.bin", CONTENT)),
+                  "-CAfile", str(pki.root_file(pki.ca1)), "-purpose", "any")
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout == CONTENT
+
+
+@pytest.mark.parametrize(("key_id", "options"), [
+    ("02", ["-aes256"]),  # RSA, PKCS#1 v1.5 key transport: openssl's default
+    ("02", ["-aes256", "-keyopt", "rsa_padding_mode:oaep"]),  # RSA-OAEP with SHA-1
+    ("04", ["-aes256"]),  # P-256: ECDH here, the X9.63 KDF and the AES key unwrap in the caller
+    ("04", ["-aes-256-gcm"]),
+])
+def test_openssl_envelope_opens_through_the_agent(
+        paired: AgentClient, agent: AgentProcess, pki: PKI, key_id: str,
+        options: list[str]) -> None:
+    e = entry(paired, key_id)
+    cert = certificate(e)
+    cert_file = pki.write(f"agent-recipient-{key_id}.pem",
+                          cert.public_bytes(serialization.Encoding.PEM))
+    out = openssl("cms", "-encrypt", "-binary", "-outform", "DER",
+                  "-in", str(pki.write("agent-bid.bin", CONTENT)), "-recip", str(cert_file),
+                  *options)
+    assert out.returncode == 0, out.stderr.decode()
+    key = held_key(paired, e, description="开标解密 / decrypting at the opening")
+    with agent.answering(["y"]) as answers:
+        assert envelope.open_with_private_key(out.stdout, cert, key) == CONTENT
+    assert "开标解密" in answers.questions[0]
+    assert ("key agreement" if key_id == "04" else "unwrap") in answers.questions[0]
+
+
+def test_oaep_with_sha256_is_a_mechanism_softhsm_lacks(
+        paired: AgentClient, agent: AgentProcess) -> None:
+    """SoftHSM2 2.6 does OAEP with SHA-1 only: the token's refusal is the agent's code."""
+    with agent.answering(["y"]), pytest.raises(AgentRefusal) as refused:
+        paired.decrypt("02", b"\x01" * 256, "rsa-oaep-sha256")
+    assert (refused.value.status, refused.value.code) == (422, "agent.mechanism_unsupported")
+
+
+def test_refused_confirmation(paired: AgentClient, agent: AgentProcess) -> None:
+    with agent.answering(["n"]) as answers, pytest.raises(AgentRefusal) as refused:
+        paired.sign("01", b"data", "rsa-pkcs1-sha256", "\x1b[2J\x1b[1;1H清屏 / clear\u202e")
+    assert (refused.value.status, refused.value.code) == (403, "agent.refused")
+    # what the page writes cannot move the cursor, clear or reorder the terminal
+    assert "\x1b" not in answers.questions[0] and "\u202e" not in answers.questions[0]
+    assert "清屏 / clear" in answers.questions[0]
+
+
+def test_wrong_mechanism_and_unknown_key(paired: AgentClient) -> None:
+    with pytest.raises(AgentRefusal) as refused:
+        paired.sign("03", b"data", "rsa-pkcs1-sha256")
+    assert refused.value.code == "agent.mechanism_unsupported"
+    with pytest.raises(AgentRefusal) as refused:
+        paired.sign("99", b"data", "rsa-pkcs1-sha256")
+    assert (refused.value.status, refused.value.code) == (404, "agent.unknown_key")
+
+
+def test_other_origins_and_hosts_are_refused(paired: AgentClient, agent: AgentProcess) -> None:
+    assert paired.token
+    bearer = {"Authorization": f"Bearer {paired.token}"}
+    for origin in ("https://evil.example", "null", "https://ggzy.example.cn.evil.example"):
+        r = httpx.post(f"{agent.url}/v1/sign", headers={"Origin": origin, **bearer},
+                       json={"id": "01", "data": "AA==", "mechanism": "rsa-pkcs1-sha256"})
+        assert (r.status_code, r.json()["code"]) == (403, "agent.origin_forbidden")
+        assert "access-control-allow-origin" not in r.headers
+        pre = httpx.options(f"{agent.url}/v1/sign", headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST"})
+        assert pre.status_code == 403 and "access-control-allow-origin" not in pre.headers
+    r = httpx.get(f"{agent.url}/v1/certificates", headers=bearer)  # no Origin at all
+    assert r.json()["code"] == "agent.origin_forbidden"
+    # a page that reaches the agent under its own host name (DNS rebinding)
+    r = httpx.get(f"{agent.url}/v1/info", headers={"Origin": ORIGIN, "Host": "evil.example"})
+    assert (r.status_code, r.json()["code"]) == (403, "agent.host_forbidden")
+    # a pairing is good for the origin that made it only
+    r = httpx.get(f"{agent.url}/v1/certificates", headers={"Origin": OTHER, **bearer})
+    assert (r.status_code, r.json()["code"]) == (401, "agent.not_paired")
+    r = httpx.get(f"{agent.url}/v1/nowhere", headers={"Origin": ORIGIN})
+    assert (r.status_code, r.json()["code"]) == (404, "agent.not_found")
+
+
+def test_cors_and_private_network_preflight(agent: AgentProcess) -> None:
+    pre = httpx.options(f"{agent.url}/v1/sign", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+        "Access-Control-Request-Private-Network": "true"})
+    assert pre.status_code == 204
+    assert pre.headers["access-control-allow-origin"] == ORIGIN
+    assert pre.headers["access-control-allow-private-network"] == "true"
+    assert "authorization" in pre.headers["access-control-allow-headers"].lower()
+    r = httpx.get(f"{agent.url}/v1/info", headers={"Origin": OTHER})
+    assert r.headers["access-control-allow-origin"] == OTHER and r.headers["vary"] == "Origin"
+
+
+def test_no_answer_in_time_is_a_408(token: Token) -> None:
+    slow = AgentProcess(token, [ORIGIN], confirm_timeout=2)
+    try:
+        client = AgentClient(slow.url, ORIGIN)
+        with pytest.raises(AgentRefusal) as refused:
+            client.pair("AAAA")
+        assert (refused.value.status, refused.value.code) == (408, "agent.confirm_timeout")
+        slow.expect("timed out")
+        client.close()
+    finally:
+        slow.stop()
+
+
+def test_a_wrong_pin_stops_the_agent(token: Token) -> None:
+    with pytest.raises(AssertionError):
+        AgentProcess(token, [ORIGIN], pin="000000")
