@@ -5,7 +5,8 @@ same security headers, error responses included:
 
 - a Content-Security-Policy that allows scripts, styles and connections from the
   platform's own origin only (the pages have no inline script or style; Swagger UI
-  is served from ``static/vendor``), and no framing (``frame-ancestors 'none'`` and
+  is served from ``static/vendor``), connections also to the local signing agent on
+  127.0.0.1 (docs/agent.md), and no framing (``frame-ancestors 'none'`` and
   ``X-Frame-Options: DENY`` for browsers that predate it);
 - ``X-Content-Type-Options: nosniff`` and a Referrer-Policy that sends no path to
   another origin (tender and bid ids are in paths);
@@ -41,7 +42,8 @@ CSP = "; ".join([
     "style-src 'self'",
     # Swagger UI's stylesheet draws its icons as data: SVGs
     "img-src 'self' data:",
-    "connect-src 'self'",
+    # the local signing agent listens on this computer's loopback address (docs/agent.md)
+    "connect-src 'self' http://127.0.0.1:*",
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'self'",
