@@ -198,7 +198,7 @@ class Token:
             if not ckid or ckid not in key_ids or algorithm is None:
                 continue
             out.append(Entry(ckid.hex(), str(label), cert, algorithm, _chain(cert, cas)))
-        return out
+        return sorted(out, key=lambda e: e.id)  # the token's own order changes as it is written
 
     def entry(self, key_id: str) -> Entry:
         for e in self.entries():
