@@ -187,3 +187,19 @@ class Answers:
         self.thread.join(timeout=90)
         if self.error is not None and exc[0] is None:
             raise self.error
+
+
+def bidder_token(ca: DevCA, base: Path) -> Token:
+    """Two key pairs of each family, as a CA's USB key has them: one signs, one decrypts.
+
+    01 RSA-2048 signing, 02 RSA-2048 encryption, 03 P-256 signing, 04 P-256 encryption, and
+    the CA's issuing and root certificates beside them.
+    """
+    t = new_token(base)
+    t.provision(ca, "01", "rsa2048", purpose="signing", person="张三")
+    t.provision(ca, "02", "rsa2048", purpose="encryption", person="张三")
+    t.provision(ca, "03", "p256", purpose="signing", person="张三")
+    t.provision(ca, "04", "p256", purpose="encryption", person="张三")
+    t.store(ca.issuing)
+    t.store(ca.root)
+    return t

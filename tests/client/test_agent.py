@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from client.agent.remote import AgentClient, AgentRefusal, certificate, chain, held_key
 from signing import cms, envelope
-from tests.client.agent_world import MODULE, AgentProcess, Token, new_token
+from tests.client.agent_world import MODULE, AgentProcess, Token, bidder_token
 from tests.conftest import PKI, run_cli
 
 ORIGIN = "https://ggzy.example.cn"
@@ -32,15 +32,7 @@ pytestmark = pytest.mark.skipif(not Path(MODULE).exists(), reason="SoftHSM2 is i
 
 @pytest.fixture(scope="module")
 def token(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Token:
-    """Two key pairs of each family, as a CA's USB key has them: one signs, one decrypts."""
-    t = new_token(tmp_path_factory.mktemp("softhsm"))
-    t.provision(pki.ca1, "01", "rsa2048", purpose="signing", person="张三")
-    t.provision(pki.ca1, "02", "rsa2048", purpose="encryption", person="张三")
-    t.provision(pki.ca1, "03", "p256", purpose="signing", person="张三")
-    t.provision(pki.ca1, "04", "p256", purpose="encryption", person="张三")
-    t.store(pki.ca1.issuing)
-    t.store(pki.ca1.root)
-    return t
+    return bidder_token(pki.ca1, tmp_path_factory.mktemp("softhsm"))
 
 
 @pytest.fixture(scope="module")
