@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -112,22 +113,36 @@ def _key_id(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 @token_group.command("keygen")
 @_token_options
 @click.option("--id", "key_id", required=True, callback=_key_id, help="CKA_ID in hex, e.g. 01.")
-@click.option("--type", "key_type", type=click.Choice(["rsa2048", "p256"]), default="p256",
-              show_default=True)
+@click.option("--type", "key_type", type=click.Choice(["rsa2048", "p256", "sm2"]),
+              default="p256", show_default=True)
 @click.option("--subject", required=True, help="The request's subject, e.g. 'CN=张三,O=某公司'.")
 @click.option("--csr", "csr_out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the certificate request (PEM), for the CA.")
+              help="Where to write the certificate request (PEM) for the CA; for an SM2 key, "
+                   "which only a driver with SM2 mechanisms can sign with, its public key.")
 def keygen(module: str, label: str, key_id: bytes, key_type: str, subject: str,
            csr_out: Path) -> None:
     """Generate a key pair inside the token and write a request the token signed."""
     from client.agent.confirm import read_pin  # noqa: PLC0415
-    from client.agent.provision import generate, request, session  # noqa: PLC0415
+    from client.agent.provision import (  # noqa: PLC0415
+        generate,
+        held,
+        public_key_info,
+        request,
+        session,
+    )
 
     with session(module, label, read_pin()) as s:
-        key = generate(s, key_type, key_id, f"key-{key_id.hex()}")  # type: ignore[arg-type]
-        csr = request(key, x509.Name.from_rfc4514_string(subject))
-    csr_out.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
-    click.echo(f"key {key_id.hex()} ({key_type}) made in the token; request: {csr_out}")
+        private, public = generate(s, key_type, key_id, f"key-{key_id.hex()}")  # type: ignore[arg-type]
+        if key_type == "sm2":
+            der = public_key_info(public)
+            body = base64.encodebytes(der).decode().replace("\n", "")
+            lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+            csr_out.write_text("\n".join(["-----BEGIN PUBLIC KEY-----", *lines,
+                                          "-----END PUBLIC KEY-----", ""]))
+        else:
+            csr = request(held(private, public), x509.Name.from_rfc4514_string(subject))
+            csr_out.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    click.echo(f"key {key_id.hex()} ({key_type}) made in the token: {csr_out}")
 
 
 @token_group.command("store")

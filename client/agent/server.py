@@ -164,6 +164,7 @@ class Agent:
         if req.mechanism != SIGN_MECHANISMS[entry.algorithm]:
             raise UnsupportedMechanism({"mechanism": req.mechanism,
                                         "key": SIGN_MECHANISMS[entry.algorithm]})
+        self.token.usable(entry, "sign")
         data = _b64(req.data, "data")
         if len(data) > 64 * 1024:
             raise TooLarge({"max": 64 * 1024})
@@ -179,6 +180,7 @@ class Agent:
         if req.scheme not in SCHEMES:
             raise UnsupportedMechanism({"scheme": req.scheme, "known": list(SCHEMES)})
         entry = self.token.entry(req.id)
+        self.token.usable(entry, "decrypt", req.scheme)
         wrapped = _b64(req.encrypted_key, "encryptedKey")
         self.confirm(origin, f"解密数字信封的密钥 / unwrap an envelope's key ({req.scheme})", entry,
                      [f"被加密的密钥 SHA-256 / encrypted key, SHA-256: "
@@ -188,6 +190,7 @@ class Agent:
     def agree(self, origin: str, body: bytes) -> dict[str, Any]:
         req = _decode(body, AgreeRequest)
         entry = self.token.entry(req.id)
+        self.token.usable(entry, "agree")
         spki = _b64(req.originator_spki, "originatorSpki")
         self.confirm(origin, "密钥协商以解密数字信封 / key agreement (ECDH) to open an envelope",
                      entry, [f"对方公钥 SHA-256 / originator key, SHA-256: "

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import pkcs11
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -75,7 +76,7 @@ def algorithm_of(cert: x509.Certificate) -> Algorithm | None:
     spki = cert.public_bytes(serialization.Encoding.DER)
     try:
         public = cert.public_key()
-    except ValueError:  # a curve cryptography does not know: SM2, or something else
+    except (ValueError, UnsupportedAlgorithm):  # a curve cryptography does not know: SM2
         public = None
     if isinstance(public, rsa.RSAPublicKey):
         return "rsa"
@@ -98,6 +99,22 @@ def _chain(cert: x509.Certificate, cas: list[x509.Certificate]) -> list[x509.Cer
         out.append(issuer)
         current = issuer
     return out
+
+
+def mechanism(value: int) -> Mechanism:
+    """A mechanism by number, vendor-defined ones included.
+
+    python-pkcs11 takes mechanisms as members of its ``Mechanism`` enum only, which names the
+    standard ones; a vendor's number (CKM_VENDOR_DEFINED and up) gets a member of its own.
+    """
+    try:
+        return Mechanism(value)
+    except ValueError:
+        member = int.__new__(Mechanism, value)
+        member._name_ = f"VENDOR_{value:#x}"
+        member._value_ = value
+        Mechanism._value2member_map_[value] = member
+        return member
 
 
 @dataclass
@@ -213,6 +230,21 @@ class Token:
             raise UnknownKey({"id": entry.id}) from None
 
     # -- operations ----------------------------------------------------------------
+    def usable(self, entry: Entry, operation: Literal["sign", "decrypt", "agree"],
+               scheme: str | None = None) -> None:
+        """Refuse what this key or driver cannot do before the person is asked to confirm it."""
+        if operation == "sign":
+            ok = entry.algorithm != "sm2" or self.vendor_sm2.sign is not None
+        elif operation == "agree":
+            ok = entry.algorithm == "ec-p256"
+        elif scheme == "sm2":
+            ok = entry.algorithm == "sm2" and self.vendor_sm2.decrypt is not None
+        else:
+            ok = entry.algorithm == "rsa"
+        if not ok:
+            raise UnsupportedMechanism({"operation": operation, "scheme": scheme,
+                                        "algorithm": entry.algorithm})
+
     def sign(self, entry: Entry, data: bytes) -> bytes:
         """The signature CMS wants in a SignerInfo, over ``data`` (the signed attributes)."""
         with self._using() as s:
@@ -224,7 +256,7 @@ class Token:
                 return _der_signature(raw)
             if self.vendor_sm2.sign is None:
                 raise UnsupportedMechanism({"algorithm": "sm2"})
-            raw = bytes(key.sign(data, mechanism=self.vendor_sm2.sign))
+            raw = bytes(key.sign(data, mechanism=mechanism(self.vendor_sm2.sign)))
             return _der_signature(raw) if len(raw) == 64 else raw
 
     def decrypt(self, entry: Entry, encrypted: bytes, scheme: Scheme) -> bytes:
@@ -234,7 +266,7 @@ class Token:
                 raise UnsupportedMechanism({"scheme": scheme, "algorithm": entry.algorithm})
             with self._using() as s:
                 return bytes(self._private(s, entry).decrypt(
-                    encrypted, mechanism=self.vendor_sm2.decrypt))
+                    encrypted, mechanism=mechanism(self.vendor_sm2.decrypt)))
         if entry.algorithm != "rsa":
             raise UnsupportedMechanism({"scheme": scheme, "algorithm": entry.algorithm})
         with self._using() as s:

@@ -91,11 +91,12 @@ class AgentProcess:
     """``tenderhall agent`` in a child process, its terminal driven by the test."""
 
     def __init__(self, token: Token, origins: list[str], *, confirm_timeout: float = 20,
-                 pin: str = PIN) -> None:
+                 pin: str = PIN, options: tuple[str, ...] = ()) -> None:
         args = [sys.executable, *AGENT, "--module", MODULE,
                 "--token", token.label, "--port", "0", "--confirm-timeout", str(confirm_timeout)]
         for origin in origins:
             args += ["--origin", origin]
+        args += options
         self.log = token.dir / f"agent-{secrets.token_hex(3)}.log"
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(args, cwd=ROOT, env={**token.env, "PYTHONUNBUFFERED": "1"},

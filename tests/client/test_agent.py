@@ -7,6 +7,7 @@ certificates open through it; and every way a caller is turned away answers its 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import subprocess
@@ -19,8 +20,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from client.agent.remote import AgentClient, AgentRefusal, certificate, chain, held_key
-from signing import cms, envelope
-from tests.client.agent_world import MODULE, AgentProcess, Token, bidder_token
+from signing import cms, envelope, sm2
+from tests.client.agent_world import (
+    MODULE,
+    PIN,
+    AgentProcess,
+    Token,
+    bidder_token,
+    cli,
+    new_token,
+)
 from tests.conftest import PKI, run_cli
 
 ORIGIN = "https://ggzy.example.cn"
@@ -209,6 +218,56 @@ def test_no_answer_in_time_is_a_408(token: Token) -> None:
         client.close()
     finally:
         slow.stop()
+
+
+def test_sm2_takes_the_drivers_vendor_mechanisms(pki: PKI,
+                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+    """SoftHSM2 makes and keeps a key on the SM2 curve, but has no SM2 mechanism (nothing past
+    CKM_VENDOR_DEFINED; its CKM_ECDSA on that curve is not SM2). So the token's SM2
+    certificate is listed, and its use is refused before anyone is asked; given a vendor
+    mechanism number, the agent hands it to the driver, which refuses it with its own code.
+    (The certificate is the SM2 test CA's for a key made outside: no SM2 request can be
+    signed in SoftHSM2.)"""
+    t = new_token(tmp_path_factory.mktemp("softhsm-sm2"), "sm2-key")
+    spki_file = t.dir / "sm2.pem"
+    cli("keygen", "--module", MODULE, "--token", t.label, "--id", "09", "--type", "sm2",
+        "--subject", "CN=张三", "--csr", str(spki_file), env=t.env, stdin=PIN + "\n")
+    der = base64.b64decode("".join(spki_file.read_text().splitlines()[1:-1]))
+    assert sm2.is_sm2_public_key(der)
+    t.store(pki.ca3.issue(cn="张三", purpose="signing", key_type="sm2").cert, "09")
+
+    plain = AgentProcess(t, [ORIGIN])
+    try:
+        client = AgentClient(plain.url, ORIGIN)
+        assert "sm2-sm3" not in client.info()["mechanisms"]["sign"]
+        with plain.answering(["y"]):
+            client.pair("SM2A")
+        [listed] = client.certificates()
+        assert (listed["id"], listed["algorithm"], listed["mechanism"]) == ("09", "sm2", "sm2-sm3")
+        asked = len(plain.seen)
+        for call in (lambda: client.sign("09", b"data", "sm2-sm3"),
+                     lambda: client.decrypt("09", b"\x04" * 120, "sm2")):
+            with pytest.raises(AgentRefusal) as refused:
+                call()
+            assert (refused.value.status, refused.value.code) == (
+                422, "agent.mechanism_unsupported")
+        assert not any("Allow?" in line for line in plain.seen[asked:])
+        client.close()
+    finally:
+        plain.stop()
+
+    vendor = AgentProcess(t, [ORIGIN], options=("--sm2-sign-mechanism", "0x80000102"))
+    try:
+        client = AgentClient(vendor.url, ORIGIN)
+        assert "sm2-sm3" in client.info()["mechanisms"]["sign"]
+        with vendor.answering(["y", "y"]) as answers, pytest.raises(AgentRefusal) as refused:
+            client.pair("SM2B")
+            client.sign("09", b"data", "sm2-sm3", "国密签名 / SM2 signature")
+        assert refused.value.code == "agent.mechanism_unsupported"  # SoftHSM2's answer
+        assert "国密签名" in answers.questions[1]
+        client.close()
+    finally:
+        vendor.stop()
 
 
 def test_a_wrong_pin_stops_the_agent(token: Token) -> None:
