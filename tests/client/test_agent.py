@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from client.agent import errors
 from client.agent.remote import AgentClient, AgentRefusal, certificate, chain, held_key
 from signing import cms, envelope, sm2
 from tests.client.agent_world import (
@@ -30,7 +32,7 @@ from tests.client.agent_world import (
     cli,
     new_token,
 )
-from tests.conftest import PKI, run_cli
+from tests.conftest import PKI, ROOT, run_cli
 
 ORIGIN = "https://ggzy.example.cn"
 OTHER = "https://jyzx.example.cn"
@@ -66,6 +68,14 @@ def entry(client: AgentClient, key_id: str) -> dict[str, Any]:
 
 def openssl(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["openssl", *args], capture_output=True, check=False, timeout=60)
+
+
+def test_every_refusal_code_is_documented() -> None:
+    text = (ROOT / "docs" / "agent.md").read_text()
+    documented = set(re.findall(r"^\| `(agent\.[a-z_]+)` \| (\d{3}) \|", text, re.MULTILINE))
+    raised = {(c.code, str(c.status)) for c in vars(errors).values()
+              if isinstance(c, type) and issubclass(c, errors.AgentError)}
+    assert documented == raised | {("agent.internal", "500")}
 
 
 def test_the_command_is_wired() -> None:
