@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from client.agent import errors
 from client.agent.remote import AgentClient, AgentRefusal, certificate, chain, held_key
@@ -134,6 +135,7 @@ async def test_cms_signed_on_the_token_passes_the_checks(
 @pytest.mark.parametrize(("key_id", "options"), [
     ("02", ["-aes256"]),  # RSA, PKCS#1 v1.5 key transport: openssl's default
     ("02", ["-aes256", "-keyopt", "rsa_padding_mode:oaep"]),  # RSA-OAEP with SHA-1
+    ("02", ["-aes256", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"]),
     ("04", ["-aes256"]),  # P-256: ECDH here, the X9.63 KDF and the AES key unwrap in the caller
     ("04", ["-aes-256-gcm"]),
 ])
@@ -155,12 +157,21 @@ def test_openssl_envelope_opens_through_the_agent(
     assert ("key agreement" if key_id == "04" else "unwrap") in answers.questions[0]
 
 
-def test_oaep_with_sha256_is_a_mechanism_softhsm_lacks(
+def test_oaep_with_sha256_opens_on_a_token_that_lacks_it(
         paired: AgentClient, agent: AgentProcess) -> None:
-    """SoftHSM2 2.6 does OAEP with SHA-1 only: the token's refusal is the agent's code."""
-    with agent.answering(["y"]), pytest.raises(AgentRefusal) as refused:
-        paired.decrypt("02", b"\x01" * 256, "rsa-oaep-sha256")
-    assert (refused.value.status, refused.value.code) == (422, "agent.mechanism_unsupported")
+    """SoftHSM2 2.6 does OAEP with SHA-1 only; the platform seals with SHA-256. The agent
+    decrypts with raw RSA in the token and decodes OAEP itself; a wrong ciphertext is one
+    refusal, whatever went wrong."""
+    public = certificate(entry(paired, "02")).public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    cek = os.urandom(32)
+    wrapped = public.encrypt(cek, padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(),
+                                               None))
+    with agent.answering(["y", "y"]):
+        assert paired.decrypt("02", wrapped, "rsa-oaep-sha256") == cek
+        with pytest.raises(AgentRefusal) as refused:
+            paired.decrypt("02", wrapped[:-1] + bytes([wrapped[-1] ^ 1]), "rsa-oaep-sha256")
+    assert (refused.value.status, refused.value.code) == (502, "agent.token_error")
 
 
 def test_refused_confirmation(paired: AgentClient, agent: AgentProcess) -> None:
