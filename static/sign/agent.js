@@ -12,6 +12,7 @@
 export const DEFAULT_PORT = 17345;
 export const PROTOCOL = "tenderhall-agent/1";
 const STORE = "tenderhall.agent";
+const PORT_KEY = "tenderhall.agent.port";
 // what each key signs with, as the protocol names it
 const MECHANISM = { rsa: "rsa-pkcs1-sha256", "ec-p256": "ecdsa-sha256", sm2: "sm2-sm3" };
 const SCHEMES = ["rsa-pkcs1", "rsa-oaep-sha1", "rsa-oaep-sha256", "sm2"];
@@ -192,13 +193,19 @@ async function request(base, method, path, body, bearer) {
 
 /**
  * Connect to the agent on this computer and pair this page with it if it is not yet paired.
+ * The port is `options.port`, else the one saved in this origin's localStorage under
+ * "tenderhall.agent.port" (for an agent started with another --port), else 17345.
  * @param {{port?: number, onPairing?: (code: string) => (void | (() => void))}} [options]
  *   `onPairing` shows the pairing code while the person confirms at the agent (by default a
  *   notice atop the page); a function it returns is called when the pairing ends.
  * @returns {Promise<AgentHolder>}
  */
 export async function openAgent(options = {}) {
-  const port = Number(options.port || DEFAULT_PORT);
+  let saved = null;
+  try {
+    saved = localStorage.getItem(PORT_KEY);
+  } catch { /* storage disabled: the default port */ }
+  const port = Number(options.port || saved || DEFAULT_PORT);
   const base = `http://127.0.0.1:${port}`;
   const key = `${STORE}.${port}`;
   let bearer = null;

@@ -80,8 +80,11 @@ def openssl_envelope(pki: PKI, cert: x509.Certificate, name: str) -> bytes:
 
 
 def test_pairing_shows_the_code_the_agent_asks_about(page: Page, agent: AgentProcess) -> None:
-    port = int(agent.url.rsplit(":", 1)[1])
-    page.evaluate("(port) => { window.opening = window.agentjs.openAgent({ port }); }", port)
+    # an agent on another port than 17345: saved for this origin, then opened as the
+    # holder picker opens it, with no arguments
+    port = agent.url.rsplit(":", 1)[1]
+    page.evaluate("(port) => { localStorage.setItem('tenderhall.agent.port', port); "
+                  "window.opening = window.agentjs.openAgent(); }", port)
     notice = page.get_by_test_id("agent-pairing")
     expect(notice).to_be_visible()
     page.screenshot(path=str(SHOTS / "agent-pairing-1280.png"))
