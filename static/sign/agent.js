@@ -9,6 +9,8 @@
 // (agent.confirm_timeout). The bearer token the agent hands out when the person pairs this page
 // is kept in this tab's sessionStorage (this origin's pages only) until close().
 
+import { SignError } from "./holder.js";
+
 export const DEFAULT_PORT = 17345;
 export const PROTOCOL = "tenderhall-agent/1";
 const STORE = "tenderhall.agent";
@@ -21,16 +23,12 @@ const EN = () => (document.documentElement.lang || "").startsWith("en");
 const T = (zh, en) => (EN() ? en : zh);
 
 /**
- * A refusal with a stable `code` and the person's message in Chinese (`zh`) and English (`en`),
- * the same shape as holder.js's SignError; `status` is the agent's HTTP status (0: unreachable).
+ * A refusal of the agent's: holder.js's SignError (stable `code`, the person's message in
+ * Chinese `zh` and English `en`), with the agent's HTTP `status` (0: unreachable) and detail.
  */
-export class AgentError extends Error {
+export class AgentError extends SignError {
   constructor(code, zh, en, status = 0, detail = null) {
-    super(`${zh} / ${en}`);
-    this.name = "SignError";
-    this.code = code;
-    this.zh = zh;
-    this.en = en;
+    super(code, zh, en);
     this.status = status;
     this.detail = detail;
   }
