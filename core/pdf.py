@@ -10,7 +10,7 @@ from typing import Any
 
 import jinja2
 
-from core.clock import SHANGHAI
+from core import formats
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -19,9 +19,8 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html"]))
-    env.filters["local"] = lambda d, fmt="%Y-%m-%d %H:%M": (
-        d.astimezone(SHANGHAI).strftime(fmt) if d is not None else "—")
-    env.filters["yuan"] = lambda v: "—" if v is None else f"{v:,.2f}"
+    formats.install(env)
+    env.filters["local"] = formats.when
     return env
 
 
