@@ -30,7 +30,7 @@ from client.bid import bid
 from client.hall import hall
 from client.sign import keys, sign_command
 from client.verify import verify_command
-from core import commands, i18n, notify, openapi
+from core import commands, formats, i18n, notify, openapi
 from core.auth import prepare_password_checks, provide_principal, provide_user
 from core.calendar_admin import CalendarController
 from core.constraints import install_constraints
@@ -164,7 +164,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_id_middleware, csrf_middleware, PROMETHEUS.middleware,
                     transaction_middleware],
-        template_config=TemplateConfig(directory=ROOT / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=ROOT / "templates", engine=JinjaTemplateEngine,
+                                       engine_callback=lambda e: formats.install(e.engine)),
         openapi_config=OpenAPIConfig(
             title="Tenderhall API", version="0.1.0", path="/schema",
             description="公共资源电子交易与远程异地评标平台 / Public-resource e-trading "
