@@ -73,12 +73,12 @@ def test_home_lists_published_tenders_in_chinese_and_english(
 
     page.get_by_test_id("lang-switch").click()
     page.wait_for_load_state()
-    assert "Published tenders" in page.content()
+    assert "Amendments and clarifications" in page.content()
     assert "Open for bids" in page.get_by_test_id("tender-list").inner_text()
     page.screenshot(path=str(SHOTS / "home-en.png"), full_page=True)
     page.get_by_test_id("lang-switch").click()
     page.wait_for_load_state()
-    assert "交易公告" in page.content()
+    assert "变更/澄清公告" in page.content()
 
 
 def test_login_page_refuses_then_accepts(live_server: str, published: dict[str, str],

@@ -22,13 +22,14 @@ from core.clock import SHANGHAI
 from core.deps import Conn, MaybeUser
 from core.errors import InvalidInput, NotFound
 from core.pages import login_redirect, page_context
-from trading.tenders import clarifications, documents, holders, objections, service
+from trading.tenders import clarifications, documents, holders, objections, portal, service
 from trading.tenders.queries import documents as document_sql
 from trading.tenders.queries import notices as notice_sql
 from trading.tenders.queries import officers as officer_sql
 from trading.tenders.queries import tenders as tender_sql
 
 PAGE_SIZE = 20
+SECTION_SIZE = 10
 STAFF_ROLES = ("tenderer", "agency")
 Req = Request[Any, Any, Any]
 
@@ -63,8 +64,12 @@ async def tender_list(
     from_: Annotated[str | None, QueryParameter(name="published_from", max_length=10)] = None,
     to: Annotated[str | None, QueryParameter(name="published_to", max_length=10)] = None,
     page: Annotated[int, QueryParameter(ge=1, le=100000)] = 1,
+    changes_page: Annotated[int, QueryParameter(ge=1, le=100000)] = 1,
+    openings_page: Annotated[int, QueryParameter(ge=1, le=100000)] = 1,
 ) -> Template:
-    """The public list: every filter of the API, kept in the pager's links.
+    """The portal: a section per notice type (tender notices, amendments and clarifications,
+    opening records), each with its own pager; every filter of the API applies to all of
+    them (the state filter to tender notices only) and is kept in the pagers' links.
 
     A form sends its empty fields too (``published_from=``): empty means no filter here.
     """
@@ -76,10 +81,20 @@ async def tender_list(
     rows, total = await service.list_public(
         conn, keyword=q_, region=region, status=status or None, page=page, page_size=PAGE_SIZE,
         procedure=procedure or None, published_from=published_from, published_to=published_to)
+    sections: dict[str, dict[str, Any]] = {}
+    for name, at in (("changes", changes_page), ("openings", openings_page)):
+        items, count = await portal.list_section(
+            conn, name, keyword=q_, region=region, procedure=procedure or None,
+            published_from=published_from, published_to=published_to, page=at,
+            page_size=SECTION_SIZE)
+        sections[name] = {"rows": items, "total": count, "page": at,
+                          "pages": max(1, -(-count // SECTION_SIZE))}
+    query = {k: v for k, v in filters.items() if v}
+    pages = {"page": page, "changes_page": changes_page, "openings_page": openings_page}
     return Template("tenders/list.html", context=page_context(
         request, principal, tenders=rows, total=total, page=page,
-        pages=max(1, -(-total // PAGE_SIZE)), filters=filters,
-        query={k: v for k, v in filters.items() if v},
+        pages=max(1, -(-total // PAGE_SIZE)), filters=filters, sections=sections,
+        query=query, at={k: v for k, v in pages.items() if v > 1},
         regions=await service.public_regions(conn), procedures=service.PROCEDURES,
         statuses=service.STATUSES))
 
