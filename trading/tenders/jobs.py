@@ -12,7 +12,7 @@ import asyncpg
 from core import audit, buckets, jobs, pdf
 from core.storage import ObjectStore
 from signing import seal
-from trading.tenders import documents, notices, texts
+from trading.tenders import documents, notices, presentation, texts
 from trading.tenders.queries import notices as notice_sql
 from trading.tenders.queries import tenders as tender_sql
 
@@ -28,6 +28,7 @@ async def notice_context(conn: asyncpg.Connection, notice_id: UUID) -> dict[str,
     notice["content_sha256"] = notice["content_sha256"].hex()
     return {
         "notice": notice, "tender": tender, "lots": lots, "documents": docs,
+        "amounts": presentation.amounts(tender, lots),
         "parties": await notices.parties(conn, tender),
         "procedure": texts.zh(f"procedure.{tender['procedure']}"),
         "security_forms": "、".join(texts.zh(f"security.{f}") for f in tender["security_forms"]),

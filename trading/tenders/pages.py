@@ -22,7 +22,16 @@ from core.clock import SHANGHAI
 from core.deps import Conn, MaybeUser
 from core.errors import InvalidInput, NotFound
 from core.pages import login_redirect, page_context
-from trading.tenders import clarifications, documents, holders, objections, portal, service
+from trading.tenders import (
+    clarifications,
+    documents,
+    holders,
+    notices,
+    objections,
+    portal,
+    presentation,
+    service,
+)
 from trading.tenders.queries import documents as document_sql
 from trading.tenders.queries import notices as notice_sql
 from trading.tenders.queries import officers as officer_sql
@@ -107,7 +116,7 @@ async def announcement_page(request: Req, conn: Conn, principal: MaybeUser,
     tender = await service.get_tender(conn, principal, tender_id)
     staff = service.in_charge(principal, tender)
     docs = await documents.listing(conn, tender_id, published_only=True)
-    notices = [dict(r) for r in await conn.fetch(notice_sql.NOTICES, tender_id, True)]
+    published = [dict(r) for r in await conn.fetch(notice_sql.NOTICES, tender_id, True)]
     holder = False
     mine: list[dict[str, Any]] = []
     if principal is not None and principal.has("bidder") and principal.organization_id:
@@ -117,8 +126,10 @@ async def announcement_page(request: Req, conn: Conn, principal: MaybeUser,
     now = await clock.db_now(conn)
     bids = await bid_sections(conn, principal, tender, holder=holder)
     return Template("tenders/announcement.html", context=page_context(
-        request, principal, tender=tender, staff=staff, documents=docs, notices=notices,
+        request, principal, tender=tender, staff=staff, documents=docs, notices=published,
         holder=holder, objections=mine, now=now, **bids,
+        parties=await notices.parties(conn, tender),
+        amounts=presentation.amounts(tender, tender["lots"]),
         base_url=str(request.base_url).rstrip("/"),
         obtainable=tender["status"] == "published" and tender["documents_from"] is not None
         and tender["documents_from"] <= now <= tender["documents_until"]))
