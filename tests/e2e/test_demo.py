@@ -74,7 +74,7 @@ def test_demo_life_cycle_runs_twice(demo_env: dict[str, str], tmp_path: Path) ->
                              capture_output=True, text=True, check=False, timeout=180)
         assert out.returncode == 0, out.stdout + out.stderr
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("[")]
-        assert len(lines) == 14, out.stdout
+        assert len(lines) == 15, out.stdout
         assert "6 bidders, 12 experts" in lines[0]
         assert "postgresql ok, redis ok, s3 ok" in lines[1]
         assert "bidder1 signed in" in lines[2] and "bidder2 signed in" in lines[2]
@@ -108,11 +108,21 @@ def test_demo_life_cycle_runs_twice(demo_env: dict[str, str], tmp_path: Path) ->
         assert "objected to lot 1's reading and the host answered" in lines[12], lines[12]
         assert "signed opening record" in lines[12], lines[12]
         assert "RFC 3161 timestamp" in lines[13]
+        # the portal's back catalogue, written once
+        assert ("portal: 40 tenders of the past two months in 8 cities" in lines[14]) == (
+            attempt == 1), lines[14]
+        assert ("portal: 40 tenders of the past two months kept" in lines[14]) == (
+            attempt == 2), lines[14]
         assert "password for all: demo-test-pass" in out.stdout
         assert f"My bids: {demo_env['URL']}/bids" in out.stdout
     url = demo_env["URL"]
     listing = httpx.get(f"{url}/api/tenders/", params={"q": "YA-JT-2026-0001"}).json()
     assert listing["total"] == 1
+    # a portal: the scripted tender among forty others, in every section of the home page
+    assert httpx.get(f"{url}/api/tenders/").json()["total"] == 41
+    home = httpx.get(f"{url}/").text
+    for section in ("tender-list", "change-list", "opening-list", "next-page"):
+        assert f'data-testid="{section}"' in home, section
     # the worker renders and seals the notice PDF after the publication committed
     tender_id = listing["items"][0]["id"]
     for _ in range(60):
