@@ -211,7 +211,7 @@ async def _tender(conn: asyncpg.Connection, p: dict[str, Any],
         CANCEL_REASONS[p["i"] % len(CANCEL_REASONS)] if status == "cancelled" else None,
         when["published_at"] + timedelta(days=2) if status == "cancelled" else None)
     await conn.executemany(tender_sql.INSERT_LOT, [
-        (tender_id, n, f"第{n}标段：{title}" if len(p["lots"]) > 1 else title,
+        (tender_id, n, title,
          Decimal(b * 10000), (Decimal(b * 10000) * Decimal("0.02")).quantize(Decimal("1000")),
          (Decimal(b * 10000) * Decimal("0.97")).quantize(Decimal("100")))
         for n, (title, b) in enumerate(p["lots"], start=1)])
