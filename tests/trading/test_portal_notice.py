@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 
 from core import formats, pdf, uscc
+from core.i18n import LANG_COOKIE
 from tests.trading.conftest import Tenderer
 from trading.tenders import jobs as tender_jobs
 from trading.tenders import presentation
@@ -95,6 +96,14 @@ async def test_a_tender_ceiling_is_printed_as_set(tenderer: Tenderer,
     assert f'href="/hall/{lot_id}"' in r.text
     hall = await tenderer.client.get(f"/hall/{lot_id}")
     assert hall.status_code == 200
+    # the same page in English, the amounts written the same way
+    tenderer.client.cookies.set(LANG_COOKIE, "en")
+    r = await tenderer.client.get(f"/tenders/{tender['id']}")
+    tenderer.client.cookies.delete(LANG_COOKIE)
+    assert r.status_code == 200
+    text = _text(r.text)
+    assert "Tender notice" in text and "Ceiling price (CNY) 950,000.00" in text
+    assert "1. The tender" in text and "Verify" in text
 
 
 def test_formats_write_beijing_minutes_yuan_and_people() -> None:
