@@ -59,7 +59,9 @@ def demo_env(settings: Settings, scratch_db: str, tmp_path: Path) -> Iterator[di
     worker = subprocess.Popen([*CLI, "worker"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert wait_healthy(env["URL"]), "the demo server did not start"
+        # the server makes its buckets (object lock) before it answers: on a busy S3 server
+        # that alone has taken more than the usual 30 s
+        assert wait_healthy(env["URL"], seconds=120), "the demo server did not start"
         yield env
     finally:
         for proc in (web, worker):
@@ -71,7 +73,7 @@ def demo_env(settings: Settings, scratch_db: str, tmp_path: Path) -> Iterator[di
 def test_demo_life_cycle_runs_twice(demo_env: dict[str, str], tmp_path: Path) -> None:
     for attempt in (1, 2):
         out = subprocess.run([*CLI, "demo", "--url", demo_env["URL"]], cwd=ROOT, env=demo_env,
-                             capture_output=True, text=True, check=False, timeout=180)
+                             capture_output=True, text=True, check=False, timeout=300)
         assert out.returncode == 0, out.stdout + out.stderr
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("[")]
         assert len(lines) == 15, out.stdout
