@@ -2,13 +2,15 @@
 # Third-party browser assets the pages serve from static/vendor (never from a CDN: the
 # Content-Security-Policy allows scripts and styles from the platform's own origin only).
 # The files are committed; this script reproduces them, byte for byte, from the npm registry:
-#   scripts/vendor.sh        fetch the pinned versions into static/vendor/
+#   scripts/vendor.sh        fetch the pinned versions into static/vendor/ (served) and
+#                            tests/e2e/vendor/ (loaded by the browser tests only, never served)
 # The in-page signing layer's libraries (PKI.js, asn1js, pvtsutils, pvutils, @noble/hashes) are
 # pinned, with every dependency, by scripts/vendor/package-lock.json and bundled by esbuild (pinned
 # there too) into ES modules under static/vendor/pkijs/.
 set -euo pipefail
 
 SWAGGER_UI_VERSION=5.35.0   # swagger-ui-dist, Apache-2.0
+AXE_CORE_VERSION=4.14.1     # axe-core, MPL-2.0: the accessibility check of the browser tests
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
@@ -52,3 +54,12 @@ done
   done
 } > "$dest/VERSION"
 echo "pkijs $(sed -n 2p "$dest/VERSION" | cut -d' ' -f2) and its dependencies -> ${dest#"$root"/}"
+
+# axe-core: the browser tests inject it into the pages they check (tests/e2e/people.py)
+(cd "$work" && npm pack --silent "axe-core@${AXE_CORE_VERSION}" >/dev/null)
+mkdir -p "$work/axe" && tar -xzf "$work/axe-core-${AXE_CORE_VERSION}.tgz" -C "$work/axe"
+dest="$root/tests/e2e/vendor/axe-core"
+mkdir -p "$dest"
+cp "$work/axe/package/axe.min.js" "$work/axe/package/LICENSE" "$dest/"
+echo "$AXE_CORE_VERSION" > "$dest/VERSION"
+echo "axe-core $AXE_CORE_VERSION -> ${dest#"$root"/}"
