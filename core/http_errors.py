@@ -1,5 +1,8 @@
 """Errors as HTTP responses: one JSON shape ``{code, message, message_en, detail}`` for the
-platform's own errors, the framework's, the database's and the unexpected (a 500 is a bug)."""
+platform's own errors, the framework's, the database's and the unexpected (a 500 is a bug).
+
+The same body becomes a page for a person when the route is a page, not a machine route
+(``core.error_pages``): every handler below answers through ``_answer``."""
 
 from __future__ import annotations
 
@@ -12,20 +15,24 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from core.constraints import from_postgres
+from core.error_pages import error_page, is_page
 from core.errors import DatabaseUnavailable, DomainError, Forbidden, NotAuthenticated, NotFound
 
 log = structlog.get_logger(__name__)
 
 
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+def _answer(request: Request[Any, Any, Any], status: int, body: dict[str, Any],
+            headers: dict[str, str] | None = None) -> Response[Any]:
+    if is_page(request.url.path):
+        return error_page(request, status, body, headers)
     return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     headers = {"WWW-Authenticate": "Session"} if exc.status == 401 else {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, int(exc.retry_after)))
-    return _json(exc.status, exc.body(), headers or None)
+    return _answer(request, exc.status, exc.body(), headers or None)
 
 
 def postgres_error_handler(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[Any]:
@@ -56,7 +63,7 @@ _HTTP_CODES: dict[int, tuple[str, str, str]] = {
 }
 
 
-def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, ValidationException):
         code, zh, en = "validation_error", "请求数据格式错误", "The request data is malformed"
@@ -66,8 +73,9 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
         detail = None
     if status >= 500:
         code, zh, en = "internal_error", "服务器内部错误", "Internal server error"
-    return _json(status, {"code": code, "message": zh, "message_en": en, "detail": detail},
-                 dict(exc.headers) if exc.headers else None)
+    return _answer(request, status,
+                   {"code": code, "message": zh, "message_en": en, "detail": detail},
+                   dict(exc.headers) if exc.headers else None)
 
 
 def undecodable_text_handler(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
@@ -76,14 +84,14 @@ def undecodable_text_handler(request: Request[Any, Any, Any], exc: UnicodeDecode
     Checked before authentication, since the body is decoded with the arguments."""
     log.info("undecodable_request", path=request.url.path, reason=exc.reason)
     code, zh, en = _HTTP_CODES[400]
-    return _json(400, {"code": code, "message": zh, "message_en": en,
-                       "detail": {"reason": "invalid_utf8", "position": exc.start}})
+    return _answer(request, 400, {"code": code, "message": zh, "message_en": en,
+                                  "detail": {"reason": "invalid_utf8", "position": exc.start}})
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.error("unhandled_error", path=request.url.path, exc_info=exc)
-    return _json(
-        HTTP_500_INTERNAL_SERVER_ERROR,
+    return _answer(
+        request, HTTP_500_INTERNAL_SERVER_ERROR,
         {
             "code": "internal_error",
             "message": "服务器内部错误",
