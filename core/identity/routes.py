@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post
@@ -205,12 +205,14 @@ async def login_form(request: Request[Any, Any, Any], state: State, conn: Conn,
                      data: URLEncodedBody[LoginForm],
                      ) -> Response[Any]:
     target = local_path(data.next)
+    # a failed sign-in still goes where the person was going, once it succeeds
+    back = "" if target == "/" else f"&next={quote(target, safe='')}"
     try:
         _, token = await _login(request, state, conn, data.login, data.password)
     except BadCredentials:
-        return Redirect("/login?error=1", status_code=303)
+        return Redirect(f"/login?error=1{back}", status_code=303)
     except LoginLocked as exc:
-        return Redirect("/login?error=locked", status_code=303,
+        return Redirect(f"/login?error=locked{back}", status_code=303,
                         headers={"Retry-After": str(exc.retry_after)})
     return Redirect(target, status_code=303, cookies=[session_cookie(state, token)])
 

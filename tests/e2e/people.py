@@ -115,7 +115,9 @@ def check_page(context: BrowserContext, url: str, name: str, *, wait_for: str | 
             response = page.goto(url)
             assert response is not None and response.status == status, \
                 f"{url}: {response and response.status}"
-            page.wait_for_load_state("networkidle")
+            # "load", not "networkidle": a live page keeps its event stream open
+            page.wait_for_load_state("load")
+            page.evaluate("() => document.fonts.ready.then(() => true)")
             if wait_for:
                 page.wait_for_selector(wait_for)
             report = PageReport(name, width, scroll_width(page), axe_violations(page, ignored))

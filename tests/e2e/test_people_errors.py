@@ -24,7 +24,7 @@ from core.error_pages import MACHINE_PREFIXES, is_page
 from core.i18n import LANG_COOKIE
 from core.identity import service as identity
 from core.settings import Settings
-from tests.conftest import PASSWORD, Client, World, committed, credit_code, login
+from tests.conftest import PASSWORD, ROOT, Client, World, committed, credit_code, login
 from tests.e2e.bid_world import SYSTEM
 from tests.e2e.conftest import SHOTS
 from tests.e2e.people import check_page
@@ -180,7 +180,18 @@ async def test_500_shows_the_request_id_never_a_traceback(boom_app: Litestar) ->
         assert "Something went wrong on our side" in text and "Request id" in text
 
 
-# --- in a real browser -------------------------------------------------------------------
+async def test_a_failed_sign_in_still_goes_where_the_person_was_going(
+        client: Client, world: World) -> None:
+    name = await world.user("bidder", await world.org("bidder"))
+    r = await client.post("/login", data={"login": name, "password": "wrong", "next": "/bids"})
+    assert r.status_code == 303 and r.headers["location"] == "/login?error=1&next=%2Fbids"
+    page = await client.get(r.headers["location"])
+    assert 'data-testid="login-error"' in page.text and 'name="next" value="/bids"' in page.text
+    r = await client.post("/login", data={"login": name, "password": PASSWORD, "next": "/bids"})
+    assert r.status_code == 303 and r.headers["location"] == "/bids"
+
+
+# --- in a real browser (after every async test: the browser's loop runs from here on) -----
 
 
 @pytest.fixture(scope="module")
@@ -238,3 +249,11 @@ def test_error_pages_in_the_browser(bidder_login: str, boom_html: str, context: 
     page.goto("/bids")
     expect(page.get_by_test_id("login-reason")).to_contain_text("会话已过期")
     page.close()
+
+
+def test_the_machine_prefixes_are_the_documented_ones() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("### Errors on pages", 1)[1].split("###", 1)[0]
+    listed = re.search(r"a\s+path under (.+?) is a machine route", " ".join(section.split()))
+    assert listed is not None
+    assert re.findall(r"`(/[a-z]+)`", listed.group(1)) == list(MACHINE_PREFIXES)
