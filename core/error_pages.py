@@ -23,7 +23,7 @@ from litestar import MediaType, Request, Response
 
 from core.auth import SESSION_COOKIE
 from core.i18n import LANG_COOKIE, pick_lang
-from core.pages import REASON_SWITCH, login_redirect, page_context, this_page
+from core.pages import NEXT_MAX, REASON_SWITCH, login_redirect, page_context, this_page
 
 log = structlog.get_logger(__name__)
 
@@ -98,10 +98,11 @@ def error_page(request: Request[Any, Any, Any], status: int, body: dict[str, Any
     request_id = request.scope.get("state", {}).get("request_id")
     try:
         here = this_page(request)
+        comeback = here if len(here) <= NEXT_MAX else "/"
         context = page_context(
             request, None, status=status, code=body.get("code"), request_id=request_id,
             here=here, back=_back(request, here),
-            switch_url=f"/login?next={quote(here, safe='')}&reason={REASON_SWITCH}",
+            switch_url=f"/login?next={quote(comeback, safe='')}&reason={REASON_SWITCH}",
             signed_in=bool(request.cookies.get(SESSION_COOKIE)))
         context["heading"], context["explain"] = _texts(status, body, context["lang"] == "en")
         engine = request.app.template_engine

@@ -101,6 +101,9 @@ async def test_403_is_a_page_with_a_way_to_sign_in_as_someone_else(
     assert 'data-code="forbidden"' in text and "无权访问" in text
     assert 'href="/login?next=%2Fworkspace%2Fnew&amp;reason=switch"' in text
     assert 'href="/bids" data-testid="back-link"' in text
+    # a way back too long for the sign-in page's next goes home instead of failing there
+    text = _html(await client.get("/workspace/new?" + "filter=1&" * 40), 403)
+    assert 'href="/login?next=%2F&amp;reason=switch"' in text
     login_page = await client.get("/login?next=%2Fworkspace%2Fnew&reason=switch")
     assert 'data-reason="switch"' in login_page.text
     # in English when the person chose English
