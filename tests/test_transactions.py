@@ -24,7 +24,7 @@ from core.settings import Settings
 from tests.conftest import Client, World, credit_code, login
 
 
-@post("/write-then-fail/{fail:int}")
+@post("/api/write-then-fail/{fail:int}")
 async def write_then_fail(conn: Conn, fail: FromPath[int],
                           data: JSONBody[dict[str, Any]]) -> dict[str, str]:
     await conn.execute(
@@ -49,7 +49,7 @@ async def _boom() -> None:
     raise RuntimeError("a failing callback is logged, not raised")
 
 
-@post("/after-commit/{fail:int}")
+@post("/api/after-commit/{fail:int}")
 async def after_commit(conn: Conn, fail: FromPath[int]) -> dict[str, str]:
     # a transaction-scoped advisory lock, as the audit chain and the hall take them
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('test-lock', 0))")
@@ -82,7 +82,7 @@ async def test_failing_request_rolls_back(real_pool_client: RealClient) -> None:
     audit_before = await pool.fetchval("SELECT count(*) FROM audit_log")
     for fail, status in ((1, 409), (2, 500)):
         code = credit_code()
-        r = await client.post(f"/write-then-fail/{fail}", json={"code": code})
+        r = await client.post(f"/api/write-then-fail/{fail}", json={"code": code})
         assert r.status_code == status
         assert r.json()["code"] in {"conflict", "internal_error"}
         assert await pool.fetchval("SELECT count(*) FROM organizations WHERE credit_code = $1",
@@ -90,7 +90,7 @@ async def test_failing_request_rolls_back(real_pool_client: RealClient) -> None:
     assert await pool.fetchval("SELECT count(*) FROM audit_log") == audit_before
 
     code = credit_code()
-    r = await client.post("/write-then-fail/0", json={"code": code})
+    r = await client.post("/api/write-then-fail/0", json={"code": code})
     assert r.status_code == 201
     assert await pool.fetchval("SELECT count(*) FROM organizations WHERE credit_code = $1",
                                code) == 1
@@ -120,10 +120,10 @@ async def test_after_commit_callbacks_run_in_order_after_commit_only(
         real_pool_client: RealClient) -> None:
     client, pool = real_pool_client
     CALLED.clear()
-    r = await client.post("/after-commit/0")
+    r = await client.post("/api/after-commit/0")
     assert r.status_code == 201, r.text  # the failing callback in between changed nothing
     assert CALLED == ["first 0", "second 0"]
-    r = await client.post("/after-commit/1")
+    r = await client.post("/api/after-commit/1")
     assert r.status_code == 409
     assert CALLED == ["first 0", "second 0"]  # rolled back: none of them ran
     # no connection went back to the pool holding the request's advisory lock
