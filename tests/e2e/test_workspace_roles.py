@@ -26,6 +26,7 @@ from signing.ca import DevCA
 from tests.conftest import PASSWORD, committed, credit_code, past
 from tests.e2e import bid_world
 from tests.e2e.conftest import SHOTS
+from tests.e2e.people import check_page
 from tests.e2e.test_tender_pages import _sign_in
 
 pytestmark = pytest.mark.browser
@@ -294,3 +295,16 @@ def test_a_person_with_two_roles_sees_a_section_each(cast: Cast, person: Any) ->
     expect(page.get_by_test_id("section-site_operator")).to_contain_text("今日开标")
     assert page.get_by_test_id("section-admin").count() == 0
     _shot(page, "multi")
+
+
+ROLE_PAGES = [("admin", "/workspace/admin"), ("supervisor", "/workspace/supervisor"),
+              ("site_operator", "/workspace/operator"), ("expert", "/workspace/expert"),
+              ("insurer", "/workspace/insurer"), ("multi", "/workspace")]
+
+
+def test_every_role_page_fits_a_phone_and_passes_axe(cast: Cast, person: Any) -> None:
+    """Each role's page at 1280 and 390 px: no sideways scroll of the page, no serious or
+    critical axe finding, the menu usable by keyboard; screenshots kept."""
+    for role, path in ROLE_PAGES:
+        page = person(cast.logins[role], path)
+        check_page(page.context, path, f"workspace-role-{role}")
