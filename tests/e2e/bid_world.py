@@ -134,22 +134,7 @@ async def build(settings: Settings, url: str, tmp: Path, *, bidders: int) -> Bid
                 f"LIVE-{suffix}", "实时投标测试项目", officer_ids=officers,
                 documents_from=start.isoformat()))
             r.raise_for_status()
-            tender = r.json()
-            doc = "招标文件正文 (live bids)".encode()
-            sig = cms.sign(doc, cert=signer.cert, key=signer.key, chain=signer.chain)
-            r = await http.post(f"/api/tenders/{tender['id']}/documents", files={
-                "file": ("招标文件.pdf", doc, "application/pdf"),
-                "signature": ("招标文件.pdf.p7s", sig, "application/pkcs7-signature")})
-            r.raise_for_status()
-            content = (await http.get(f"/api/tenders/{tender['id']}/announcement")).content
-            signature = cms.sign(content, cert=signer.cert, key=signer.key, chain=signer.chain)
-            r = await http.post(f"/api/tenders/{tender['id']}/publish",
-                                json={"signature": base64.b64encode(signature).decode()})
-            r.raise_for_status()
-            tender = r.json()
-            lot_id = tender["lots"][0]["id"]
-            r = await http.get(f"/api/tenders/{tender['id']}/lots/{lot_id}/opening-certificate")
-            opening = x509.load_pem_x509_certificate(r.content)
+            tender, opening = await publish(http, r.json(), signer, "live bids")
         world = BidWorld(tender, opening, ca, staff, ca_ids=ca_ids)
         await add_bidders(conn, settings, world, url, bidders)
         return world
@@ -184,3 +169,24 @@ async def retire(settings: Settings, world: BidWorld) -> None:
                            world.ca_ids)
     finally:
         await conn.close()
+
+
+async def publish(http: httpx.AsyncClient, tender: dict[str, Any], signer: Any,
+                  label: str) -> tuple[dict[str, Any], x509.Certificate]:
+    """Upload one signed document, sign the announcement and publish, as the staff member
+    signed in on ``http``; the published tender and its first lot's opening certificate."""
+    doc = f"招标文件正文 ({label})".encode()
+    sig = cms.sign(doc, cert=signer.cert, key=signer.key, chain=signer.chain)
+    r = await http.post(f"/api/tenders/{tender['id']}/documents", files={
+        "file": ("招标文件.pdf", doc, "application/pdf"),
+        "signature": ("招标文件.pdf.p7s", sig, "application/pkcs7-signature")})
+    r.raise_for_status()
+    content = (await http.get(f"/api/tenders/{tender['id']}/announcement")).content
+    signature = cms.sign(content, cert=signer.cert, key=signer.key, chain=signer.chain)
+    r = await http.post(f"/api/tenders/{tender['id']}/publish",
+                        json={"signature": base64.b64encode(signature).decode()})
+    r.raise_for_status()
+    tender = r.json()
+    lot_id = tender["lots"][0]["id"]
+    r = await http.get(f"/api/tenders/{tender['id']}/lots/{lot_id}/opening-certificate")
+    return tender, x509.load_pem_x509_certificate(r.content)

@@ -6,7 +6,6 @@ Committed, like bid_world's: the app under test runs in its own process.
 
 from __future__ import annotations
 
-import base64
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,6 @@ from cryptography import x509
 
 from core.identity import service as identity
 from core.settings import Settings
-from signing import cms
 from signing import login as login_service
 from signing.ca import DevCA, Issued, KeyType
 from tests.conftest import PASSWORD, committed, credit_code, past, tender_body
@@ -155,21 +153,7 @@ async def build(settings: Settings, url: str, tmp: Path) -> SignWorld:
     signer = staff.certs["signing"]
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         tender = await draft(http, staff, officers)
-        doc = "招标文件正文 (websign)".encode()
-        sig = cms.sign(doc, cert=signer.cert, key=signer.key, chain=signer.chain)
-        r = await http.post(f"/api/tenders/{tender['id']}/documents", files={
-            "file": ("招标文件.pdf", doc, "application/pdf"),
-            "signature": ("招标文件.pdf.p7s", sig, "application/pkcs7-signature")})
-        r.raise_for_status()
-        content = (await http.get(f"/api/tenders/{tender['id']}/announcement")).content
-        signature = cms.sign(content, cert=signer.cert, key=signer.key, chain=signer.chain)
-        r = await http.post(f"/api/tenders/{tender['id']}/publish",
-                            json={"signature": base64.b64encode(signature).decode()})
-        r.raise_for_status()
-        tender = r.json()
-        lot_id = tender["lots"][0]["id"]
-        r = await http.get(f"/api/tenders/{tender['id']}/lots/{lot_id}/opening-certificate")
-        opening = x509.load_pem_x509_certificate(r.content)
+        tender, opening = await bid_world.publish(http, tender, signer, "websign")
     return SignWorld(ca, ca_ids, tender, opening, staff, officers)
 
 
