@@ -33,10 +33,12 @@ from core.settings import Settings
 from core.storage import open_store
 from signing import stream
 from signing.ca import Issued
+from signing.envelope import unwrap_from
 from signing.signed_stream import extract_attached_stream
 from tests.conftest import PASSWORD, committed, credit_code
 from tests.e2e import bid_world
 from tests.e2e.conftest import SHOTS
+from tests.e2e.websign import body_forms, key_forms
 from trading.bids.uploads import BUCKET
 
 pytestmark = pytest.mark.browser
@@ -203,6 +205,9 @@ def test_seal_and_submit_with_a_cut_connection(
     person = _run(_person(settings, live_server, world, key_type))
     p12, enc, docs = _files(tmp_path, person)
     page = _sign_in(browser, live_server, person.login)
+    sent: list[tuple[str, str, bytes]] = []
+    page.context.on("request", lambda r: sent.append((r.method, r.url, r.post_data_buffer))
+                    if r.post_data_buffer else None)
     try:
         page.goto(f"/tenders/{world.tender['id']}")
         page.get_by_test_id("seal-link-1").click()
@@ -232,8 +237,27 @@ def test_seal_and_submit_with_a_cut_connection(
         receipt = page.get_by_test_id("seal-receipt").locator("tr[data-check=sha256] td").nth(2)
         assert receipt.inner_text() == hashlib.sha256(p7m).hexdigest()
         _openssl_opens(tmp_path, world, person, p7m, docs, total)
+        _nothing_secret_sent(sent, person, p12, p7m)
     finally:
         page.context.close()
+
+
+def _nothing_secret_sent(sent: list[tuple[str, str, bytes]], person: Person, p12: Path,
+                         p7m: bytes) -> None:
+    """No request of the sealing session carried a private key, the PKCS#12 file or its
+    password, or the bid's content key (raw, hex or base64): sealing happens before the
+    deadline, and the content key leaves the bidder only at the opening."""
+    # the streaming reader, as the opening reads it (the page writes the content in pieces)
+    head = stream._read_head(stream._Reader(io.BytesIO(p7m)))
+    cek = unwrap_from(list(head.infos), person.enc.cert, person.enc.key)
+    secret = {"p12 password": [P12_PASSWORD.encode()], "pem": [b"PRIVATE KEY"],
+              "p12 file": [p12.read_bytes()[:64]], "signing key": key_forms(person.signer.key),
+              "encryption key": key_forms(person.enc.key), "content key": [cek, cek.hex().encode()]}
+    assert any(url.endswith("/finalize") for _, url, _ in sent), "the session was recorded"
+    for method, url, body in sent:
+        for form in body_forms(body):
+            for name, values in secret.items():
+                assert not any(v in form for v in values), f"{name} in {method} {url}"
 
 
 def test_seal_resumes_after_the_tab_is_closed(

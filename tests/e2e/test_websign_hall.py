@@ -12,17 +12,13 @@ goes out only in POST /api/bids/{id}/open, after the deadline.
 from __future__ import annotations
 
 import base64
-import binascii
-import contextlib
 import json
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 
 from core import db
@@ -30,7 +26,7 @@ from core.settings import Settings
 from tests.conftest import PASSWORD, committed
 from tests.e2e import bid_world, websign_world
 from tests.e2e.conftest import SHOTS
-from tests.e2e.websign import password_login, pick_p12, run
+from tests.e2e.websign import body_forms, key_forms, password_login, pick_p12, run
 from tests.e2e.websign_world import P12_PASSWORD, Person, SignWorld
 from tests.trading.test_opening_decrypt import own_key
 from trading import chronograph
@@ -202,22 +198,9 @@ def _secrets(world: SignWorld) -> dict[str, list[bytes]]:
                                      "pem": [b"-----BEGIN", b"PRIVATE KEY"]}
     for p in [*world.bidders, *world.officers]:
         for purpose, issued in p.certs.items():
-            pkcs8 = issued.key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
-            numbers = issued.key.private_numbers()  # type: ignore[union-attr]
-            scalar = getattr(numbers, "private_value", None) or numbers.d
-            size = (scalar.bit_length() + 7) // 8
-            found[f"{p.login} {purpose} key"] = [pkcs8, scalar.to_bytes(size, "big")]
+            found[f"{p.login} {purpose} key"] = key_forms(issued.key)
             found[f"{p.login} {purpose} p12"] = [p.p12(purpose)[:64]]
     return found
-
-
-def _forms(body: bytes) -> list[bytes]:
-    """The body and every base64 string inside it, decoded."""
-    out = [body]
-    for text in re.findall(rb"[A-Za-z0-9+/=]{16,}", body):
-        with contextlib.suppress(binascii.Error, ValueError):
-            out.append(base64.b64decode(text, validate=True))
-    return out
 
 
 def test_no_key_leaves_a_page_and_content_keys_only_at_the_opening(scene: Scene) -> None:
@@ -229,7 +212,7 @@ def test_no_key_leaves_a_page_and_content_keys_only_at_the_opening(scene: Scene)
                     for p7m, b, bid in zip(world.sealed, world.bidders, world.bids, strict=True)}
     key_posts = []
     for method, url, body, after in scene.sent.requests:
-        for form in _forms(body):
+        for form in body_forms(body):
             for name, values in secrets.items():
                 for value in values:
                     assert value not in form, f"{name} in {method} {url}"

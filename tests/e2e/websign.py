@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import contextlib
+import re
 import subprocess
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from playwright.sync_api import Page, expect
 
 from tests.conftest import PASSWORD
@@ -92,3 +96,22 @@ def password_login(page: Page, login: str, next_: str = "/") -> None:
     page.get_by_test_id("login-submit").click()
     page.wait_for_load_state()
     expect(page.get_by_test_id("who")).to_be_visible()
+
+
+def body_forms(body: bytes, *, decode_below: int = 1 << 20) -> list[bytes]:
+    """A request body and, for bodies smaller than ``decode_below``, every base64 string
+    inside it, decoded: the forms in which a key could leave a page."""
+    out = [body]
+    if len(body) < decode_below:
+        for text in re.findall(rb"[A-Za-z0-9+/=]{16,}", body):
+            with contextlib.suppress(binascii.Error, ValueError):
+                out.append(base64.b64decode(text, validate=True))
+    return out
+
+
+def key_forms(key: Any) -> list[bytes]:
+    """A private key as PKCS#8 DER and as its bare private number (EC scalar or RSA d)."""
+    pkcs8 = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+    numbers = key.private_numbers()
+    scalar = getattr(numbers, "private_value", None) or numbers.d
+    return [pkcs8, scalar.to_bytes((scalar.bit_length() + 7) // 8, "big")]
