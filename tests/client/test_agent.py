@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,8 +37,6 @@ from tests.conftest import PKI, ROOT, run_cli
 ORIGIN = "https://ggzy.example.cn"
 OTHER = "https://jyzx.example.cn"
 CONTENT = "投标文件 bid file ".encode() * 500 + os.urandom(64)
-pytestmark = pytest.mark.skipif(not Path(MODULE).exists(), reason="SoftHSM2 is installed by "
-                                "make test (scripts/sysdeps.sh)")
 
 
 @pytest.fixture(scope="module")

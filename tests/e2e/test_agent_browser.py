@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,13 +26,11 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
 from playwright.sync_api import Browser, Page, expect
 
 from signing import envelope
-from tests.client.agent_world import MODULE, AgentProcess, Token, bidder_token
+from tests.client.agent_world import AgentProcess, Token, bidder_token
 from tests.conftest import PKI
 from tests.e2e.conftest import SHOTS
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(MODULE).exists(), reason="SoftHSM2 is installed by "
-                                 "make test (scripts/sysdeps.sh)")]
+pytestmark = pytest.mark.browser
 CONTENT = "开标一览表 price sheet ".encode() * 300 + os.urandom(32)
 
 
