@@ -134,7 +134,7 @@ API_KEYS = """
            u.login, u.name AS owner, now() >= k.expires_at AS expired
     FROM api_keys k JOIN users u ON u.id = k.user_id
     WHERE $2::uuid IS NULL OR k.user_id = $2
-    ORDER BY (k.revoked_at IS NULL AND now() < k.expires_at) DESC, k.created_at DESC
+    ORDER BY k.created_at DESC
     LIMIT $1"""
 
 API_KEY_OWNER = "SELECT user_id FROM api_keys WHERE id = $1"
