@@ -52,6 +52,17 @@ def organization_name(cert: x509.Certificate) -> str | None:
     return value if isinstance(value, str) else value.decode()
 
 
+def person_name(cert: x509.Certificate) -> str:
+    """The holder as people read it: the dev CA and most Chinese CAs name an organization's
+    person "<organization><person>" (or "<organization>经办人"), so the organization's name
+    is taken off the front, as the page's holder.js does."""
+    cn = common_name(cert)
+    org = organization_name(cert)
+    if org and cn.startswith(org) and len(cn) > len(org):
+        return cn[len(org):]
+    return cn
+
+
 def _plain(value: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", value).split())
 

@@ -64,7 +64,7 @@ class Entry:
 
     def subject(self) -> dict[str, str | None]:
         return {"organization": identity.organization_name(self.cert),
-                "person": identity.common_name(self.cert),
+                "person": identity.person_name(self.cert),
                 "creditCode": identity.credit_code(self.cert)}
 
     def describe(self) -> str:

@@ -151,10 +151,19 @@ class AgentHolder {
     return fromBase64(z);
   }
 
-  /** Forget the pairing: the next use pairs again, confirmed at the agent. */
+  /**
+   * Done with this holder: it answers no more calls. The tab stays paired, so the next
+   * openAgent() in this tab (the next signature, the decryption at the opening) does not ask
+   * the person to pair again; each use of a key is still confirmed at the agent.
+   */
   close() {
     this.bearer = null;
     this.listed = null;
+  }
+
+  /** Forget the pairing too: the next openAgent() in this tab pairs again. */
+  forget() {
+    this.close();
     try {
       sessionStorage.removeItem(`${STORE}.${this.port}`);
     } catch { /* storage disabled: nothing was kept */ }

@@ -284,20 +284,28 @@ function oidBody(oid) {
 }
 
 /**
- * The content-encryption key of an envelope, unwrapped for the holder's certificate `id`.
+ * The content-encryption key of an envelope, unwrapped for the holder's certificate `id`, or
+ * with `id` null for whichever of the holder's certificates the envelope names.
  * @param {import('./holder.js').Holder} holder
- * @param {string} id
+ * @param {string | null} id
  * @param {Uint8Array[]} recipientInfos from envelopeHead()
  */
 export async function unwrapContentKey(holder, id, recipientInfos) {
-  const entry = (await holder.certificates()).find((e) => e.id === id);
-  if (!entry) throw new SignError("no_certificate", "找不到所选证书", "The chosen certificate is gone");
+  const entries = await holder.certificates();
+  // id null: whichever of the holder's certificates the envelope names (a USB key holds several)
+  const candidates = id == null ? entries : entries.filter((e) => e.id === id);
+  if (!candidates.length) throw new SignError("no_certificate", "找不到所选证书", "The chosen certificate is gone");
   let found;
-  try {
-    found = findRecipient(recipientInfos, entry.der);
-  } catch (e) {
-    if (e instanceof SignError) throw e;
-    throw MALFORMED;
+  for (const entry of candidates) {
+    try {
+      found = findRecipient(recipientInfos, entry.der);
+      id = entry.id;
+      break;
+    } catch (e) {
+      if (e === NOT_RECIPIENT && entry !== candidates[candidates.length - 1]) continue;
+      if (e instanceof SignError) throw e;
+      throw MALFORMED;
+    }
   }
   if (found.type === "ktri") return holder.decryptKey(id, found.encryptedKey, ktriScheme(found.alg));
   return unwrapKari(holder, id, found.fields, found.encryptedKey);

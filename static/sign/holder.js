@@ -256,16 +256,40 @@ export function describe(entry) {
   return `${who}${s.creditCode ? ` (${s.creditCode})` : ""} · ${alg}`;
 }
 
-/** The certificate in `holder` for a purpose, by its key usage (digitalSignature / key use). */
+const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+
+/**
+ * The certificate in `holder` for a purpose. A token holds several (a CA's USB key carries a
+ * signing and an encryption certificate, sometimes a login one), so each is scored by its key
+ * usage and extended key usage: encryption wants key encipherment or agreement; signing wants
+ * digital signature, non-repudiation first; login wants digital signature, client
+ * authentication first. With none fitting, the first is returned and the platform's own check
+ * says why it refuses it.
+ */
 export async function pick(holder, purpose) {
   const entries = await holder.certificates();
-  const want = purpose === "encryption" ? [2, 3, 4] : [0, 1]; // keyEncipherment.. / digitalSignature, nonRepudiation
+  if (!entries.length) throw new SignError("no_certificate", "证书文件中没有证书", "The holder has no certificate");
+  let best = entries[0];
+  let bestScore = 0;
   for (const entry of entries) {
-    const usage = keyUsageBits(parseCertificate(entry.der));
-    if (usage === null || want.some((bit) => usage.has(bit))) return entry;
+    const score = fitness(parseCertificate(entry.der), purpose);
+    if (score > bestScore) [best, bestScore] = [entry, score];
   }
-  if (entries.length) return entries[0];
-  throw new SignError("no_certificate", "证书文件中没有证书", "The holder has no certificate");
+  return best;
+}
+
+function fitness(cert, purpose) {
+  const usage = keyUsageBits(cert);
+  const has = (bit) => usage === null || usage.has(bit);
+  if (purpose === "encryption") return has(2) || has(3) || has(4) ? 1 : 0;
+  if (!has(0) && !has(1)) return 0;
+  if (purpose === "login") return has(0) ? 1 + extendedUsage(cert).includes(CLIENT_AUTH) : 0;
+  return 1 + (usage !== null && usage.has(1));
+}
+
+function extendedUsage(cert) {
+  const ext = (cert.extensions || []).find((e) => e.extnID === "2.5.29.37");
+  return ext && ext.parsedValue ? ext.parsedValue.keyPurposes || [] : [];
 }
 
 function keyUsageBits(cert) {

@@ -13,7 +13,8 @@ if (box) {
     status.hidden = true;
     if (!window.confirm(box.dataset.confirm)) return;
     const done = await withHolder(box.querySelector("[data-picker]"), status,
-      { purpose: "signing", action: T("签名并撤回", "Sign and withdraw") }, async (holder) => {
+      { purpose: "signing", action: T("签名并撤回", "Sign and withdraw"),
+        description: T(`签署撤回投标声明（投标 ${bidId}）`, `signing the withdrawal of bid ${bidId}`) }, async (holder) => {
         const r = await fetch(`/api/bids/${bidId}/withdrawal`);
         if (!r.ok) throw new Error(T("无法取得撤回声明", "Could not fetch the statement"));
         const statement = new Uint8Array(await r.arrayBuffer());

@@ -3,7 +3,7 @@
 // is handed over); an officer unseals its share of the lot's opening key here and hands it over.
 // The live table (hall.js) shows the results as the hall's events arrive.
 
-import { fromBase64, pick, toBase64 } from "./holder.js";
+import { fromBase64, toBase64 } from "./holder.js";
 import { envelopeHead, openEnvelope, unwrapContentKey } from "./cms.js";
 import { ApiError, T, api, say, signedNonce, withHolder } from "./page.js";
 
@@ -14,7 +14,8 @@ if (signin) {
   button.addEventListener("click", async () => {
     status.hidden = true;
     const result = await withHolder(signin.querySelector("[data-picker]"), status,
-      { purpose: "login", action: T("签名并签到", "Sign and sign in") }, async (holder) =>
+      { purpose: "login", action: T("签名并签到", "Sign and sign in"),
+        description: T("开标大厅签到", "signing in to the opening hall") }, async (holder) =>
         api(`/api/lots/${signin.dataset.lot}/hall/signin`, { method: "POST", body: await signedNonce(holder) }));
     if (result) {
       button.disabled = true;
@@ -41,8 +42,8 @@ if (decrypt && decrypt.querySelector("[data-start]")) {
     const opened = await withHolder(decrypt.querySelector("[data-picker]"), status,
       { purpose: "encryption", action: T("解出内容密钥并解密", "Unwrap the key and decrypt") }, async (holder) => {
         const head = await headOf(bidId);
-        const entry = await pick(holder, "encryption");
-        const cek = await unwrapContentKey(holder, entry.id, head.recipientInfos);
+        holder.description = T("开标解密投标文件（解出内容密钥）", "decrypting the bid at the opening (content key)");
+        const cek = await unwrapContentKey(holder, null, head.recipientInfos);
         say(status, T("已在本机解出内容密钥，平台正在解密…", "Content key unwrapped here; the platform is decrypting…"));
         try {
           return await api(`/api/bids/${bidId}/open`, { method: "POST", body: { content_key: toBase64(cek) } });
@@ -68,8 +69,8 @@ if (share) {
     const result = await withHolder(share.querySelector("[data-picker]"), status,
       { purpose: "encryption", action: T("解封并交出", "Unseal and hand over") }, async (holder) => {
         const mine = await api(`/api/lots/${lot}/shares/mine`);
-        const entry = await pick(holder, "encryption");
-        const raw = await openEnvelope(holder, entry.id, fromBase64(mine.envelope));
+        holder.description = T("解封开标密钥分片", "unsealing the opening key share");
+        const raw = await openEnvelope(holder, null, fromBase64(mine.envelope));
         try {
           return await api(`/api/lots/${lot}/shares`, { method: "POST", body: { share: toBase64(raw) } });
         } finally {

@@ -11,7 +11,8 @@ if (box) {
   box.querySelector("[data-start]").addEventListener("click", async () => {
     status.hidden = true;
     const done = await withHolder(box.querySelector("[data-picker]"), status,
-      { purpose: "login", action: T("签名并登录", "Sign and sign in") }, async (holder) => {
+      { purpose: "login", action: T("签名并登录", "Sign and sign in"),
+        description: T("以证书登录交易平台", "signing in to the trading platform") }, async (holder) => {
         await api("/api/auth/cert/login", { method: "POST", body: await signedNonce(holder) });
         return true;
       });

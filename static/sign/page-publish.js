@@ -16,7 +16,8 @@ for (const box of document.querySelectorAll("[data-sign-publish]")) {
   box.querySelector("[data-start]").addEventListener("click", async () => {
     status.hidden = true;
     const done = await withHolder(box.querySelector("[data-picker]"), status,
-      { purpose: "signing", action: T("签名并发布", "Sign and publish") }, async (holder) => {
+      { purpose: "signing", action: T("签名并发布", "Sign and publish"),
+        description: T("签署发布内容：", "signing for publication: ") + box.dataset.what }, async (holder) => {
         // the exact bytes the platform will check, fetched now: an edit since would show as outdated
         const r = await fetch(box.dataset.contentUrl);
         if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
@@ -41,7 +42,8 @@ for (const button of document.querySelectorAll("[data-sign-upload]")) {
       return;
     }
     const done = await withHolder(form.querySelector("[data-picker]"), status,
-      { purpose: "signing", action: T("签名并上传", "Sign and upload") }, async (holder) => {
+      { purpose: "signing", action: T("签名并上传", "Sign and upload"),
+        description: T("签署招标文件：", "signing the tender document: ") + file.name }, async (holder) => {
         const signature = await signBytes(holder, new Uint8Array(await file.arrayBuffer()));
         const body = new FormData();
         body.append("file", file, file.name);

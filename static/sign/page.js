@@ -48,7 +48,8 @@ export async function signedNonce(holder, purpose = "login") {
 }
 
 /**
- * Run `work(holder)` with a holder the person picks in `pickerEl`; the holder is closed after,
+ * Run `work(holder)` with a holder the person picks in `pickerEl` (`options`: pickHolder's, and
+ * `description`, what the agent's terminal shows the person); the holder is closed after,
  * whatever happens. Errors land in `statusEl`. Returns work's result, or undefined.
  */
 export async function withHolder(pickerEl, statusEl, options, work) {
@@ -59,6 +60,8 @@ export async function withHolder(pickerEl, statusEl, options, work) {
     if (error.code !== "cancelled") say(statusEl, error);
     return undefined;
   }
+  // what the work is, shown at the signing agent's terminal with each use of a token's key
+  holder.description = options.description || options.action || "";
   try {
     return await work(holder);
   } catch (error) {

@@ -55,14 +55,14 @@ class Token:
     certs: dict[str, x509.Certificate] = field(default_factory=dict)  # by CKA_ID hex
 
     def provision(self, ca: DevCA, key_id: str, key_type: str, *, purpose: str, person: str,
-                  org: str = "天衡测试投标有限公司") -> x509.Certificate:
+                  org: str = "天衡测试投标有限公司", code: str = TENANT) -> x509.Certificate:
         """A key made inside the token, certified by ``ca`` from the token's own request."""
         csr_path = self.dir / f"{key_id}.csr"
         cli("keygen", "--module", MODULE, "--token", self.label, "--id", key_id,
             "--type", key_type, "--subject", f"CN={person}", "--csr", str(csr_path),
             env=self.env, stdin=PIN + "\n")
         csr = x509.load_pem_x509_csr(csr_path.read_bytes())
-        cert = ca.issue_for_request(csr, cn=person, org=org, credit_code=TENANT,
+        cert = ca.issue_for_request(csr, cn=person, org=org, credit_code=code,
                                     purpose=purpose)  # type: ignore[arg-type]
         self.store(cert, key_id)
         self.certs[key_id] = cert
@@ -155,6 +155,11 @@ class AgentProcess:
         """Answer the next questions in a thread while the test makes its blocking calls."""
         return Answers(self, replies)
 
+    def confirming(self) -> Confirmer:
+        """Say yes to every question until the block ends, keeping each question's text:
+        for a page whose work asks a number of times the test need not know."""
+        return Confirmer(self)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -189,6 +194,42 @@ class Answers:
 
     def __exit__(self, *exc: object) -> None:
         self.thread.join(timeout=90)
+        if self.error is not None and exc[0] is None:
+            raise self.error
+
+
+class Confirmer:
+    def __init__(self, agent: AgentProcess) -> None:
+        self.agent = agent
+        self.questions: list[str] = []
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        agent = self.agent
+        start = len(agent.seen)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    agent.expect(r"Allow\? \[y/N\]", timeout=1)
+                except AssertionError:
+                    if agent.proc.poll() is not None:
+                        raise
+                    continue
+                self.questions.append("\n".join(agent.seen[start:]))
+                agent.type("y")
+                start = len(agent.seen)
+        except BaseException as exc:
+            self.error = exc
+
+    def __enter__(self) -> Confirmer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=30)
         if self.error is not None and exc[0] is None:
             raise self.error
 

@@ -24,11 +24,13 @@ from core import audit
 from core.auth import create_api_key
 from core.identity import service as identity
 from core.settings import Settings
+from core.storage import open_store
 from signing import cms, trust
 from signing import login as login_service
 from signing.ca import DevCA
 from tests.conftest import PASSWORD, committed, credit_code, past, tender_body
 from tests.trading.bidding import Bidder
+from trading.bids.uploads import BUCKET
 
 SYSTEM = audit.Actor(None, "system", None, "e2e")
 # One TLS context for the bidders' clients: httpx otherwise builds one for each client it makes,
@@ -160,6 +162,21 @@ async def db_now(settings: Settings) -> datetime:
         return now
     finally:
         await conn.close()
+
+
+async def stored_bid(settings: Settings, bid_id: str) -> bytes:
+    """The bytes the platform stored for a bid, from the object store."""
+    conn = await committed(settings.database.url)
+    try:
+        key = await conn.fetchval("SELECT object_key FROM bids WHERE id = $1", bid_id)
+    finally:
+        await conn.close()
+    store = open_store(settings.storage)
+    try:
+        data: bytes = await store.get_bytes(BUCKET, key)
+        return data
+    finally:
+        await store.aclose()
 
 
 async def retire(settings: Settings, world: BidWorld) -> None:

@@ -167,9 +167,20 @@ def test_a_refusal_reaches_the_page_with_its_code(page: Page, agent: AgentProces
                      "zh": "使用者在签名助手中拒绝了该请求"}
 
 
-def test_close_forgets_the_pairing(page: Page) -> None:
-    error = in_page(page, """
+def test_close_ends_the_holder_and_forget_the_pairing(page: Page) -> None:
+    # close(): this holder answers no more, but the tab stays paired: the next holder opens
+    # without a pairing question (none is answered here; one would time the call out)
+    out = in_page(page, """
         h.close();
+        let code = null;
+        try { await h.certificates(); } catch (e) { code = e.code; }
+        window.holder = await window.agentjs.openAgent();
+        return { code, listed: (await window.holder.certificates()).length };""")
+    assert out == {"code": "agent.not_paired", "listed": 4}
+    assert page.get_by_test_id("agent-pairing").count() == 0
+    # forget(): the pairing is gone from the tab
+    error = in_page(page, """
+        h.forget();
         try { await h.certificates(); return null; } catch (e) { return e.code; }""")
     assert error == "agent.not_paired"
     assert page.evaluate("() => Object.keys(sessionStorage)") == []
