@@ -106,7 +106,13 @@ function chosenFiles(input) {
     if (name === 'price.json') return [texts.price_file, files];
     if (!safeName(name)) return [texts.bad_name + name, files];
   }
-  if (files.reduce((n, f) => n + f.size, 0) > PAGE_LIMIT) return [texts.too_large, files];
+  const total = files.reduce((n, f) => n + f.size, 0);
+  // the sealed bid is larger still (ZIP and CMS framing): over the lot's limit now is over it then
+  const lotLimit = Number(root.dataset.maxBytes);
+  if (lotLimit && total > lotLimit) {
+    return [fill(texts.over_lot, { size: (total / 1048576).toFixed(1), max: (lotLimit / 1048576).toFixed(0) }), files];
+  }
+  if (total > PAGE_LIMIT) return [texts.too_large, files];
   return [null, files];
 }
 
@@ -218,6 +224,8 @@ form.addEventListener('submit', async (event) => {
     const recipients = [await encryptionCert(cert), await openingCert()];
     card.hidden = false;
     status(texts.pass1);
+    // shown at the signing agent's terminal with each use of a token's key
+    holder.description = fill(texts.agent_use, { code: root.dataset.code, lot: lotNumber });
     let done = 0;
     const secret = await prepare({
       holder, cert, recipients, files, priceJson: priceBytes(sheet),
@@ -243,7 +251,7 @@ form.addEventListener('submit', async (event) => {
 async function showReceipt(bid, expected) {
   const { receipt, checks } = await up.checkReceipt(bid, expected);
   const receiptCard = document.getElementById('receipt-card');
-  $('[data-receipt-summary]', receiptCard).textContent = texts.received + receipt.received_at;
+  $('[data-receipt-summary]', receiptCard).textContent = texts.received + up.beijing(receipt.received_at);
   const body = $('[data-receipt-checks]', receiptCard);
   body.replaceChildren(...checks.map((c) => {
     const tr = document.createElement('tr');

@@ -11,6 +11,7 @@
 
 import { p7mStream, outerSignature, createHash, creator } from './seal.js';
 import { fileCrc, FileChanged } from './zip.js';
+import { verifyReceipt } from './receipt.js';
 
 export const PART_SIZE = 16 * 1024 * 1024;
 const DB = 'tenderhall-seal', VERSION = 1;
@@ -238,14 +239,48 @@ export async function send({ record, secret, files, holder, cert, onProgress, on
   return { bid, sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
 }
 
+/** A time as people read it here: Beijing time, to the second. */
+export function beijing(value) {
+  const t = new Date(value);
+  if (Number.isNaN(t.getTime())) return String(value ?? '');
+  return new Date(t.getTime() + 8 * 3600 * 1000).toISOString().slice(0, 19).replace('T', ' ');
+}
+
 /**
- * The receipt checked against what the page sealed: its JSON, signer, time and the SHA-256 and
- * size of bid.p7m. Returns [{label, ok, value}] to show.
+ * An RFC 4514 subject ("CN=…,2.5.4.97=…,O=…,C=CN") as people read it: organization · person
+ * (credit code), the way holder.js describes a certificate; the raw name when it has none.
+ */
+export function readableSubject(name) {
+  const parts = {};
+  for (const piece of String(name ?? '').split(/(?<!\\),/)) {
+    const at = piece.indexOf('=');
+    if (at > 0) parts[piece.slice(0, at).trim().toUpperCase()] ??= piece.slice(at + 1).replace(/\\(.)/g, '$1');
+  }
+  const org = parts.O, code = parts['2.5.4.97'] || parts.ORGANIZATIONIDENTIFIER;
+  let person = parts.CN;
+  if (person && org && person.startsWith(org) && person.length > org.length) person = person.slice(org.length);
+  const who = [org, person].filter(Boolean).join(' · ');
+  return who ? `${who}${code ? ` (${code})` : ''}` : String(name ?? '');
+}
+
+async function fetchBytes(url) {
+  const r = await fetch(url, { credentials: 'same-origin' });
+  return r.ok ? new Uint8Array(await r.arrayBuffer()) : null;
+}
+
+/**
+ * The receipt checked against what the page sealed. The platform's signature over the receipt
+ * and the timestamp token over that signature are verified here (receipt.js), and every field
+ * is read from the signed content, not from the plain JSON beside it. Returns the receipt and
+ * [{key, ok, value}] to show.
  */
 export async function checkReceipt(bid, expected) {
-  const receipt = await api('GET', `/api/bids/${bid.id}/receipt.json`);
-  const token = await fetch(`/api/bids/${bid.id}/receipt.tst`, { credentials: 'same-origin' });
-  const p7s = await fetch(`/api/bids/${bid.id}/receipt.p7s`, { credentials: 'same-origin' });
+  const plain = await api('GET', `/api/bids/${bid.id}/receipt.json`);
+  const p7s = await fetchBytes(`/api/bids/${bid.id}/receipt.p7s`);
+  const tst = await fetchBytes(`/api/bids/${bid.id}/receipt.tst`);
+  const proof = p7s ? await verifyReceipt(p7s, tst) : { receipt: null, signed: false, stamped: false };
+  const receipt = proof.receipt || plain;
+  const signedSame = Boolean(proof.receipt) && JSON.stringify(proof.receipt) === JSON.stringify(plain);
   return {
     receipt,
     checks: [
@@ -257,11 +292,13 @@ export async function checkReceipt(bid, expected) {
         value: `${receipt.tender.code} / ${receipt.lot.number}` },
       { key: 'bidder', ok: !expected.creditCode || receipt.bidder.credit_code === expected.creditCode,
         value: `${receipt.bidder.name} ${receipt.bidder.credit_code}` },
-      { key: 'signer', ok: Boolean(receipt.bid_p7m_p7s?.signer), value: receipt.bid_p7m_p7s?.signer },
+      { key: 'signer', ok: Boolean(receipt.bid_p7m_p7s?.signer) &&
+          (!expected.creditCode || receipt.bid_p7m_p7s.signer.includes(expected.creditCode)),
+        value: readableSubject(receipt.bid_p7m_p7s?.signer) },
       { key: 'time', ok: new Date(receipt.received_at) < new Date(receipt.bid_deadline),
-        value: receipt.received_at },
-      { key: 'platform', ok: p7s.ok, value: p7s.ok ? 'receipt.p7s' : String(p7s.status) },
-      { key: 'timestamp', ok: token.ok, value: token.ok ? 'receipt.tst (RFC 3161)' : String(token.status) },
+        value: beijing(receipt.received_at) },
+      { key: 'platform', ok: proof.signed && signedSame, value: proof.signer || '' },
+      { key: 'timestamp', ok: proof.stamped, value: proof.time ? beijing(proof.time) : '' },
     ],
   };
 }

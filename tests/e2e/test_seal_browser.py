@@ -30,7 +30,6 @@ from playwright.sync_api import Browser, Page, Route, expect
 
 from core.identity import service as identity
 from core.settings import Settings
-from core.storage import open_store
 from signing import stream
 from signing.ca import Issued
 from signing.envelope import unwrap_from
@@ -39,7 +38,6 @@ from tests.conftest import PASSWORD, committed, credit_code
 from tests.e2e import bid_world
 from tests.e2e.conftest import SHOTS
 from tests.e2e.websign import body_forms, key_forms
-from trading.bids.uploads import BUCKET
 
 pytestmark = pytest.mark.browser
 P12_PASSWORD = "p12-口令-secret"
@@ -150,22 +148,6 @@ def _receipt(page: Page) -> str:
     return bid
 
 
-def _stored(settings: Settings, bid_id: str) -> bytes:
-    async def read() -> bytes:
-        conn = await committed(settings.database.url)
-        try:
-            key = await conn.fetchval("SELECT object_key FROM bids WHERE id = $1", bid_id)
-        finally:
-            await conn.close()
-        store = open_store(settings.storage)
-        try:
-            return await store.get_bytes(BUCKET, key)
-        finally:
-            await store.aclose()
-    data: bytes = _run(read())
-    return data
-
-
 def _openssl_opens(tmp: Path, world: bid_world.BidWorld, person: Person, p7m: bytes,
                    docs: list[Path], total: str) -> None:
     """The stored bid, opened with plain openssl: decrypt with the encryption key, verify, unzip."""
@@ -218,6 +200,15 @@ def test_seal_and_submit_with_a_cut_connection(
         page.get_by_test_id("seal-submit").click()
         expect(page.get_by_test_id("seal-error-total_price")).to_contain_text("两位小数")
         expect(page.get_by_test_id("seal-error-files")).to_be_visible()
+        # files over the lot's limit (500 MB by default) are refused before a byte is read
+        sparse = tmp_path / "超大附件.bin"
+        with sparse.open("wb") as f:
+            f.truncate(600 * 1024 * 1024)
+        page.get_by_test_id("seal-files").set_input_files(str(sparse))
+        page.get_by_test_id("seal-submit").click()
+        expect(page.get_by_test_id("seal-error-files")).to_contain_text(
+            "600.0 MB，超过本标段投标文件上限 500 MB")
+        expect(page.get_by_test_id("seal-bar")).to_be_hidden()
         cut = {"n": 0}
 
         def part_two(route: Route) -> None:
@@ -233,7 +224,7 @@ def test_seal_and_submit_with_a_cut_connection(
         bid = _receipt(page)
         assert cut["n"] == 1
         page.screenshot(path=str(SHOTS / f"seal-{key_type}-receipt.png"), full_page=True)
-        p7m = _stored(settings, bid)
+        p7m = _run(bid_world.stored_bid(settings, bid))
         receipt = page.get_by_test_id("seal-receipt").locator("tr[data-check=sha256] td").nth(2)
         assert receipt.inner_text() == hashlib.sha256(p7m).hexdigest()
         _openssl_opens(tmp_path, world, person, p7m, docs, total)
@@ -311,7 +302,7 @@ def test_seal_resumes_after_the_tab_is_closed(
         page.get_by_test_id("seal-resume-go").click()
         bid = _receipt(page)
         page.screenshot(path=str(SHOTS / "seal-resumed-receipt.png"), full_page=True)
-        _openssl_opens(tmp_path, world, person, _stored(settings, bid), docs, "888.88")
+        _openssl_opens(tmp_path, world, person, _run(bid_world.stored_bid(settings, bid)), docs, "888.88")
         # the record is gone once the bid is in: a reload offers no resume
         page.reload()
         expect(page.get_by_test_id("seal-form")).to_be_visible()

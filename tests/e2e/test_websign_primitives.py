@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from playwright.sync_api import Browser, Page, expect
 
-from signing import cms, envelope, sm2
+from core.settings import Settings
+from signing import cms, envelope, sm2, tsa
 from signing.ca import DevCA, Issued
 from signing.errors import ContentMismatch
 from signing.keys import sign_bytes
 from tests.conftest import PKI
 from tests.e2e.conftest import SHOTS
 from tests.e2e.websign import b64, call, load, openssl, run, unb64, write
+from trading.bids import receipts
 
 pytestmark = pytest.mark.browser
 PASSWORD = "证书密码-p12"
@@ -280,3 +283,35 @@ def test_an_sm2_holder_signs_over_sm3_and_the_server_verifies(browser: Browser,
             run(cms.verify(unb64(r), trust=pki.trust(pki.ca3), content=content + b"!"))
     finally:
         context.close()
+
+
+RECEIPT_CHECK = """
+const r = await import('/static/sign/receipt.js');
+const v = await r.verifyReceipt(b64(args.p7s), args.tst ? b64(args.tst) : null);
+return { receipt: v.receipt, signed: v.signed, signer: v.signer, stamped: v.stamped,
+         time: v.time ? v.time.toISOString() : null };
+"""
+
+
+def test_the_page_verifies_a_receipt_and_its_timestamp(page: Page, settings: Settings) -> None:
+    authority = tsa.from_settings(cert_file=settings.tsa_cert_file, key_file=settings.tsa_key_file)
+    fields = {"type": "bid_receipt", "n": 3, "name": "回执"}
+    receipt = run(receipts.issue(settings, authority, fields))
+    other = run(receipts.issue(settings, authority, {**fields, "n": 4}))
+    good = call(page, RECEIPT_CHECK, p7s=b64(receipt.p7s), tst=b64(receipt.tst))
+    assert good["receipt"] == fields and good["signed"] and good["stamped"], good
+    assert good["signer"]
+    assert abs(datetime.fromisoformat(good["time"]) - datetime.now(UTC)) < timedelta(minutes=5)
+    # one byte of the signed JSON changed: the signature fails, and the token no longer fits
+    i = receipt.p7s.index(b'"n":3')
+    forged = receipt.p7s[:i] + b'"n":5' + receipt.p7s[i + 5:]
+    bad = call(page, RECEIPT_CHECK, p7s=b64(forged), tst=b64(receipt.tst))
+    assert bad["receipt"] is None and not bad["signed"] and not bad["stamped"], bad
+    # a genuine token, but over another receipt
+    swapped = call(page, RECEIPT_CHECK, p7s=b64(receipt.p7s), tst=b64(other.tst))
+    assert swapped["signed"] and not swapped["stamped"], swapped
+    # no token, or not a SignedData at all
+    assert not call(page, RECEIPT_CHECK, p7s=b64(receipt.p7s), tst=None)["stamped"]
+    junk = call(page, RECEIPT_CHECK, p7s=b64(b"\x30\x03\x02\x01\x01"), tst=b64(b"junk"))
+    assert junk == {"receipt": None, "signed": False, "signer": None, "stamped": False,
+                    "time": None}

@@ -144,6 +144,8 @@ async def seal_page(request: Req, conn: Conn, principal: MaybeUser, tender_id: F
              if b["lot_number"] == number and b["status"] == "submitted"), None)
         context["organization"] = await identity.get_organization(
             conn, principal, uploads.bidder_org(principal))
+        # checked in the page before sealing: a bid over it would be refused after pass 1
+        context["max_bid_bytes"] = (await uploads.lot_for(conn, tender_id, number))["max_bid_bytes"]
     return Template("bids/seal.html", context=page_context(
         request, principal, base_url=str(request.base_url).rstrip("/"), **context))
 
