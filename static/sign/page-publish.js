@@ -1,6 +1,6 @@
-// The agency's manage page: sign the announcement, a clarification and each document in the
-// page with the organization's signing certificate (detached CMS over the exact bytes), instead
-// of signing on a computer and uploading the .p7s.
+// The agency's manage page: sign the announcement, a clarification, each document and each
+// answer to an objection in the page with the organization's signing certificate (detached CMS
+// over the exact bytes), instead of signing on a computer and uploading the .p7s.
 
 import { pick, toBase64 } from "./holder.js";
 import { sign } from "./cms.js";
@@ -54,6 +54,45 @@ for (const button of document.querySelectorAll("[data-sign-upload]")) {
       });
     if (done) {
       say(status, T("已签名并上传，正在刷新…", "Signed and uploaded; reloading…"));
+      window.location.reload();
+    }
+  });
+}
+
+// An answer to an objection: the platform returns the exact bytes for the typed text (nothing is
+// stored), the page signs them, and text and signature go together; a text edited after the
+// bytes were fetched is refused by the platform (answer_signature_mismatch).
+for (const box of document.querySelectorAll("[data-sign-answer]")) {
+  const status = box.querySelector("[data-status]");
+  const text = box.querySelector("textarea[name=answer]");
+  const fieldError = box.querySelector("[data-field-error]");
+  const showField = (message) => {
+    fieldError.textContent = message || "";
+    fieldError.hidden = !message;
+    text.setAttribute("aria-invalid", message ? "true" : "false");
+  };
+  text.addEventListener("input", () => showField(null));
+  box.querySelector("[data-start]").addEventListener("click", async () => {
+    status.hidden = true;
+    const answer = text.value.trim();
+    if (answer.length < 2) {
+      showField(T("请填写答复，至少 2 个字", "Write the answer, at least 2 characters"));
+      text.focus();
+      return;
+    }
+    showField(null);
+    const done = await withHolder(box.querySelector("[data-picker]"), status,
+      { purpose: "signing", action: T("签名并答复", "Sign and answer"),
+        description: T("签署对招标文件异议的答复", "signing the answer to an objection") }, async (holder) => {
+        const r = await fetch(box.dataset.contentUrl, {
+          method: "POST", body: JSON.stringify({ answer }),
+          headers: { "content-type": "application/json", accept: "application/json" } });
+        if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
+        const signature = await signBytes(holder, new Uint8Array(await r.arrayBuffer()));
+        return api(box.dataset.answerUrl, { method: "POST", body: { answer, signature: toBase64(signature) } });
+      });
+    if (done) {
+      say(status, T("答复已签名提交，正在刷新…", "Answer signed and sent; reloading…"));
       window.location.reload();
     }
   });

@@ -8,6 +8,7 @@ forms, exactly as a person would.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from signing import login as login_service
 from signing.ca import DevCA, Issued
 from tests.conftest import PASSWORD, committed, credit_code, past
 from tests.e2e.conftest import SHOTS
+from tests.e2e.websign import pick_p12
 
 pytestmark = pytest.mark.browser
 SYSTEM = audit.Actor(None, "system", None, "e2e")
@@ -283,10 +285,23 @@ def test_bidder_obtains_documents_and_objects_then_staff_answer_and_clarify(
     expect(staff.get_by_test_id("holders-sealed")).to_be_visible()
     expect(staff.get_by_test_id("holders")).to_have_count(0)
     expect(staff.get_by_test_id("holders-count")).to_have_count(0)
+    # the answer is signed in the page; an empty one is stopped at the field first
+    staff.get_by_test_id("answer-sign").click()
+    expect(staff.get_by_test_id("answer-error")).to_contain_text("至少 2 个字")
     staff.get_by_test_id("answer-text").fill("业绩要求系行业通行条件，不作修改。")
-    _submit_and_reload(staff, "answer-submit")
-    expect(staff.get_by_test_id("paused")).to_have_count(0)
+    staff.get_by_test_id("answer-sign").click()
+    pick_p12(staff, "[data-sign-answer]", cast.signer.pkcs12(b"answer-p12"), "answer-p12")
+    staff.wait_for_load_state()
+    expect(staff.get_by_test_id("paused")).to_have_count(0, timeout=30_000)
     expect(staff.get_by_test_id("objection")).to_contain_text("不作修改")
+    expect(staff.get_by_test_id("answer-signed")).to_contain_text("王经办")
+    # the objector reads who signed it and gets the signed bytes
+    page.reload()
+    expect(page.get_by_test_id("my-objection")).to_contain_text("不作修改")
+    expect(page.get_by_test_id("answer-signed")).to_contain_text("王经办")
+    page.get_by_test_id("my-objection").screenshot(path=str(SHOTS / "tender-objection-answered.png"))
+    signed = page.request.get(page.get_by_test_id("answer-json").get_attribute("href") or "")
+    assert signed.ok and json.loads(signed.body())["answer"] == "业绩要求系行业通行条件，不作修改。"
 
     staff.get_by_test_id("c-title").fill("关于第二标段技术参数的澄清")
     staff.get_by_test_id("c-body").fill("第五章技术标准第2.3条护栏板厚度更正为4毫米。")

@@ -70,6 +70,13 @@ class Tenderer:
         body: dict[str, Any] = r.json()
         return body
 
+    async def answer(self, tender_id: str, objection_id: str, text: str) -> Any:
+        """Answer an objection as the staff do: fetch the bytes for the text, sign, send."""
+        base = f"/api/tenders/{tender_id}/objections/{objection_id}/answer"
+        r = await self.client.post(f"{base}/content", json={"answer": text})
+        assert r.status_code == 200, r.text
+        return await self.client.post(base, json={"answer": text, "signature": self.sign(r.content)})
+
     async def clarify(self, tender_id: str, title: str = "关于技术参数的澄清",
                       body: str = "第三章技术参数第5条更正如下。", **extra: Any) -> Any:
         r = await self.client.post(f"/api/tenders/{tender_id}/clarifications",

@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from core import db
-from tests.conftest import World, login
+from tests.conftest import PKI, World, login
 from tests.trading.conftest import Tenderer
 from trading import chronograph
 
@@ -62,7 +62,7 @@ async def _listing(tenderer: Tenderer, tender_id: str) -> dict[str, bool]:
 
 
 async def test_unanswered_objection_is_flagged_once(tenderer: Tenderer, world: World,
-                                                    conn: asyncpg.Connection) -> None:
+                                                    conn: asyncpg.Connection, pki: PKI) -> None:
     agency_org = await world.org("agency", "测试代理机构")
     agent = await world.user("agency", agency_org)
     supervision = await world.org("supervision", "测试监督部门")
@@ -105,9 +105,11 @@ async def test_unanswered_objection_is_flagged_once(tenderer: Tenderer, world: W
     assert (await _listing(tenderer, tender["id"]))[objection["id"]] is True
 
     # a late answer still resumes the tender; the record keeps that it was late
-    r = await tenderer.client.post(
-        f"/api/tenders/{tender['id']}/objections/{objection['id']}/answer",
-        json={"answer": "经核查，评分标准不存在排斥情形，维持原文件。"})
+    # the agency signs for the tender now that it is in charge
+    code = await conn.fetchval("SELECT credit_code FROM organizations WHERE id = $1", agency_org)
+    tenderer.signer = pki.ca1.issue(cn="代理机构经办人", org="测试代理机构", credit_code=code,
+                                    purpose="signing")
+    r = await tenderer.answer(tender["id"], objection["id"], "经核查，评分标准不存在排斥情形，维持原文件。")
     assert r.status_code == 200, r.text
     assert [o["overdue"] for o in r.json()] == [True]
     assert await conn.fetchval("SELECT paused_since FROM tenders WHERE id = $1",
@@ -122,9 +124,7 @@ async def test_answered_objection_is_never_flagged(tenderer: Tenderer, world: Wo
     tender = await _published(tenderer, "T-T4-LATE-2")
     answered = await _object(tenderer, world, tender["id"])
     open_ = await _object(tenderer, world, tender["id"], body="技术参数第5条指向特定品牌")
-    r = await tenderer.client.post(
-        f"/api/tenders/{tender['id']}/objections/{answered['id']}/answer",
-        json={"answer": "评分标准已按异议修改，详见澄清公告。"})
+    r = await tenderer.answer(tender["id"], answered["id"], "评分标准已按异议修改，详见澄清公告。")
     assert r.status_code == 200, r.text
     assert not any(o["overdue"] for o in r.json())
 

@@ -311,9 +311,7 @@ async def test_objection_pauses_until_answered(tenderer: Tenderer, world: World,
     await conn.execute("UPDATE tenders SET paused_since = now() - interval '1 day 2 hours' "
                        "WHERE id = $1", tender["id"])
     await tenderer.act()
-    r = await tenderer.client.post(
-        f"/api/tenders/{tender['id']}/objections/{objection['id']}/answer",
-        json={"answer": "经核查，评分标准不存在排斥情形，维持原文件。"})
+    r = await tenderer.answer(tender["id"], objection["id"], "经核查，评分标准不存在排斥情形，维持原文件。")
     assert r.status_code == 200, r.text
     after = await conn.fetchrow("SELECT paused_since, next_due_at, bid_deadline FROM tenders "
                                 "WHERE id = $1", tender["id"])
@@ -321,7 +319,7 @@ async def test_objection_pauses_until_answered(tenderer: Tenderer, world: World,
     assert after["bid_deadline"] - row["bid_deadline"] == timedelta(days=2)
     again = await tenderer.client.post(
         f"/api/tenders/{tender['id']}/objections/{objection['id']}/answer",
-        json={"answer": "再次答复"})
+        json={"answer": "再次答复", "signature": tenderer.sign(b"x")})
     assert again.status_code == 409
 
 

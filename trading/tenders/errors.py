@@ -87,6 +87,14 @@ class OfficersIncomplete(RuleViolation):
                   "encryption certificate bound")
 
 
+class AnswerNotSigned(DomainError):
+    status = 409
+    code = "answer_signature_mismatch"
+    message = "签名不是对这份答复的签名（答复内容或异议已变化），请重新获取答复内容并签名"
+    message_en = "The signature is not over this answer (its text or the objection changed); " \
+                 "fetch the answer's content again and sign it"
+
+
 class NoticeOutdated(DomainError):
     status = 409
     code = "notice_outdated"

@@ -306,13 +306,42 @@ class PublicationController(Controller):
                               tender_id: FromPath[UUID]) -> list[s.ObjectionOut]:
         return [_objection_out(r) for r in await objections.listing(conn, user, tender_id)]
 
+    @post("/objections/{objection_id:uuid}/answer/content", status_code=HTTP_200_OK,
+          responses=JSON_DOCUMENT)
+    async def answer_content(self, conn: Conn, user: User, tender_id: FromPath[UUID],
+                             objection_id: FromPath[UUID],
+                             data: JSONBody[s.AnswerContentIn]) -> Response[bytes]:
+        """The exact bytes to sign (canonical JSON) to answer with this text; nothing is stored."""
+        content = await objections.answer_content(conn, user, tender_id, objection_id,
+                                                  text=data.answer)
+        return Response(content, media_type="application/json")
+
     @post("/objections/{objection_id:uuid}/answer", status_code=HTTP_200_OK)
     async def answer(self, request: Request[Any, Any, Any], conn: Conn, user: User,
                      tender_id: FromPath[UUID], objection_id: FromPath[UUID],
                      data: JSONBody[s.AnswerIn]) -> list[s.ObjectionOut]:
+        """Answer, signed by the organization that signs for the tender (T4); the last
+        answer resumes a paused tender."""
         out = await objections.answer(conn, user, actor_of(request, user), tender_id,
-                                      objection_id, text=data.answer)
+                                      objection_id, text=data.answer,
+                                      signature=signature_bytes(data.signature))
         return [_objection_out(r) for r in out["objections"]]
+
+    @get("/objections/{objection_id:uuid}/answer.json", responses=JSON_DOCUMENT)
+    async def answer_signed(self, conn: Conn, user: User, tender_id: FromPath[UUID],
+                            objection_id: FromPath[UUID]) -> Response[bytes]:
+        """The signed answer's exact bytes (the staff in charge and the objector)."""
+        content, _ = await objections.signed_answer(conn, user, tender_id, objection_id)
+        return _file(content, "application/json", f"objection-answer-{objection_id}.json")
+
+    @get("/objections/{objection_id:uuid}/answer.p7s", media_type="application/pkcs7-signature")
+    async def answer_signature(self, conn: Conn, user: User, tender_id: FromPath[UUID],
+                               objection_id: FromPath[UUID]) -> Response[bytes]:
+        """The answer's detached CMS signature: ``openssl cms -verify -binary -inform DER
+        -in answer.p7s -content answer.json -CAfile roots.pem -purpose any``."""
+        _, signature = await objections.signed_answer(conn, user, tender_id, objection_id)
+        return _file(signature, "application/pkcs7-signature",
+                     f"objection-answer-{objection_id}.p7s")
 
     # ------------------------------------------------------------ OCDS
     @get("/ocds/releases", responses=JSON_DOCUMENT)

@@ -64,6 +64,18 @@ def clarification(tender: dict[str, Any], notice: dict[str, Any],
     })
 
 
+def objection_answer(tender: dict[str, Any], objection: dict[str, Any], answer: str) -> bytes:
+    """The answer to an objection (异议答复, T4): its text, bound to the tender and to the
+    objection it answers (by id, filing time and a digest of the objection's text)."""
+    return canonical({
+        "format": FORMAT, "type": "objection_answer",
+        "tender": {"id": tender["id"], "code": tender["code"]},
+        "objection": {"id": objection["id"], "submitted_at": objection["submitted_at"],
+                      "body_sha256": hashlib.sha256(objection["body"].encode()).hexdigest()},
+        "answer": answer.strip(),
+    })
+
+
 async def parties(conn: asyncpg.Connection, tender: dict[str, Any]) -> dict[str, Any]:
     rows = await conn.fetch(notice_sql.PARTIES, [tender["owner_org_id"], tender["agency_org_id"]])
     by_id = {r["id"]: {"name": r["name"], "credit_code": r["credit_code"]} for r in rows}

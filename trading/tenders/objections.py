@@ -15,6 +15,7 @@ supervisors. The tender stays paused; the flag is for supervision.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import timedelta
 from typing import Any
@@ -25,8 +26,10 @@ import asyncpg
 from core import audit, clock, jobs, notify
 from core.auth import Principal
 from core.errors import NotFound
-from trading.tenders import releases, rules, schedule, service
-from trading.tenders.errors import InvalidTransition
+from signing import cms
+from signing.errors import ContentMismatch
+from trading.tenders import notices, releases, rules, schedule, service
+from trading.tenders.errors import AnswerNotSigned, InvalidTransition
 from trading.tenders.jobs import opening_postponed
 from trading.tenders.queries import documents as document_sql
 from trading.tenders.queries import objections as objection_sql
@@ -64,6 +67,18 @@ async def submit(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
     return objection
 
 
+async def signed_answer(conn: asyncpg.Connection, principal: Principal, tender_id: UUID,
+                        objection_id: UUID) -> tuple[bytes, bytes]:
+    """The answer's signed bytes and its detached signature, for whoever may list the
+    objection (the staff in charge, the objector's organization)."""
+    if not any(o["id"] == objection_id for o in await listing(conn, principal, tender_id)):
+        raise NotFound()
+    row = await conn.fetchrow(objection_sql.OBJECTION, tender_id, objection_id)
+    if row is None or row["answer_signed"] is None:
+        raise NotFound()
+    return row["answer_signed"], row["answer_signature"]
+
+
 async def listing(conn: asyncpg.Connection, principal: Principal,
                   tender_id: UUID) -> list[dict[str, Any]]:
     """Staff see every objection; a bidder sees its own organization's."""
@@ -79,19 +94,47 @@ async def listing(conn: asyncpg.Connection, principal: Principal,
     return [dict(r) for r in await conn.fetch(objection_sql.OBJECTIONS, tender_id, org)]
 
 
-async def answer(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
-                 tender_id: UUID, objection_id: UUID, *, text: str) -> dict[str, Any]:
-    tender = await service.locked_for(conn, principal, tender_id)
-    done = await conn.fetchrow(objection_sql.ANSWER, tender_id, objection_id, text.strip(),
-                               principal.user_id)
-    if done is None:
-        exists = await conn.fetchval(objection_sql.OBJECTION_EXISTS, tender_id, objection_id)
-        if exists is None:
-            raise NotFound()
+async def _unanswered(conn: asyncpg.Connection, tender_id: UUID,
+                      objection_id: UUID) -> dict[str, Any]:
+    row = await conn.fetchrow(objection_sql.OBJECTION, tender_id, objection_id)
+    if row is None:
+        raise NotFound()
+    if row["answered_at"] is not None:
         raise InvalidTransition(message="该异议已答复",
                                 message_en="The objection has been answered already")
-    await audit.record(conn, actor, "objection.answer", "tender", tender_id,
-                       {"objection": str(objection_id)})
+    return dict(row)
+
+
+async def answer_content(conn: asyncpg.Connection, principal: Principal, tender_id: UUID,
+                         objection_id: UUID, *, text: str) -> bytes:
+    """The exact bytes the staff in charge sign to answer with ``text``."""
+    tender = await service.for_staff(conn, principal, tender_id)
+    objection = await _unanswered(conn, tender_id, objection_id)
+    return notices.objection_answer(tender, objection, text)
+
+
+async def answer(conn: asyncpg.Connection, principal: Principal, actor: audit.Actor,
+                 tender_id: UUID, objection_id: UUID, *, text: str,
+                 signature: bytes) -> dict[str, Any]:
+    """Answer with ``text``, signed (detached CMS) over answer_content's bytes by the
+    organization that signs for the tender, as its notice and clarifications are."""
+    tender = await service.locked_for(conn, principal, tender_id)
+    objection = await _unanswered(conn, tender_id, objection_id)
+    signed = notices.objection_answer(tender, objection, text)
+    try:
+        verified = await notices.verify_org_signature(
+            conn, signature, signed, organization_id=notices.signing_org(tender))
+    except ContentMismatch:
+        raise AnswerNotSigned() from None
+    done = await conn.fetchrow(objection_sql.ANSWER, tender_id, objection_id, text.strip(),
+                               principal.user_id, signed, cms.pem_to_der(signature),
+                               verified.subject, notices.cert_sha256(verified))
+    if done is None:  # a guard: the tender's row lock keeps a second answer out meanwhile
+        raise InvalidTransition(message="该异议已答复",
+                                message_en="The objection has been answered already")
+    await audit.record(conn, actor, "objection.answer", "tender", tender_id, {
+        "objection": str(objection_id), "signer": verified.subject,
+        "sha256": hashlib.sha256(signed).hexdigest()})
     await notify.notify(conn, key=f"objection-answer:{objection_id}", user_id=done["user_id"],
                         ref=f"objection:{objection_id}",
                         subject=f"【异议答复】{tender['code']} 您的异议已答复",

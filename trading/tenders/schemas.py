@@ -225,8 +225,18 @@ class ObjectionIn(msgspec.Struct, forbid_unknown_fields=True):
     body: Annotated[str, msgspec.Meta(min_length=5, max_length=20000)]
 
 
-class AnswerIn(msgspec.Struct, forbid_unknown_fields=True):
+class AnswerContentIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The answer's text, to get the exact bytes to sign for it."""
+
     answer: Annotated[str, msgspec.Meta(min_length=2, max_length=20000)]
+
+
+class AnswerIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The answer's text and the organization's detached CMS signature over the bytes
+    ``POST .../answer/content`` returned for that text (base64 of the DER, or PEM)."""
+
+    answer: Annotated[str, msgspec.Meta(min_length=2, max_length=20000)]
+    signature: Annotated[str, msgspec.Meta(min_length=16, max_length=200_000)]
 
 
 class ObjectionOut(msgspec.Struct):
@@ -238,5 +248,8 @@ class ObjectionOut(msgspec.Struct):
     organization: str | None = None
     answer: str | None = None
     answered_at: datetime | None = None
+    # who signed the answer (RFC 4514) and the SHA-256 of the signed bytes (answer.json)
+    answer_signer: str | None = None
+    answer_sha256: str | None = None
     # the answer came, or is still missing, after answer_due_at
     overdue: bool = False

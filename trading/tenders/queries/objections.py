@@ -10,7 +10,8 @@ INSERT_OBJECTION = """
 
 # overdue: the answer came, or is still missing, after its due moment
 _COLUMNS = """j.id, j.tender_id, j.organization_id, o.name AS organization, j.body,
-    j.submitted_at, j.answer_due_at, j.answer, j.answered_at, j.user_id,
+    j.submitted_at, j.answer_due_at, j.answer, j.answered_at, j.user_id, j.answer_signer,
+    encode(sha256(j.answer_signed), 'hex') AS answer_sha256,
     coalesce(j.answered_at, now()) > j.answer_due_at AS overdue"""
 
 # every objection of the tender, or ($2) one organization's
@@ -22,8 +23,16 @@ OBJECTIONS = f"""
 
 OBJECTION_EXISTS = "SELECT 1 FROM objections WHERE tender_id = $1 AND id = $2"
 
+# what an answer signs over, and whether it is still to be answered
+OBJECTION = """
+    SELECT id, organization_id, body, submitted_at, answered_at, answer_signed, answer_signature
+    FROM objections WHERE tender_id = $1 AND id = $2
+"""
+
 ANSWER = """
-    UPDATE objections SET answer = $3, answered_at = now(), answered_by = $4
+    UPDATE objections SET answer = $3, answered_at = now(), answered_by = $4,
+           answer_signed = $5, answer_signature = $6, answer_signer = $7,
+           answer_cert_sha256 = $8
     WHERE tender_id = $1 AND id = $2 AND answered_at IS NULL RETURNING id, user_id
 """
 
