@@ -171,6 +171,9 @@ def page(url: str, world: bid_world.BidWorld, who: dict[str, Any], content: Path
             seconds = time.perf_counter() - started
             top = peak.done()
             size = int(card.locator("tr[data-check=size] td").nth(2).inner_text())
+            for name, ms in p.evaluate("() => performance.getEntriesByType('measure')"
+                                       ".map((m) => [m.name, m.duration])"):
+                print(f"  {size / MIB:6.0f} MB  {name:<52}{ms / 1000:7.2f} s")
             bad = card.locator("tr[data-ok=false]").count()
             if bad:
                 raise SystemExit(f"the page's receipt has {bad} failed checks")

@@ -74,6 +74,12 @@ EXPERT_CITIES = ["成都", "成都", "成都", "雅安", "雅安", "重庆", "�
 EXPERT_NAMES = ["王建国", "李晓梅", "张志强", "刘芳", "陈伟", "杨丽", "赵磊", "黄敏",
                 "周涛", "吴静", "徐鹏", "孙红"]
 
+# where each role's work is, as the top bar's 工作台 leads there
+WORK_PAGE = {"admin": "/workspace/admin", "site_operator": "/workspace/operator",
+             "agency": "/workspace", "tenderer": "/workspace", "bidder": "/bids",
+             "insurer": "/workspace/insurer", "supervisor": "/workspace/supervisor",
+             "expert": "/workspace/expert"}
+
 PEOPLE = [
     Person("admin", "平台管理员", ("admin",), None, "雅安"),
     Person("centre.op", "交易中心主场运维", ("site_operator",), "centre", "雅安"),
@@ -188,10 +194,12 @@ async def run_demo(settings: Settings, url: str) -> None:
             for client in ctx.clients.values():
                 await client.aclose()
     print(f"\nTenderhall is serving at {url}\n")
-    print(f"Logins (password for all: {password}):")
+    print(f"Logins (password for all: {password}), each with the page where its work is:")
     for person in PEOPLE:
         if person.roles[0] != "expert" or person.login == "expert01":
-            print(f"  {person.login:<18} {'/'.join(person.roles):<14} {person.name}")
+            role = person.roles[0]
+            print(f"  {person.login:<18} {'/'.join(person.roles):<14} {url}{WORK_PAGE[role]:<24}"
+                  f" {person.name}")
     print("  expert02 ... expert12  expert")
     print(f"Certificates (PKCS#12, same password): {signing_demo.ca_dir().parent / 'certs'}")
     for line in [*bid_demo.where(url, password), *halls]:

@@ -227,10 +227,13 @@ form.addEventListener('submit', async (event) => {
     // shown at the signing agent's terminal with each use of a token's key
     holder.description = fill(texts.agent_use, { code: root.dataset.code, lot: lotNumber });
     let done = 0;
+    // each phase's time, as performance measures (bench/browser_seal.py reads them)
+    performance.mark('seal:start');
     const secret = await prepare({
       holder, cert, recipients, files, priceJson: priceBytes(sheet),
       onBytes: (n, total) => { done += n; sealBar.max = total; sealBar.value = done; },
     });
+    performance.measure('seal: pass 1 (zip, SHA-256, CRC-32, inner signature)', 'seal:start');
     const key = up.idempotencyKey();
     const upload = await up.start(tenderId, lotNumber, secret.size, key);
     const record = { slot, tenderId, lotNumber, key, uploadId: upload.id, partSize: upload.part_size,

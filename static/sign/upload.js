@@ -34,10 +34,10 @@ export class ApiError extends Error {
 
 export async function api(method, url, body, init = {}) {
   const headers = { accept: 'application/json', ...init.headers };
-  if (body !== undefined && !(body instanceof Uint8Array)) headers['content-type'] = 'application/json';
+  const raw = body === undefined || body instanceof Uint8Array || body instanceof Blob;
+  if (!raw) headers['content-type'] = 'application/json';
   const r = await fetch(url, {
-    method, headers, credentials: 'same-origin',
-    body: body === undefined || body instanceof Uint8Array ? body : JSON.stringify(body),
+    method, headers, credentials: 'same-origin', body: raw ? body : JSON.stringify(body),
   });
   const data = r.headers.get('content-type')?.includes('json') ? await r.json() : null;
   if (!r.ok) throw new ApiError(r.status, data, Number(r.headers.get('retry-after')) || 0);
@@ -156,7 +156,7 @@ export async function checkFiles(secret, files, onBytes) {
 
 /**
  * The stream cut into parts, hashed as it passes. Two buffers take turns: the caller sends a
- * part (fetch copies its body) and waits for the previous one before asking for the next, so
+ * part (putPart copies it into a Blob) and waits for the previous one before asking for the next, so
  * the buffer filled next is never one still being sent.
  */
 async function* partsOf(stream, partSize, hash) {
@@ -185,7 +185,11 @@ async function* partsOf(stream, partSize, hash) {
  * retried with a growing pause after asking the progress (a part the platform already has is
  * not sent again); other refusals are thrown.
  */
-async function putPart(uploadId, n, body, onStatus) {
+async function putPart(uploadId, n, bytes, onStatus) {
+  // A Blob, not the bytes themselves: Chromium sends an ArrayBuffer body about five times
+  // slower (measured: 96 MB in 4.7 s against 0.9 s to a bare socket on loopback). Making it
+  // copies the part, so the caller's buffer is free again at once.
+  const body = new Blob([bytes], { type: 'application/octet-stream' });
   for (let attempt = 0; ; attempt++) {
     try {
       return await api('PUT', `/api/bid-uploads/${uploadId}/parts/${n}`, body,
@@ -216,6 +220,7 @@ export async function send({ record, secret, files, holder, cert, onProgress, on
     return { bid: await api('GET', `/api/bids/${up.bid_id}`), sha256: null };
   }
   const done = up.parts_done;
+  performance.mark('seal:pass2');
   const hash = createHash();
   let n = 0, sent = up.bytes_done, pending = null;
   onProgress?.(sent, record.size);
@@ -230,12 +235,15 @@ export async function send({ record, secret, files, holder, cert, onProgress, on
     });
   }
   if (pending) await pending;
+  performance.measure('seal: pass 2 (zip, encrypt, parts sent)', 'seal:pass2');
+  performance.mark('seal:finish');
   const digest = await hash.digest();
   onStatus?.('sign');
   const signature = await outerSignature(holder, cert, digest);
   onStatus?.('finalize');
   const bid = await api('POST', `/api/bid-uploads/${record.uploadId}/finalize`,
                         { signature: b64bulk(signature) });
+  performance.measure('seal: outer hash, signature, finalize', 'seal:finish');
   return { bid, sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
 }
 
