@@ -2,7 +2,7 @@
 // the certificates, the two passes of seal.js, the upload of upload.js, and the receipt's checks.
 
 import { pickHolder } from './picker.js';
-import { pick, describe } from './holder.js';
+import { algorithmOf, describe, parseCertificate, pick } from './holder.js';
 import { PAGE_LIMIT, prepare, priceBytes, fingerprint, certificateDer, missingFiles } from './seal.js';
 import { safeName, FileChanged } from './zip.js';
 import * as up from './upload.js';
@@ -127,12 +127,30 @@ async function signingCert() {
   return cert;
 }
 
-async function encryptionCert(cert) {
+async function encryptionCert() {
   const file = form.elements.encryption_cert.files[0];
-  if (file) return certificateDer(new Uint8Array(await file.arrayBuffer()));
-  const entry = await pick(holder, 'encryption');
-  if (!entry) throw new PageError('certificate', texts.no_enc);
-  return entry.der;
+  let der;
+  if (file) {
+    try {
+      der = certificateDer(new Uint8Array(await file.arrayBuffer()));
+    } catch {
+      throw new PageError('certificate', texts.bad_enc);
+    }
+  } else {
+    const entry = await pick(holder, 'encryption');
+    if (!entry) throw new PageError('certificate', texts.no_enc);
+    der = entry.der;
+  }
+  // the envelope's recipients are RSA (key transport) or P-256 (key agreement) here; an SM2
+  // envelope needs SM2 encryption, which the page leaves to the tool (docs/browser-signing.md)
+  let algorithm;
+  try {
+    algorithm = algorithmOf(parseCertificate(der));
+  } catch {
+    throw new PageError('certificate', texts.bad_enc);
+  }
+  if (algorithm === 'sm2') throw new PageError('certificate', texts.sm2_envelope);
+  return der;
 }
 
 async function openingCert() {
@@ -221,7 +239,7 @@ form.addEventListener('submit', async (event) => {
   button.disabled = true;
   try {
     const cert = await signingCert();
-    const recipients = [await encryptionCert(cert), await openingCert()];
+    const recipients = [await encryptionCert(), await openingCert()];
     card.hidden = false;
     status(texts.pass1);
     // shown at the signing agent's terminal with each use of a token's key

@@ -34,7 +34,7 @@ from signing import stream
 from signing.ca import Issued
 from signing.envelope import unwrap_from
 from signing.signed_stream import extract_attached_stream
-from tests.conftest import PASSWORD, committed, credit_code
+from tests.conftest import PASSWORD, PKI, committed, credit_code
 from tests.e2e import bid_world
 from tests.e2e.conftest import SHOTS
 from tests.e2e.websign import body_forms, key_forms
@@ -183,7 +183,7 @@ def _openssl_opens(tmp: Path, world: bid_world.BidWorld, person: Person, p7m: by
 @pytest.mark.parametrize("key_type", ["rsa2048", "p256"])
 def test_seal_and_submit_with_a_cut_connection(
         key_type: str, world: bid_world.BidWorld, browser: Browser, live_server: str,
-        settings: Settings, tmp_path: Path) -> None:
+        settings: Settings, tmp_path: Path, pki: PKI) -> None:
     person = _run(_person(settings, live_server, world, key_type))
     p12, enc, docs = _files(tmp_path, person)
     page = _sign_in(browser, live_server, person.login)
@@ -209,6 +209,21 @@ def test_seal_and_submit_with_a_cut_connection(
         expect(page.get_by_test_id("seal-error-files")).to_contain_text(
             "600.0 MB，超过本标段投标文件上限 500 MB")
         expect(page.get_by_test_id("seal-bar")).to_be_hidden()
+        # an SM2 encryption certificate, or a file that is none, is stopped before sealing
+        small = tmp_path / "附件.txt"
+        small.write_text("附件", encoding="utf-8")
+        page.get_by_test_id("seal-files").set_input_files(str(small))
+        page.get_by_test_id("seal-total").fill("1234567.80")
+        page.get_by_test_id("seal-days").fill("180")
+        for name, data, says in (
+                ("sm2.crt", pki.ca3.issue(cn="国密加密", purpose="encryption", key_type="sm2")
+                 .cert.public_bytes(Encoding.PEM), "投标工具密封"),
+                ("junk.crt", b"-----BEGIN CERTIFICATE-----\nnot base64\n", "无法识别")):
+            page.get_by_test_id("seal-enc-cert").set_input_files(
+                {"name": name, "mimeType": "application/x-pem-file", "buffer": data})
+            page.get_by_test_id("seal-submit").click()
+            expect(page.get_by_test_id("seal-error-certificate")).to_contain_text(says)
+            expect(page.get_by_test_id("seal-bar")).to_be_hidden()
         cut = {"n": 0}
 
         def part_two(route: Route) -> None:
