@@ -19,6 +19,7 @@ import asyncpg
 from signing import cms
 from tests.conftest import PKI, World, login
 from tests.trading.conftest import Tenderer
+from tests.trading.test_bids import move_deadline
 from tests.trading.test_objection_overdue import _object, _published
 
 TEXT = "经核查，评分标准第3条系行业通行条件，不存在排斥潜在投标人的情形，维持原文件。"
@@ -76,6 +77,8 @@ async def test_an_answer_is_signed_and_checks_with_openssl(
     listed = r.json()[0]
     assert listed["answer"] == TEXT and "招标人经办人" in listed["answer_signer"]
     assert listed["answer_sha256"] == hashlib.sha256(content).hexdigest()
+    # T7: until the deadline the staff do not learn who objected
+    assert listed["organization"] is None and listed["organization_id"] is None
     answered_at, signature, paused = await _state(conn, objection["id"])
     assert answered_at is not None and signature and not paused
     assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'objection.answer' "
@@ -107,3 +110,21 @@ async def test_an_unanswered_objection_has_no_signed_answer(
     base = f"/api/tenders/{tender['id']}/objections/{objection['id']}/answer"
     assert (await tenderer.client.get(f"{base}.json")).status_code == 404
     assert (await tenderer.client.get(f"{base}.p7s")).status_code == 404
+
+
+async def test_staff_learn_the_objector_only_from_the_deadline(
+        tenderer: Tenderer, world: World, conn: asyncpg.Connection) -> None:
+    tender = await _published(tenderer, "T-T4-T7")
+    objection = await _object(tenderer, world, tender["id"])
+    objector = await conn.fetchrow(
+        "SELECT o.id, o.name FROM objections j JOIN organizations o ON o.id = j.organization_id "
+        "WHERE j.id = $1", objection["id"])
+    listed = (await tenderer.client.get(f"/api/tenders/{tender['id']}/objections")).json()
+    assert [(o["organization"], o["organization_id"]) for o in listed] == [(None, None)]
+    page = await tenderer.client.get(f"/workspace/tenders/{tender['id']}")
+    assert page.status_code == 200 and objector["name"] not in page.text
+    assert "异议人（投标截止前保密）" in page.text
+    await move_deadline(conn, tender["id"], -1)
+    listed = (await tenderer.client.get(f"/api/tenders/{tender['id']}/objections")).json()
+    assert [(o["organization"], o["organization_id"]) for o in listed] == [
+        (objector["name"], str(objector["id"]))]

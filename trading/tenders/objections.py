@@ -81,17 +81,24 @@ async def signed_answer(conn: asyncpg.Connection, principal: Principal, tender_i
 
 async def listing(conn: asyncpg.Connection, principal: Principal,
                   tender_id: UUID) -> list[dict[str, Any]]:
-    """Staff see every objection; a bidder sees its own organization's."""
+    """Staff see every objection; a bidder sees its own organization's.
+
+    Until the bid deadline the staff do not learn who objected: an objector is a holder of
+    the documents, and T7 keeps the holders from the tenderer and the agency. The platform
+    delivers the answer, so they never need the name; from the deadline on they see it."""
     row = await conn.fetchrow(tender_sql.GET_TENDER, tender_id)
     if row is None:
         raise NotFound()
     if service.in_charge(principal, dict(row)):
-        org = None
-    elif principal.organization_id is not None and row["status"] != "draft":
-        org = principal.organization_id
-    else:
-        raise NotFound()
-    return [dict(r) for r in await conn.fetch(objection_sql.OBJECTIONS, tender_id, org)]
+        rows = [dict(r) for r in await conn.fetch(objection_sql.OBJECTIONS, tender_id, None)]
+        if await clock.db_now(conn) < row["bid_deadline"]:
+            for r in rows:
+                r["organization"] = r["organization_id"] = None
+        return rows
+    if principal.organization_id is not None and row["status"] != "draft":
+        return [dict(r) for r in await conn.fetch(objection_sql.OBJECTIONS, tender_id,
+                                                  principal.organization_id)]
+    raise NotFound()
 
 
 async def _unanswered(conn: asyncpg.Connection, tender_id: UUID,

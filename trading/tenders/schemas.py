@@ -241,7 +241,8 @@ class AnswerIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class ObjectionOut(msgspec.Struct):
     id: UUID
-    organization_id: UUID
+    # who objected: null for the staff until the bid deadline (T7)
+    organization_id: UUID | None
     body: str
     submitted_at: datetime
     answer_due_at: datetime
