@@ -37,7 +37,7 @@ from signing.signed_stream import extract_attached_stream
 from tests.conftest import PASSWORD, PKI, committed, credit_code
 from tests.e2e import bid_world
 from tests.e2e.conftest import SHOTS
-from tests.e2e.websign import body_forms, key_forms
+from tests.e2e.websign import body_forms, key_forms, sealed_receipt
 
 pytestmark = pytest.mark.browser
 P12_PASSWORD = "p12-口令-secret"
@@ -136,18 +136,6 @@ def _fill(page: Page, enc: Path, docs: list[Path], total: str) -> None:
     page.get_by_test_id("seal-days").fill("180")
 
 
-def _receipt(page: Page) -> str:
-    card = page.get_by_test_id("seal-receipt")
-    expect(card).to_be_visible(timeout=180_000)
-    rows = card.locator("tr[data-check]")
-    expect(rows).to_have_count(9)
-    for i in range(rows.count()):
-        assert rows.nth(i).get_attribute("data-ok") == "true", rows.nth(i).inner_text()
-    bid = card.get_attribute("data-bid")
-    assert bid
-    return bid
-
-
 def _openssl_opens(tmp: Path, world: bid_world.BidWorld, person: Person, p7m: bytes,
                    docs: list[Path], total: str) -> None:
     """The stored bid, opened with plain openssl: decrypt with the encryption key, verify, unzip."""
@@ -236,7 +224,7 @@ def test_seal_and_submit_with_a_cut_connection(
         total = "1234567.80"
         _fill(page, enc, docs, total)
         page.get_by_test_id("seal-submit").click()
-        bid = _receipt(page)
+        bid = sealed_receipt(page)
         assert cut["n"] == 1
         page.screenshot(path=str(SHOTS / f"seal-{key_type}-receipt.png"), full_page=True)
         p7m = _run(bid_world.stored_bid(settings, bid))
@@ -315,7 +303,7 @@ def test_seal_resumes_after_the_tab_is_closed(
         expect(resume.locator("[data-resume-error]")).to_contain_text(docs[0].name, timeout=60_000)
         page.get_by_test_id("seal-resume-files").set_input_files([str(d) for d in docs])
         page.get_by_test_id("seal-resume-go").click()
-        bid = _receipt(page)
+        bid = sealed_receipt(page)
         page.screenshot(path=str(SHOTS / "seal-resumed-receipt.png"), full_page=True)
         _openssl_opens(tmp_path, world, person, _run(bid_world.stored_bid(settings, bid)), docs, "888.88")
         # the record is gone once the bid is in: a reload offers no resume

@@ -115,3 +115,16 @@ def key_forms(key: Any) -> list[bytes]:
     numbers = key.private_numbers()
     scalar = getattr(numbers, "private_value", None) or numbers.d
     return [pkcs8, scalar.to_bytes((scalar.bit_length() + 7) // 8, "big")]
+
+
+def sealed_receipt(page: Page) -> str:
+    """Wait for the sealing page's receipt; every check on it passed; the bid's id."""
+    card = page.get_by_test_id("seal-receipt")
+    expect(card).to_be_visible(timeout=180_000)
+    rows = card.locator("tr[data-check]")
+    expect(rows).to_have_count(9)
+    for i in range(rows.count()):
+        assert rows.nth(i).get_attribute("data-ok") == "true", rows.nth(i).inner_text()
+    bid = card.get_attribute("data-bid")
+    assert bid
+    return bid

@@ -24,14 +24,12 @@ from core import audit, clock, jobs
 from core.auth import Principal
 from core.errors import NotFound
 from signing.cms import pem_to_der
-from signing.errors import ContentMismatch
 from trading.tenders import delivery, documents, notices, releases, rules, schedule, service
 from trading.tenders.errors import (
     DeadlineEarlier,
     DeadlinePassed,
     DraftExists,
     InvalidTransition,
-    NoticeOutdated,
 )
 from trading.tenders.jobs import opening_postponed, render_notice_pdf
 from trading.tenders.queries import clarifications as clarification_sql
@@ -110,11 +108,7 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
                                 message="该澄清已发布", message_en="Already published")
     docs = await documents.listing_for_notice(conn, tender_id, notice_id)
     signed = notices.clarification(tender, notice, docs)
-    try:
-        verified = await notices.verify_org_signature(
-            conn, signature, signed, organization_id=notices.signing_org(tender))
-    except ContentMismatch:
-        raise NoticeOutdated() from None
+    verified = await notices.verify_for_tender(conn, tender, signature, signed)
     now = await clock.db_now(conn)
     old = tender["bid_deadline"]
     # a deadline requested in the draft never brings the current one forward (a resumed

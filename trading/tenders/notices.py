@@ -18,10 +18,12 @@ from uuid import UUID
 import asyncpg
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from core.errors import DomainError
 from signing import cms, identity
 from signing.canonical import canonical
+from signing.errors import ContentMismatch
 from signing.trust import load_trust_store
-from trading.tenders.errors import SignerNotOfOrganization
+from trading.tenders.errors import NoticeOutdated, SignerNotOfOrganization
 from trading.tenders.queries import notices as notice_sql
 
 FORMAT = 1
@@ -99,6 +101,18 @@ async def verify_org_signature(conn: asyncpg.Connection, signature: bytes, conte
         raise SignerNotOfOrganization({"certificate": verified.subject,
                                        "expected_credit_code": expected})
     return verified
+
+
+async def verify_for_tender(conn: asyncpg.Connection, tender: dict[str, Any], signature: bytes,
+                            content: bytes, *,
+                            changed: type[DomainError] = NoticeOutdated) -> cms.Verified:
+    """The signature over ``content`` by the organization that signs for ``tender``; one
+    over other bytes (signed before an edit) raises ``changed``."""
+    try:
+        return await verify_org_signature(conn, signature, content,
+                                          organization_id=signing_org(tender))
+    except ContentMismatch:
+        raise changed() from None
 
 
 def cert_sha256(verified: cms.Verified) -> bytes:

@@ -27,7 +27,6 @@ from core import audit, clock, jobs, notify
 from core.auth import Principal
 from core.errors import NotFound
 from signing import cms
-from signing.errors import ContentMismatch
 from trading.tenders import notices, releases, rules, schedule, service
 from trading.tenders.errors import AnswerNotSigned, InvalidTransition
 from trading.tenders.jobs import opening_postponed
@@ -128,11 +127,8 @@ async def answer(conn: asyncpg.Connection, principal: Principal, actor: audit.Ac
     tender = await service.locked_for(conn, principal, tender_id)
     objection = await _unanswered(conn, tender_id, objection_id)
     signed = notices.objection_answer(tender, objection, text)
-    try:
-        verified = await notices.verify_org_signature(
-            conn, signature, signed, organization_id=notices.signing_org(tender))
-    except ContentMismatch:
-        raise AnswerNotSigned() from None
+    verified = await notices.verify_for_tender(conn, tender, signature, signed,
+                                               changed=AnswerNotSigned)
     done = await conn.fetchrow(objection_sql.ANSWER, tender_id, objection_id, text.strip(),
                                principal.user_id, signed, cms.pem_to_der(signature),
                                verified.subject, notices.cert_sha256(verified))

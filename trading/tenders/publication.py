@@ -26,9 +26,8 @@ from core.auth import Principal
 from core.errors import NotFound
 from signing import shares
 from signing.cms import pem_to_der
-from signing.errors import ContentMismatch
 from trading.tenders import documents, notices, releases, schedule, service
-from trading.tenders.errors import InvalidTransition, NoDocuments, NoticeOutdated, OfficersIncomplete
+from trading.tenders.errors import InvalidTransition, NoDocuments, OfficersIncomplete
 from trading.tenders.jobs import render_notice_pdf
 from trading.tenders.queries import documents as document_sql
 from trading.tenders.queries import notices as notice_sql
@@ -84,11 +83,7 @@ async def publish(conn: asyncpg.Connection, principal: Principal, actor: audit.A
     if not docs:
         raise NoDocuments()
     officers = await _officer_certs(conn, tender)
-    try:
-        verified = await notices.verify_org_signature(
-            conn, signature, content, organization_id=notices.signing_org(tender))
-    except ContentMismatch:
-        raise NoticeOutdated() from None
+    verified = await notices.verify_for_tender(conn, tender, signature, content)
 
     await conn.fetchval(tender_sql.PUBLISH, tender_id)
     notice_id = await conn.fetchval(
