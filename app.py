@@ -70,6 +70,8 @@ from trading.bids import jobs as bid_jobs
 from trading.bids import pages as bid_pages
 from trading.bids import routes as bid_routes
 from trading.bids import texts as bid_texts
+from trading.bonds import errors as bond_errors
+from trading.bonds import routes as bond_routes
 from trading.opening import errors as opening_errors
 from trading.opening import hall_routes, record_routes
 from trading.opening import jobs as opening_jobs
@@ -131,7 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(json=settings.log_json, level=settings.log_level)
     i18n.install(tender_texts.TEXTS, bid_texts.TEXTS)
-    install_constraints(bid_errors.CONSTRAINTS, opening_errors.CONSTRAINTS)
+    install_constraints(bid_errors.CONSTRAINTS, opening_errors.CONSTRAINTS, bond_errors.CONSTRAINTS)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -148,7 +150,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuthController, IdentityController, TenderController, PublicationController,
             healthz, MetricsController, *signing_routes(settings),
             NotificationController, CalendarController, *bid_routes.ROUTES, *opening_routes.ROUTES,
-            *hall_routes.ROUTES, *record_routes.ROUTES,
+            *hall_routes.ROUTES, *record_routes.ROUTES, *bond_routes.ROUTES,
             create_static_files_router(path="/static", directories=[ROOT / "static"],
                                        include_in_schema=False),
         ],

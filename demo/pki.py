@@ -21,6 +21,9 @@ from signing import tsa
 from signing.ca import DevCA
 from signing.pathval import TrustStore
 
+# the trading centre that runs the platform (demo/run.py seeds it): named in the seal
+CENTRE_CREDIT_CODE = "12511800MB1578031"
+
 # (directory, title, key type): CAs that know nothing of each other,
 # and a third on SM2/SM3 (GM/T), as Chinese CAs issue
 CAS = (("ca-a", "天衡演示CA甲", "p256"), ("ca-b", "蜀信演示CA乙", "rsa2048"),
@@ -56,8 +59,12 @@ def _service_certificate(name: str, cn: str, purpose: str, key_type: str) -> boo
     folder = ca_dir() / name
     if (folder / f"{name}.crt.pem").exists():
         return False
+    # the platform's seal names the trading centre that runs it: its identity in the messages
+    # it signs for guarantee issuers (docs/issuer-api.md)
+    code = CENTRE_CREDIT_CODE if purpose == "platform" else None
     issued = DevCA(ca_dir() / "ca-a").issue(cn=cn, org="天衡平台", purpose=purpose,  # type: ignore[arg-type]
-                                            key_type=key_type, days=3650)  # type: ignore[arg-type]
+                                            key_type=key_type, days=3650,  # type: ignore[arg-type]
+                                            credit_code=code)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.crt.pem").write_bytes(
         issued.cert_pem() + b"".join(c.public_bytes(Encoding.PEM) for c in issued.chain))

@@ -39,6 +39,8 @@ from signing.pathval import TrustStore
 Client = httpx.AsyncClient
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
+# the trading centre that runs the platform under test: in the platform's seal certificate
+PLATFORM_CODE = uscc.make("12510100MB0000001")
 # The run's own share-holding key where the environment has none (a profile's secrets file
 # made before the setting existed), for this process and every server or CLI it starts.
 os.environ.setdefault("SHARE_HOLD_KEY", secrets.token_urlsafe(32))
@@ -102,8 +104,10 @@ async def settings(pki: PKI) -> AsyncIterator[Settings]:
     url = await create_database(base.database.url, name)
     await upgrade_async(url)
     # the platform's seal for official PDFs, from CA 1
+    # it names the trading centre that runs the platform by its credit code: the platform's
+    # identity in the messages it signs for guarantee issuers
     seal = pki.ca1.issue(cn="天衡平台电子签章（测试）", org="天衡平台", purpose="platform",
-                         key_type="p256")
+                         key_type="p256", credit_code=PLATFORM_CODE)
     seal_cert = pki.write("platform.crt.pem", seal.cert_pem() + b"".join(
         c.public_bytes(serialization.Encoding.PEM) for c in seal.chain))
     seal_key = pki.write("platform.key.pem", seal.key_pem())

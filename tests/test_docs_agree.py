@@ -12,8 +12,10 @@ from pathlib import Path
 
 import msgspec
 
+from core.errors import DomainError
 from trading.bids import uploads
 from trading.bids.schemas import UploadIn
+from trading.bonds import errors
 from trading.tenders import notices
 from trading.tenders.queries import tenders as tender_queries
 
@@ -55,3 +57,14 @@ def test_sealing_and_tenders_agree_on_who_issues_the_opening_certificate() -> No
     assert "issued by the platform's CA" not in sealing
     assert "opening certificate (public key, self-signed" in sealing
     assert "self-signed certificate (no CA issues it" in tenders
+
+
+def test_every_issuer_api_error_is_documented_with_its_status() -> None:
+    """docs/issuer-api.md's table of codes is the errors module's, status for status."""
+    defined = {cls.code: cls.status for cls in vars(errors).values()
+               if isinstance(cls, type) and issubclass(cls, DomainError)
+               and cls.__module__ == errors.__name__}
+    table = (DOCS / "issuer-api.md").read_text().split("## Error codes", 1)[1]
+    documented = {m.group(1): int(m.group(2))
+                  for m in re.finditer(r"^\| `([a-z_]+)` \| (\d{3}) \|", table, re.M)}
+    assert documented == defined

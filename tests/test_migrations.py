@@ -20,7 +20,8 @@ TABLES = {"organizations", "users", "user_roles", "sessions", "api_keys", "audit
           "guarantee_events", "bid_uploads", "bids", "bid_marks",
           "bid_openings", "bid_open_attempts", "lot_openings", "bid_opening_failures",
           "hall_events", "hall_signins", "opening_records", "opening_confirmations",
-          "opening_objections", "public_tender_counts"}
+          "opening_objections", "public_tender_counts", "issuers", "issuer_products",
+          "issuer_messages"}
 
 
 async def _tables(url: str) -> set[str]:

@@ -1,0 +1,111 @@
+"""Errors of bid security: issuers, their messages and guarantees (docs/issuer-api.md lists
+every code)."""
+
+from __future__ import annotations
+
+from core.errors import Conflict, DomainError
+from signing.errors import SignatureError
+
+__all__ = ["SignatureError"]
+
+
+class MessageMalformed(DomainError):
+    status = 400
+    code = "issuer_message_malformed"
+    message = "报文格式不符合接口规范"
+    message_en = "The message does not follow the interface's format"
+
+
+class MessageVersion(DomainError):
+    status = 400
+    code = "issuer_message_version"
+    message = "不支持的接口版本"
+    message_en = "Unsupported interface version"
+
+
+class MessageSignatureInvalid(DomainError):
+    status = 422
+    code = "issuer_signature_invalid"
+    message = "报文签名验证未通过"
+    message_en = "The message's signature does not verify"
+
+
+class SignerUnknown(DomainError):
+    status = 403
+    code = "issuer_signer_unknown"
+    message = "报文签名证书不是该机构在平台绑定的签名证书"
+    message_en = "The message is not signed with a signing certificate bound to the sender"
+
+
+class SenderMismatch(DomainError):
+    status = 403
+    code = "issuer_sender_mismatch"
+    message = "报文发送方或接收方与调用者不符"
+    message_en = "The message's sender or receiver is not the caller or the platform"
+
+
+class MessageStale(DomainError):
+    status = 422
+    code = "issuer_message_stale"
+    message = "报文时间与平台时间相差过大"
+    message_en = "The message's time is too far from the platform's clock"
+
+
+class MessageIdReused(DomainError):
+    status = 409
+    code = "issuer_message_id_reused"
+    message = "报文编号已用于另一份不同的报文"
+    message_en = "The message id was already used for a different message"
+
+
+class MessageTypeUnknown(DomainError):
+    status = 422
+    code = "issuer_message_type_unknown"
+    message = "平台不接收此类报文"
+    message_en = "The platform does not take messages of this type"
+
+
+class IssuerNotRegistered(DomainError):
+    status = 403
+    code = "issuer_not_registered"
+    message = "调用者所属机构不是平台登记的保函出具机构"
+    message_en = "The caller's organization is not a registered guarantee issuer"
+
+
+class IssuerSuspended(DomainError):
+    status = 403
+    code = "issuer_suspended"
+    message = "该出具机构已被交易中心暂停"
+    message_en = "The trading centre has suspended this issuer"
+
+
+class IssuerKind(DomainError):
+    status = 422
+    code = "issuer_kind"
+    message = "出具机构须为保险机构或银行"
+    message_en = "An issuer is an insurer or a bank organization"
+
+
+class PlatformIdentityMissing(DomainError):
+    status = 503
+    code = "platform_seal_missing"
+    message = "平台未配置签名证书，暂不能与出具机构交换报文"
+    message_en = "The platform has no signing certificate configured; it cannot exchange messages"
+
+
+class IssuerExists(Conflict):
+    code = "issuer_exists"
+    message = "该机构已登记为出具机构"
+    message_en = "The organization is already a registered issuer"
+
+
+class ProductExists(Conflict):
+    code = "issuer_product_exists"
+    message = "该出具机构已有同名产品"
+    message_en = "The issuer already has a product of that name"
+
+
+CONSTRAINTS: dict[str, type[DomainError]] = {
+    "issuers_pkey": IssuerExists,
+    "issuer_products_name_key": ProductExists,
+}
