@@ -71,6 +71,7 @@ from trading.bids import pages as bid_pages
 from trading.bids import routes as bid_routes
 from trading.bids import texts as bid_texts
 from trading.bonds import errors as bond_errors
+from trading.bonds import jobs as bond_jobs
 from trading.bonds import routes as bond_routes
 from trading.opening import errors as opening_errors
 from trading.opening import hall_routes, record_routes
@@ -190,7 +191,7 @@ JOBS = Jobs(
         tender_jobs.render_notice_pdf, tender_jobs.opening_postponed,
         bid_jobs.render_bid_receipt_pdf, expiry.abort_bid_upload, expiry.abort_stale_upload,
         opening_jobs.open_by_officers, opening_jobs.issue_opening_record,
-        orphans.sweep_orphan_document,
+        orphans.sweep_orphan_document, bond_jobs.deliver_issuer_message,
     ],
     schedules=[
         # CRLs: at start and twice an hour (a development CA's CRL is valid 7 days)

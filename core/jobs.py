@@ -80,6 +80,13 @@ async def enqueue(
     return row_id
 
 
+async def args_of(conn: asyncpg.Connection, outbox_id: int) -> dict[str, Any] | None:
+    """A job's arguments, read without taking its row: for a job that must do its network
+    I/O before ``run_once`` opens its transaction."""
+    args: dict[str, Any] | None = await conn.fetchval(q.OUTBOX_ARGS, outbox_id)
+    return args
+
+
 def arq_settings(url: str) -> ArqRedisSettings:
     settings = ArqRedisSettings.from_dsn(url)
     settings.conn_retries = 0

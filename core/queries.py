@@ -71,6 +71,7 @@ DUE_ROWS = """
 
 MARK_RELAYED = "UPDATE outbox SET relayed_at = now(), relay_count = relay_count + 1 WHERE id = $1"
 
+OUTBOX_ARGS = "SELECT args FROM outbox WHERE id = $1"
 LOCK_OUTBOX_ROW = "SELECT id, args, done_at FROM outbox WHERE id = $1 FOR UPDATE"
 
 MARK_DONE = """

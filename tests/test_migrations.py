@@ -21,7 +21,7 @@ TABLES = {"organizations", "users", "user_roles", "sessions", "api_keys", "audit
           "bid_openings", "bid_open_attempts", "lot_openings", "bid_opening_failures",
           "hall_events", "hall_signins", "opening_records", "opening_confirmations",
           "opening_objections", "public_tender_counts", "issuers", "issuer_products",
-          "issuer_messages"}
+          "issuer_messages", "guarantees"}
 
 
 async def _tables(url: str) -> set[str]:

@@ -23,56 +23,24 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from core import audit, clock
-from signing import login as login_service
-from signing.ca import Issued
+from core import audit
 from signing.errors import EnvelopeError
 from signing.trust import load_trust_store
 from tests.conftest import PKI, PLATFORM_CODE, Client, World, login
 from tests.signing.test_cert_login import trust_ca1
+from tests.trading.issuer_world import Insurer, make_insurer
 from trading.bonds import envelope, issuers
 
 SYSTEM = audit.Actor(None, "system", None, "test")
 
 
-class Insurer:
-    def __init__(self, org: UUID, code: str, login_name: str, signer: Issued) -> None:
-        self.org, self.code, self.login, self.signer = org, code, login_name, signer
-
-    def envelope(self, *, type: str = "issuer.hello", body: dict[str, Any] | None = None,
-                 id: UUID | None = None, sent_at_shift: timedelta = timedelta(0),
-                 receiver: str = PLATFORM_CODE, signer: Issued | None = None) -> dict[str, Any]:
-        signer = signer or self.signer
-        msg = envelope.message(type=type, sender=self.code, receiver=receiver, body=body or {},
-                               sent_at=datetime.now(clock.SHANGHAI) + sent_at_shift,
-                               id=id or uuid.uuid4())
-        return envelope.seal(msg, cert=signer.cert, key=signer.key, chain=signer.chain)
-
-
 @pytest.fixture
 async def insurer(client: Client, conn: asyncpg.Connection, world: World, pki: PKI,
                   monkeypatch: pytest.MonkeyPatch) -> Insurer:
-    """An insurer registered and enabled by the administrator, with one product, whose
-    person (role insurer) has a bound signing certificate; the client is signed in as it."""
+    """CA 1 trusted; an insurer registered with a product; the client signed in as it."""
     await login(client, await world.user("admin"))
     await trust_ca1(client, conn, pki, monkeypatch)
-    org = await world.org("insurer", "测试保险股份有限公司")
-    code = await conn.fetchval("SELECT credit_code FROM organizations WHERE id = $1", org)
-    person = await world.user("insurer", org)
-    user_id = await conn.fetchval("SELECT id FROM users WHERE login = $1", person)
-    signer = pki.ca1.issue(cn="保险接口签名", org="测试保险股份有限公司", credit_code=code,
-                           purpose="signing")
-    await login_service.bind_certificate(conn, SYSTEM, user_id=user_id, purpose="signing",
-                                         certificate=signer.cert_pem())
-    r = await client.post("/api/issuers/", json={"organization_id": str(org),
-                                                 "gateway_url": "http://127.0.0.1:9/gateway"})
-    assert r.status_code == 201, r.text
-    r = await client.post(f"/api/issuers/{org}/products", json={
-        "form": "guarantee_insurance", "name": "投标保证保险", "premium_rate": "0.0015",
-        "minimum_premium": "300.00", "maximum_amount": "800000.00"})
-    assert r.status_code == 201, r.text
-    await login(client, person)
-    return Insurer(org, code, person, signer)
+    return await make_insurer(client, conn, world, pki)
 
 
 async def _count(conn: asyncpg.Connection) -> int:

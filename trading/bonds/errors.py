@@ -105,7 +105,37 @@ class ProductExists(Conflict):
     message_en = "The issuer already has a product of that name"
 
 
+
+
+class NoSecurityRequired(DomainError):
+    status = 422
+    code = "security_not_required"
+    message = "该标段不要求投标保证金"
+    message_en = "This lot asks for no bid security"
+
+
+class ProductUnavailable(DomainError):
+    status = 422
+    code = "issuer_product_unavailable"
+    message = "所选保函产品不存在或已下架"
+    message_en = "The chosen product does not exist or is withdrawn"
+
+
+class AboveProductLimit(DomainError):
+    status = 422
+    code = "issuer_product_limit"
+    message = "保证金额超过该产品的承保上限"
+    message_en = "The amount is above the product's limit"
+
+
+class GuaranteeLive(Conflict):
+    code = "guarantee_exists"
+    message = "本单位在该标段已有有效的保函申请"
+    message_en = "Your organization already has a live guarantee for this lot"
+
+
 CONSTRAINTS: dict[str, type[DomainError]] = {
     "issuers_pkey": IssuerExists,
     "issuer_products_name_key": ProductExists,
+    "guarantees_one_live_idx": GuaranteeLive,
 }

@@ -65,3 +65,46 @@ GET_MESSAGE = """
 SET_ANSWER = """
     UPDATE issuer_messages SET answer_canonical = $2, answer_signature = $3 WHERE id = $1
 """
+
+# ---------------------------------------------------------------- guarantees
+# the lot a bidder secures, its tender's terms and the beneficiary (the tenderer)
+LOT_TERMS = """
+    SELECT t.id AS tender_id, t.code, t.title AS tender_title, t.status, t.bid_deadline,
+           t.bid_validity_days, t.security_forms, t.paused_since, l.id AS lot_id, l.number,
+           l.title AS lot_title, l.security_amount, o.name AS beneficiary,
+           o.credit_code AS beneficiary_code
+    FROM tenders t JOIN lots l ON l.tender_id = t.id JOIN organizations o ON o.id = t.owner_org_id
+    WHERE t.id = $1 AND l.number = $2
+"""
+
+PRODUCT = """
+    SELECT p.*, i.status AS issuer_status, o.name AS issuer_name, o.credit_code AS issuer_code,
+           i.gateway_url
+    FROM issuer_products p JOIN issuers i ON i.organization_id = p.issuer_id
+    JOIN organizations o ON o.id = i.organization_id
+    WHERE p.id = $1
+"""
+
+INSERT_GUARANTEE = """
+    INSERT INTO guarantees (id, tender_id, lot_id, bidder_org_id, applied_by, issuer_id,
+                            product_id, form, bidder_code, beneficiary_code, amount, premium,
+                            valid_until, application_message)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    RETURNING *
+"""
+
+# a bidder organization's guarantees, newest first, with the issuer's name and the lot
+GUARANTEES_OF = """
+    SELECT g.*, o.name AS issuer_name, t.code AS tender_code, l.number AS lot_number
+    FROM guarantees g JOIN organizations o ON o.id = g.issuer_id
+    JOIN tenders t ON t.id = g.tender_id JOIN lots l ON l.id = g.lot_id
+    WHERE g.bidder_org_id = $1 ORDER BY g.created_at DESC
+"""
+
+# an outbound message and where it goes
+OUT_MESSAGE = """
+    SELECT m.*, i.gateway_url, o.credit_code AS issuer_code
+    FROM issuer_messages m JOIN issuers i ON i.organization_id = m.issuer_id
+    JOIN organizations o ON o.id = m.issuer_id
+    WHERE m.direction = 'out' AND m.message_id = $1
+"""

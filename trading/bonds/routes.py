@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from core.auth import actor_of
 from core.deps import Conn, User
-from trading.bonds import inbox, issuers
+from trading.bonds import guarantees, inbox, issuers
 from trading.bonds import schemas as s
 
 
@@ -63,6 +63,29 @@ class IssuerController(Controller):
         return s.ProductOut(**{k: row[k] for k in s.ProductOut.__struct_fields__})
 
 
+def guarantee_out(row: dict[str, Any]) -> s.GuaranteeOut:
+    return s.GuaranteeOut(**{k: row[k] for k in s.GuaranteeOut.__struct_fields__})
+
+
+@post("/api/tenders/{tender_id:uuid}/lots/{number:int}/guarantees", tags=["bid security"],
+      status_code=HTTP_201_CREATED)
+async def apply_for_guarantee(request: Request[Any, Any, Any], state: State, conn: Conn,
+                              user: User, tender_id: FromPath[UUID], number: FromPath[int],
+                              data: JSONBody[s.GuaranteeIn]) -> s.GuaranteeOut:
+    """A bidder applies to an issuer for the lot's bid security; the application goes to
+    the issuer as a signed message. Nobody else learns of it before the deadline."""
+    row = await guarantees.apply(conn, user, actor_of(request, user), state.settings,
+                                 tender_id=tender_id, lot_number=number,
+                                 product_id=data.product_id)
+    return guarantee_out(row)
+
+
+@get("/api/guarantees/mine", tags=["bid security"])
+async def my_guarantees(conn: Conn, user: User) -> list[s.GuaranteeOut]:
+    """The caller's organization's guarantees, newest first."""
+    return [guarantee_out(r) for r in await guarantees.mine(conn, user)]
+
+
 @post("/api/issuer/v1/messages", tags=["issuer API"], status_code=HTTP_200_OK)
 async def receive_message(request: Request[Any, Any, Any], state: State, conn: Conn,
                           user: User, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
@@ -72,4 +95,4 @@ async def receive_message(request: Request[Any, Any, Any], state: State, conn: C
     return await inbox.receive(conn, user, actor_of(request, user), state.settings, data)
 
 
-ROUTES: list[Any] = [IssuerController, receive_message]
+ROUTES: list[Any] = [IssuerController, receive_message, apply_for_guarantee, my_guarantees]

@@ -58,3 +58,26 @@ class IssuerOut(msgspec.Struct):
     products: list[ProductOut]
     # the gateway is the administrators' to see
     gateway_url: str | None = None
+
+
+class GuaranteeIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The product chosen (an enabled issuer's); the amount is the lot's security amount."""
+
+    product_id: UUID
+
+
+class GuaranteeOut(msgspec.Struct):
+    id: UUID
+    tender_id: UUID
+    tender_code: str
+    lot_number: int
+    issuer_id: UUID
+    issuer_name: str
+    product_id: UUID
+    form: str
+    amount: Decimal
+    premium: Decimal
+    valid_until: datetime
+    status: str
+    status_reason: str | None
+    created_at: datetime
