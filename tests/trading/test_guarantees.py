@@ -240,3 +240,113 @@ async def test_applications_refused(scene: dict[str, Any], client: Client,
     ]
     assert await conn.fetchval("SELECT count(*) FROM guarantees") == 0
     assert await conn.fetchval("SELECT count(*) FROM issuer_messages") == 0
+
+
+async def _applied(scene: dict[str, Any], client: Client) -> dict[str, Any]:
+    r = await client.post(f"/api/tenders/{scene['tender']['id']}/lots/1/guarantees",
+                          json={"product_id": scene["product"]})
+    assert r.status_code == 201, r.text
+    g: dict[str, Any] = r.json()
+    await login(client, scene["insurer"].login)
+    return g
+
+
+def _terms(g: dict[str, Any], conn_terms: dict[str, Any], **change: Any) -> dict[str, Any]:
+    body = {"order": g["id"], "number": "BHBX2026000123", "verification_code": "7Q4K-92XD",
+            "amount": g["amount"], "valid_until": g["valid_until"],
+            "beneficiary": {"credit_code": conn_terms["beneficiary"]},
+            "bidder": {"credit_code": conn_terms["bidder"]},
+            "project": {"code": "T-BOND-1", "lot": 1},
+            "pdf": "JVBERi0xLjcKJSBzaWduZWQ="}  # "%PDF-1.7\n% signed"
+    body.update(change)
+    return body
+
+
+async def _send(client: Client, insurer: Insurer, type: str, body: dict[str, Any]) -> Any:
+    return await client.post("/api/issuer/v1/messages",
+                             json=insurer.envelope(type=type, body=body))
+
+
+async def test_review_payment_issuance_and_the_public_check(
+        scene: dict[str, Any], client: Client, conn: asyncpg.Connection) -> None:
+    insurer = scene["insurer"]
+    g = await _applied(scene, client)
+    terms = {"beneficiary": await conn.fetchval("SELECT beneficiary_code FROM guarantees"),
+             "bidder": await conn.fetchval("SELECT bidder_code FROM guarantees")}
+    # out of turn: paid before the review
+    r = await _send(client, insurer, "guarantee.paid", {"order": g["id"]})
+    assert r.status_code == 409 and r.json()["code"] == "guarantee_out_of_turn", r.text
+    r = await _send(client, insurer, "guarantee.review", {"order": g["id"], "decision": "maybe"})
+    assert r.status_code == 400 and r.json()["code"] == "issuer_message_malformed"
+    r = await _send(client, insurer, "guarantee.review",
+                    {"order": g["id"], "decision": "accepted", "premium": "320.00"})
+    assert r.status_code == 200, r.text
+    assert r.json()["message"]["body"]["result"] == {"order": g["id"], "status": "accepted"}
+    r = await _send(client, insurer, "guarantee.paid", {"order": g["id"]})
+    assert r.json()["message"]["body"]["result"]["status"] == "paid", r.text
+    r = await _send(client, insurer, "guarantee.issued", _terms(g, terms))
+    assert r.status_code == 200, r.text
+    assert r.json()["message"]["body"]["result"] == {
+        "order": g["id"], "status": "issued", "problems": []}
+    row = await conn.fetchrow("SELECT status, premium, pdf, issued_message FROM guarantees")
+    assert (row["status"], str(row["premium"])) == ("issued", "320.00")
+    assert row["pdf"].startswith(b"%PDF-") and row["issued_message"] is not None
+
+    # 保函验真: anyone with number and code; the tender and the bidder withheld before the deadline
+    client.cookies.clear()
+    r = await client.get("/api/guarantees/verify",
+                         params={"number": "BHBX2026000123", "code": "7Q4K-92XD"})
+    assert r.status_code == 200, r.text
+    checked = r.json()
+    assert (checked["status"], checked["in_force"], checked["amount"]) == (
+        "issued", True, "20000.00")
+    assert (checked["tender_code"], checked["bidder"]) == (None, None)
+    r = await client.get("/api/guarantees/verify",
+                         params={"number": "BHBX2026000123", "code": "0000-0000"})
+    assert r.status_code == 404 and r.json()["code"] == "guarantee_not_found"
+    await move_deadline(conn, scene["tender"]["id"], -1)
+    checked = (await client.get("/api/guarantees/verify",
+                                params={"number": "BHBX2026000123", "code": "7Q4K-92XD"})).json()
+    assert (checked["tender_code"], checked["lot_number"], checked["bidder"]) == (
+        "T-BOND-1", 1, "保函测试投标单位")
+
+
+async def test_issued_terms_that_do_not_meet_the_lot_are_kept_with_their_codes(
+        scene: dict[str, Any], client: Client, conn: asyncpg.Connection, world: World) -> None:
+    insurer = scene["insurer"]
+    g = await _applied(scene, client)
+    for type, body in (("guarantee.review", {"decision": "accepted", "premium": "300.00"}),
+                       ("guarantee.paid", {})):
+        assert (await _send(client, insurer, type, {"order": g["id"], **body})).status_code == 200
+    terms = {"beneficiary": "91510100MA0000000X", "bidder": "91510100MA0000001X"}
+    short = (datetime.fromisoformat(g["valid_until"]) - timedelta(days=1)).isoformat()
+    r = await _send(client, insurer, "guarantee.issued", _terms(
+        g, terms, amount="19999.99", valid_until=short, project={"code": "T-OTHER", "lot": 1}))
+    assert r.status_code == 200, r.text
+    assert r.json()["message"]["body"]["result"]["problems"] == [
+        "beneficiary_mismatch", "bidder_mismatch", "amount_too_low", "validity_too_short",
+        "project_mismatch"]
+    assert await conn.fetchval("SELECT problems FROM guarantees") == [
+        "beneficiary_mismatch", "bidder_mismatch", "amount_too_low", "validity_too_short",
+        "project_mismatch"]
+
+
+async def test_a_message_about_another_issuers_order_is_refused(
+        scene: dict[str, Any], client: Client, conn: asyncpg.Connection, world: World,
+        pki: PKI) -> None:
+    g = await _applied(scene, client)
+    other = await make_insurer(client, conn, world, pki)
+    r = await _send(client, other, "guarantee.review",
+                    {"order": g["id"], "decision": "rejected", "reason": "不是我的"})
+    assert r.status_code == 422 and r.json()["code"] == "guarantee_unknown", r.text
+    await login(client, scene["insurer"].login)
+    r = await _send(client, scene["insurer"], "guarantee.review",
+                    {"order": g["id"], "decision": "rejected", "reason": "超出承保额度"})
+    assert r.json()["message"]["body"]["result"]["status"] == "rejected", r.text
+    row = await conn.fetchrow("SELECT status, status_reason FROM guarantees")
+    assert tuple(row) == ("rejected", "超出承保额度")
+    # a rejected application leaves room for another one
+    await login(client, scene["bidder"])
+    r = await client.post(f"/api/tenders/{scene['tender']['id']}/lots/1/guarantees",
+                          json={"product_id": scene["product"]})
+    assert r.status_code == 201, r.text

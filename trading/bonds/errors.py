@@ -134,8 +134,35 @@ class GuaranteeLive(Conflict):
     message_en = "Your organization already has a live guarantee for this lot"
 
 
+class GuaranteeUnknown(DomainError):
+    status = 422
+    code = "guarantee_unknown"
+    message = "报文所指的保函申请不存在或不属于该出具机构"
+    message_en = "The message names no order of this issuer"
+
+
+class GuaranteeOutOfTurn(Conflict):
+    code = "guarantee_out_of_turn"
+    message = "保函当前状态不接受此报文"
+    message_en = "The guarantee's state does not take this message now"
+
+
+class GuaranteeNumberTaken(Conflict):
+    code = "guarantee_number_taken"
+    message = "该出具机构已有相同编号的保函"
+    message_en = "The issuer already issued a guarantee with this number"
+
+
+class GuaranteeNotFound(DomainError):
+    status = 404
+    code = "guarantee_not_found"
+    message = "未找到该保函：请核对保函编号与验真码"
+    message_en = "No such guarantee: check the number and the verification code"
+
+
 CONSTRAINTS: dict[str, type[DomainError]] = {
     "issuers_pkey": IssuerExists,
     "issuer_products_name_key": ProductExists,
     "guarantees_one_live_idx": GuaranteeLive,
+    "guarantees_number_idx": GuaranteeNumberTaken,
 }

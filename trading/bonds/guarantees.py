@@ -76,3 +76,23 @@ async def mine(conn: asyncpg.Connection, principal: Principal) -> list[dict[str,
     """The caller's organization's guarantees (bidders only)."""
     org = uploads.bidder_org(principal)
     return [dict(r) for r in await conn.fetch(q.GUARANTEES_OF, org)]
+
+
+async def public_check(conn: asyncpg.Connection, *, number: str,
+                       code: str) -> dict[str, Any]:
+    """保函验真 (G7): anyone holding a guarantee's number and verification code learns
+    whether it is genuine and in force, who issued it, for how much and until when. Which
+    tender and which bidder it secures stays hidden until the bid deadline (G8)."""
+    row = await conn.fetchrow(q.BY_NUMBER, number.strip(), code.strip())
+    if row is None:
+        raise errors.GuaranteeNotFound()
+    now = await clock.db_now(conn)
+    out = {"number": row["number"], "issuer": row["issuer_name"], "form": row["form"],
+           "amount": row["amount"], "valid_until": row["valid_until"], "status": row["status"],
+           "in_force": row["status"] == "issued" and now < row["valid_until"],
+           "problems": list(row["problems"] or []), "tender_code": None, "lot_number": None,
+           "bidder": None}
+    if now >= row["bid_deadline"]:
+        out |= {"tender_code": row["tender_code"], "lot_number": row["lot_number"],
+                "bidder": row["bidder_name"]}
+    return out

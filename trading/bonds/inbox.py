@@ -28,7 +28,7 @@ from core.auth import Principal
 from core.settings import Settings
 from signing import identity, seal
 from signing.trust import load_trust_store
-from trading.bonds import envelope, errors, issuers
+from trading.bonds import envelope, errors, issuers, lifecycle
 from trading.bonds import queries as q
 
 Handler = Callable[[asyncpg.Connection, dict[str, Any], envelope.Parsed],
@@ -42,7 +42,9 @@ async def _hello(conn: asyncpg.Connection, issuer: dict[str, Any],
 
 
 # message type -> what the platform does with it; each stage of bid security adds its own
-HANDLERS: dict[str, Handler] = {"issuer.hello": _hello}
+HANDLERS: dict[str, Handler] = {
+    "issuer.hello": _hello, "guarantee.review": lifecycle.review,
+    "guarantee.paid": lifecycle.paid, "guarantee.issued": lifecycle.issued}
 
 
 def platform_identity(settings: Settings) -> tuple[str, list[Any], Any]:

@@ -108,3 +108,40 @@ OUT_MESSAGE = """
     JOIN organizations o ON o.id = m.issuer_id
     WHERE m.direction = 'out' AND m.message_id = $1
 """
+
+# a guarantee as its issuer's message moves it, locked; with the terms it must meet
+GUARANTEE_FOR_ISSUER = """
+    SELECT g.*, t.code AS tender_code, t.bid_deadline, t.bid_validity_days,
+           l.number AS lot_number, l.security_amount
+    FROM guarantees g JOIN tenders t ON t.id = g.tender_id JOIN lots l ON l.id = g.lot_id
+    WHERE g.id = $1 AND g.issuer_id = $2
+    FOR UPDATE OF g
+"""
+
+REVIEWED = """
+    UPDATE guarantees SET status = $2, status_reason = $3, premium = coalesce($4, premium),
+           reviewed_at = now(), updated_at = now()
+    WHERE id = $1 RETURNING *
+"""
+
+PAID = """
+    UPDATE guarantees SET status = 'paid', paid_at = now(), updated_at = now()
+    WHERE id = $1 RETURNING *
+"""
+
+ISSUED = """
+    UPDATE guarantees SET status = 'issued', issued_at = now(), number = $2,
+           verification_code = $3, issued_message = $4, pdf = $5, problems = $6,
+           updated_at = now()
+    WHERE id = $1 RETURNING *
+"""
+
+# 保函验真: by number and verification code
+BY_NUMBER = """
+    SELECT g.*, o.name AS issuer_name, t.code AS tender_code, t.bid_deadline,
+           l.number AS lot_number, b.name AS bidder_name
+    FROM guarantees g JOIN organizations o ON o.id = g.issuer_id
+    JOIN tenders t ON t.id = g.tender_id JOIN lots l ON l.id = g.lot_id
+    JOIN organizations b ON b.id = g.bidder_org_id
+    WHERE g.number = $1 AND g.verification_code = $2
+"""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from core.auth import actor_of
@@ -86,6 +86,15 @@ async def my_guarantees(conn: Conn, user: User) -> list[s.GuaranteeOut]:
     return [guarantee_out(r) for r in await guarantees.mine(conn, user)]
 
 
+@get("/api/guarantees/verify", tags=["bid security"])
+async def verify_guarantee(
+        conn: Conn,
+        number: Annotated[str, QueryParameter(min_length=4, max_length=64)],
+        code: Annotated[str, QueryParameter(min_length=4, max_length=64)]) -> s.PublicCheckOut:
+    """保函验真: a guarantee's number and verification code; no sign-in needed."""
+    return s.PublicCheckOut(**await guarantees.public_check(conn, number=number, code=code))
+
+
 @post("/api/issuer/v1/messages", tags=["issuer API"], status_code=HTTP_200_OK)
 async def receive_message(request: Request[Any, Any, Any], state: State, conn: Conn,
                           user: User, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
@@ -95,4 +104,5 @@ async def receive_message(request: Request[Any, Any, Any], state: State, conn: C
     return await inbox.receive(conn, user, actor_of(request, user), state.settings, data)
 
 
-ROUTES: list[Any] = [IssuerController, receive_message, apply_for_guarantee, my_guarantees]
+ROUTES: list[Any] = [IssuerController, receive_message, apply_for_guarantee, my_guarantees,
+                     verify_guarantee]

@@ -81,3 +81,21 @@ class GuaranteeOut(msgspec.Struct):
     status: str
     status_reason: str | None
     created_at: datetime
+
+
+class PublicCheckOut(msgspec.Struct):
+    """保函验真: what anyone with the number and the verification code learns."""
+
+    number: str
+    issuer: str
+    form: str
+    amount: Decimal
+    valid_until: datetime
+    status: str
+    in_force: bool
+    # the platform's checks of the issued terms that failed ([]: all passed)
+    problems: list[str]
+    # withheld (null) until the bid deadline (G8)
+    tender_code: str | None
+    lot_number: int | None
+    bidder: str | None
