@@ -4,6 +4,7 @@ bound signing certificate from CA 1 (trusted by the caller)."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,3 +57,14 @@ async def make_insurer(client: Client, conn: asyncpg.Connection, world: World,
     assert r.status_code == 201, r.text
     await login(client, person)
     return Insurer(org, code, person, signer)
+
+
+def openssl_verifies(pki: PKI, signature: bytes, content: bytes, name: str = "msg") -> None:
+    """A detached CMS signature over ``content`` checks with plain openssl against CA 1."""
+    out = subprocess.run(
+        ["openssl", "cms", "-verify", "-binary", "-inform", "DER",
+         "-in", str(pki.write(f"{name}.p7s", signature)),
+         "-content", str(pki.write(f"{name}.json", content)),
+         "-CAfile", str(pki.root_file(pki.ca1)), "-purpose", "any", "-out", "/dev/null"],
+        capture_output=True, check=False, timeout=60)
+    assert out.returncode == 0, out.stderr.decode()

@@ -10,7 +10,6 @@ already answered sends nothing. Nothing of the application is the tenderer's to 
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -24,7 +23,7 @@ import pytest
 from core import clock
 from tests.conftest import PKI, PLATFORM_CODE, Client, World, login
 from tests.trading.conftest import Tenderer
-from tests.trading.issuer_world import Insurer, make_insurer
+from tests.trading.issuer_world import Insurer, make_insurer, openssl_verifies
 from tests.trading.test_bids import move_deadline
 from trading.bonds import envelope
 from trading.bonds.jobs import deliver_issuer_message
@@ -146,13 +145,7 @@ async def test_an_application_reaches_the_issuer_signed_and_nothing_is_lost(
     assert body["bidder"]["name"] == "保函测试投标单位"
     assert body["beneficiary"]["credit_code"] == await conn.fetchval(
         "SELECT credit_code FROM organizations WHERE id = $1", tenderer.org_id)
-    out = subprocess.run(
-        ["openssl", "cms", "-verify", "-binary", "-inform", "DER",
-         "-in", str(pki.write("out.p7s", row["signature"])),
-         "-content", str(pki.write("out.json", row["canonical"])),
-         "-CAfile", str(pki.root_file(pki.ca1)), "-purpose", "any", "-out", "/dev/null"],
-        capture_output=True, check=False, timeout=60)
-    assert out.returncode == 0, out.stderr.decode()
+    openssl_verifies(pki, row["signature"], row["canonical"], "out")
 
     # the gateway is down: the delivery fails, is recorded, and waits for its retry
     outbox = await conn.fetchrow("SELECT id FROM outbox WHERE job_key = $1",

@@ -28,7 +28,7 @@ from signing.errors import EnvelopeError
 from signing.trust import load_trust_store
 from tests.conftest import PKI, PLATFORM_CODE, Client, World, login
 from tests.signing.test_cert_login import trust_ca1
-from tests.trading.issuer_world import Insurer, make_insurer
+from tests.trading.issuer_world import Insurer, make_insurer, openssl_verifies
 from trading.bonds import envelope, issuers
 
 SYSTEM = audit.Actor(None, "system", None, "test")
@@ -78,13 +78,7 @@ async def test_a_signed_message_is_stored_and_answered_signed(
     # what is stored checks with plain openssl: the exact bytes and the detached signature
     row = await conn.fetchrow("SELECT canonical, signature FROM issuer_messages")
     assert json.loads(row["canonical"]) == sent["message"]
-    out = subprocess.run(
-        ["openssl", "cms", "-verify", "-binary", "-inform", "DER",
-         "-in", str(pki.write("msg.p7s", row["signature"])),
-         "-content", str(pki.write("msg.json", row["canonical"])),
-         "-CAfile", str(pki.root_file(pki.ca1)), "-purpose", "any", "-out", "/dev/null"],
-        capture_output=True, check=False, timeout=60)
-    assert out.returncode == 0, out.stderr.decode()
+    openssl_verifies(pki, row["signature"], row["canonical"], "msg")
 
 
 async def test_each_bad_message_is_refused_with_its_code_and_stores_nothing(
