@@ -72,6 +72,7 @@ from trading.bids import routes as bid_routes
 from trading.bids import texts as bid_texts
 from trading.bonds import errors as bond_errors
 from trading.bonds import jobs as bond_jobs
+from trading.bonds import moves as bond_moves
 from trading.bonds import routes as bond_routes
 from trading.opening import errors as opening_errors
 from trading.opening import hall_routes, record_routes
@@ -192,12 +193,15 @@ JOBS = Jobs(
         bid_jobs.render_bid_receipt_pdf, expiry.abort_bid_upload, expiry.abort_stale_upload,
         opening_jobs.open_by_officers, opening_jobs.issue_opening_record,
         orphans.sweep_orphan_document, bond_jobs.deliver_issuer_message,
+        bond_moves.push_guarantee_events,
     ],
     schedules=[
         # CRLs: at start and twice an hour (a development CA's CRL is valid 7 days)
         Schedule(trust.refresh_crls_job, minute=frozenset({5, 35})),
         # due tender transitions: every minute (arq's default second=0)
         Schedule(chronograph.chronograph_job),
+        # G5: openings moved, told to the issuers of the tender's guarantees: every minute
+        Schedule(bond_moves.push_guarantee_events),
     ],
 )
 

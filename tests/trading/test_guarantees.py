@@ -21,12 +21,14 @@ import asyncpg
 import pytest
 
 from core import clock
+from core.settings import Settings
 from tests.conftest import PKI, PLATFORM_CODE, Client, World, login
 from tests.trading.conftest import Tenderer
 from tests.trading.issuer_world import Insurer, make_insurer, openssl_verifies
 from tests.trading.test_bids import move_deadline
-from trading.bonds import envelope
+from trading.bonds import envelope, moves
 from trading.bonds.jobs import deliver_issuer_message
+from trading.tenders.queries import tenders as tender_sql
 
 
 class Gateway:
@@ -343,3 +345,26 @@ async def test_a_message_about_another_issuers_order_is_refused(
     r = await client.post(f"/api/tenders/{scene['tender']['id']}/lots/1/guarantees",
                           json={"product_id": scene["product"]})
     assert r.status_code == 201, r.text
+
+
+async def test_a_moved_opening_is_told_once_to_the_issuer_of_a_live_guarantee(
+        scene: dict[str, Any], client: Client, conn: asyncpg.Connection,
+        settings: Settings) -> None:
+    g = await _applied(scene, client)
+    tender_id = scene["tender"]["id"]
+    old = await conn.fetchval("SELECT bid_deadline FROM tenders WHERE id = $1", tender_id)
+    new = old + timedelta(days=3)
+    # what the tender's own job records when a clarification or a pause moves the deadline
+    await conn.execute(tender_sql.INSERT_OPENING_POSTPONED, UUID(tender_id),
+                       {"old_bid_deadline": old.isoformat(), "new_bid_deadline": new.isoformat()})
+    assert await moves.push_moves(conn, settings) == 1
+    assert await moves.push_moves(conn, settings) == 0  # told once
+    row = await conn.fetchrow("SELECT canonical FROM issuer_messages "
+                              "WHERE type = 'guarantee.deadline_moved'")
+    msg = json.loads(row["canonical"])
+    assert msg["receiver"] == scene["insurer"].code
+    assert msg["body"]["order"] == g["id"]
+    assert datetime.fromisoformat(msg["body"]["new_bid_deadline"]) == new
+    assert datetime.fromisoformat(msg["body"]["valid_until_required"]) == new + timedelta(days=90)
+    assert await conn.fetchval("SELECT count(*) FROM outbox WHERE job_key = $1",
+                               f"issuer-message:{msg['id']}") == 1

@@ -145,3 +145,20 @@ BY_NUMBER = """
     JOIN organizations b ON b.id = g.bidder_org_id
     WHERE g.number = $1 AND g.verification_code = $2
 """
+
+# G5: openings moved that the issuers have not been told of yet, oldest first
+PENDING_EVENTS = """
+    SELECT id, tender_id, kind, payload FROM guarantee_events
+    WHERE delivered_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+"""
+
+EVENT_DELIVERED = "UPDATE guarantee_events SET delivered_at = now() WHERE id = $1"
+
+# the guarantees of a tender still in play, with their issuers
+LIVE_GUARANTEES = """
+    SELECT g.id, g.number, g.issuer_id, o.credit_code AS issuer_code, t.bid_validity_days
+    FROM guarantees g JOIN organizations o ON o.id = g.issuer_id
+    JOIN tenders t ON t.id = g.tender_id
+    WHERE g.tender_id = $1 AND g.status IN ('applied', 'accepted', 'paid', 'issued')
+    ORDER BY g.created_at
+"""
