@@ -33,6 +33,18 @@
   const money = (v) => Number(v).toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   const beijing = (iso) => new Date(iso).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false });
 
+  const FORM = { guarantee_insurance: T("保证保险", "Guarantee insurance"),
+    bank_guarantee: T("银行保函", "Bank guarantee"), e_guarantee: T("电子保函", "E-guarantee") };
+
+  /** The bid's security: form, issuer, amount, and whether the platform's checks passed. */
+  function securityCell(s) {
+    if (!s) return `<td class="small muted" data-testid="security">${T("无保函记录", "none on record")}</td>`;
+    const mark = s.verified ? `<span class="tag tag-opened">${T("已核验", "verified")}</span>` :
+      s.status !== "issued" ? `<span class="tag tag-waiting">${T("未出具", "not issued")}</span>` :
+      `<span class="tag tag-refused" title="${esc(s.problems.join(", "))}">${T("核验未通过", "checks failed")}</span>`;
+    return `<td class="small" data-testid="security">${esc(FORM[s.form] || s.form)} · ${esc(s.issuer)} · ${money(s.amount)} ${mark}</td>`;
+  }
+
   function row(b) {
     const r = b.reading || {};
     const note = b.status === "not_opened" ? FAULT[b.fault] || "" :
@@ -44,13 +56,14 @@
       <td class="num" data-testid="price">${r.total_price ? money(r.total_price) : "—"}</td>
       <td class="num">${r.duration_days || "—"}</td>
       <td>${esc(r.quality || "—")}</td>
+      ${securityCell(b.security)}
       <td class="small muted">${note}</td></tr>`;
   }
 
   function renderBids() {
     const body = $("[data-bids]");
     body.innerHTML = state.bids.length ? state.bids.map(row).join("") :
-      `<tr><td colspan="6" class="empty">${state.phase === "waiting" ?
+      `<tr><td colspan="7" class="empty">${state.phase === "waiting" ?
         T("开标前不公布投标人", "Bidders are not shown before the opening") : T("无", "None")}</td></tr>`;
     const opened = state.bids.filter((b) => b.status === "opened").length;
     $("[data-progress]").textContent = state.bids.length ?

@@ -23,9 +23,10 @@ import pytest
 from core import clock
 from core.settings import Settings
 from tests.conftest import PKI, PLATFORM_CODE, Client, World, login
-from tests.trading.conftest import Tenderer
+from tests.trading.conftest import Lot, Tenderer
 from tests.trading.issuer_world import Insurer, make_insurer, openssl_verifies
 from tests.trading.test_bids import move_deadline
+from tests.trading.test_opening_lots import bids_from, deadline_passes
 from trading.bonds import envelope, moves
 from trading.bonds.jobs import deliver_issuer_message
 from trading.tenders.queries import tenders as tender_sql
@@ -368,3 +369,37 @@ async def test_a_moved_opening_is_told_once_to_the_issuer_of_a_live_guarantee(
     assert datetime.fromisoformat(msg["body"]["valid_until_required"]) == new + timedelta(days=90)
     assert await conn.fetchval("SELECT count(*) FROM outbox WHERE job_key = $1",
                                f"issuer-message:{msg['id']}") == 1
+
+
+async def test_the_hall_shows_each_bids_security_from_the_deadline(
+        lot: Lot, client: Client, conn: asyncpg.Connection, world: World, pki: PKI) -> None:
+    tender_id, lot_id = lot.tender["id"], lot.tender["lots"][0]["id"]
+    insurer = await make_insurer(client, conn, world, pki)
+    product = await conn.fetchval("SELECT id FROM issuer_products WHERE issuer_id = $1",
+                                  insurer.org)
+    await login(client, lot.bidder.login)
+    r = await client.post(f"/api/tenders/{tender_id}/lots/1/guarantees",
+                          json={"product_id": str(product)})
+    assert r.status_code == 201, r.text
+    g = r.json()
+    await login(client, insurer.login)
+    terms = {"beneficiary": await conn.fetchval("SELECT beneficiary_code FROM guarantees"),
+             "bidder": lot.bidder.credit_code}
+    for type, body in (("guarantee.review", {"decision": "accepted", "premium": "300.00"}),
+                       ("guarantee.paid", {})):
+        assert (await _send(client, insurer, type, {"order": g["id"], **body})).status_code == 200
+    project = {"code": lot.tender["code"], "lot": 1}
+    r = await _send(client, insurer, "guarantee.issued", _terms(g, terms, project=project))
+    assert r.json()["message"]["body"]["result"]["problems"] == [], r.text
+    await login(client, lot.bidder.login)
+    await bids_from(lot, client, conn, world, pki, 3)
+    # before the deadline the hall names no bid, so no security either
+    assert (await client.get(f"/api/lots/{lot_id}/hall")).json()["bids"] == []
+    await deadline_passes(conn, tender_id)
+    lines = {b["bidder"]: b["security"]
+             for b in (await client.get(f"/api/lots/{lot_id}/hall")).json()["bids"]}
+    assert lines.pop(lot.bidder.name) == {
+        "form": "guarantee_insurance", "issuer": "测试保险股份有限公司",
+        "number": "BHBX2026000123", "amount": "20000.00", "status": "issued", "problems": [],
+        "verified": True}
+    assert list(lines.values()) == [None, None]

@@ -204,10 +204,20 @@ HALL_BIDS = """
            f.fault, f.last_code AS failure_code,
            (SELECT count(*)::int FROM bid_open_attempts a WHERE a.bid_id = b.id) AS attempts,
            (SELECT a.code FROM bid_open_attempts a WHERE a.bid_id = b.id
-            ORDER BY a.id DESC LIMIT 1) AS last_code
+            ORDER BY a.id DESC LIMIT 1) AS last_code,
+           sec.form AS security_form, sec.issuer AS security_issuer,
+           sec.number AS security_number, sec.amount AS security_amount,
+           sec.status AS security_status, sec.problems AS security_problems
     FROM bids b JOIN organizations org ON org.id = b.organization_id
     LEFT JOIN bid_openings x ON x.bid_id = b.id
     LEFT JOIN bid_opening_failures f ON f.bid_id = b.id
+    -- the bid's security: its organization's guarantee for the lot, the issued one first
+    LEFT JOIN LATERAL (
+        SELECT g.form, io.name AS issuer, g.number, g.amount, g.status, g.problems
+        FROM guarantees g JOIN organizations io ON io.id = g.issuer_id
+        WHERE g.lot_id = b.lot_id AND g.bidder_org_id = b.organization_id
+          AND g.status NOT IN ('rejected', 'surrendered', 'released')
+        ORDER BY (g.status = 'issued') DESC, g.created_at DESC LIMIT 1) sec ON true
     WHERE b.lot_id = $1 AND b.status = 'submitted'
     ORDER BY b.received_at
 """

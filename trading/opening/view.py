@@ -85,11 +85,24 @@ def progress(row: dict[str, Any]) -> dict[str, Any]:
         status = "waiting"
     line = {"bid_id": row["id"], "bidder": row["bidder_name"], "status": status,
             "attempts": row["attempts"], "last_code": row["last_code"], "fault": row["fault"],
-            "reading": None}
+            "security": security(row), "reading": None}
     if status == "opened":
         line["reading"] = reading({"id": row["id"], "bidder_name": row["bidder_name"],
                                    "bidder_credit_code": row["credit_code"]}, row)
     return line
+
+
+def security(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The bid's security as the hall shows it from the deadline: the guarantee's form,
+    issuer, number, amount and status, and whether its issued terms passed the platform's
+    checks (``problems``: the codes of those that failed); None when there is none."""
+    if row.get("security_status") is None:
+        return None
+    problems = list(row["security_problems"] or [])
+    return {"form": row["security_form"], "issuer": row["security_issuer"],
+            "number": row["security_number"], "amount": str(row["security_amount"]),
+            "status": row["security_status"], "problems": problems,
+            "verified": row["security_status"] == "issued" and not problems}
 
 
 def reading(bid: dict[str, Any], opened: dict[str, Any]) -> dict[str, Any]:
