@@ -10,6 +10,7 @@ already answered sends nothing. Nothing of the application is the tenderer's to 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -18,11 +19,13 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import httpx
 import pytest
+from litestar import Litestar
 
 from core import clock
 from core.settings import Settings
-from tests.conftest import PKI, PLATFORM_CODE, Client, World, login
+from tests.conftest import PASSWORD, PKI, PLATFORM_CODE, Client, World, login
 from tests.trading.conftest import Lot, Tenderer
 from tests.trading.issuer_world import Insurer, make_insurer, openssl_verifies
 from tests.trading.test_bids import move_deadline
@@ -403,3 +406,22 @@ async def test_the_hall_shows_each_bids_security_from_the_deadline(
         "number": "BHBX2026000123", "amount": "20000.00", "status": "issued", "problems": [],
         "verified": True}
     assert list(lines.values()) == [None, None]
+
+
+async def test_guessing_verification_codes_is_stopped(app: Litestar, world: World) -> None:
+    """From one address, wrong pairs count like wrong passwords; the lock is its own."""
+    limits = app.state.settings.login
+    address = f"198.51.100.{secrets.randbelow(250) + 1}"  # an address of this test's own
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as guesser:
+        params = {"number": "BHBX2026999999", "code": "0000-0000"}
+        for _ in range(limits.max_failures):
+            r = await guesser.get("/api/guarantees/verify", params=params)
+            assert r.json()["code"] == "guarantee_not_found"
+        r = await guesser.get("/api/guarantees/verify", params=params)
+        assert r.status_code == 429 and r.json()["code"] == "guarantee_verify_locked", r.text
+        assert 0 < int(r.headers["retry-after"]) <= limits.lock_minutes * 60
+        # signing in from that address is not locked by it
+        name = await world.user("bidder", await world.org())
+        r = await guesser.post("/api/auth/login", json={"login": name, "password": PASSWORD})
+        assert r.status_code == 200, r.text

@@ -160,6 +160,16 @@ class GuaranteeNotFound(DomainError):
     message_en = "No such guarantee: check the number and the verification code"
 
 
+class VerifyLocked(DomainError):
+    status = 429
+    code = "guarantee_verify_locked"
+    message = "验真失败次数过多，请稍后再试"
+    message_en = "Too many failed checks from this address; try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__({"retry_after": retry_after}, retry_after=retry_after)
+
+
 CONSTRAINTS: dict[str, type[DomainError]] = {
     "issuers_pkey": IssuerExists,
     "issuer_products_name_key": ProductExists,

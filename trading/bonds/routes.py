@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -10,9 +11,10 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from core.auth import actor_of
+from core.auth import actor_of, client_ip
 from core.deps import Conn, User
-from trading.bonds import guarantees, inbox, issuers
+from core.identity.throttle import LoginLocked, Throttle
+from trading.bonds import errors, guarantees, inbox, issuers
 from trading.bonds import schemas as s
 
 
@@ -88,11 +90,28 @@ async def my_guarantees(conn: Conn, user: User) -> list[s.GuaranteeOut]:
 
 @get("/api/guarantees/verify", tags=["bid security"])
 async def verify_guarantee(
-        conn: Conn,
+        request: Request[Any, Any, Any], state: State, conn: Conn,
         number: Annotated[str, QueryParameter(min_length=4, max_length=64)],
         code: Annotated[str, QueryParameter(min_length=4, max_length=64)]) -> s.PublicCheckOut:
-    """保函验真: a guarantee's number and verification code; no sign-in needed."""
-    return s.PublicCheckOut(**await guarantees.public_check(conn, number=number, code=code))
+    """保函验真: a guarantee's number and verification code; no sign-in needed.
+
+    Wrong pairs are counted per client address, as wrong passwords are (the login
+    limits, under keys of their own): past the limit the address waits, so the codes
+    cannot be guessed by trying them."""
+    address = client_ip(request)
+    throttle = Throttle(state.redis, replace(state.settings.login,
+                                             key_prefix=state.settings.login.key_prefix
+                                             + ":guarantee-verify"))
+    try:
+        await throttle.check(address or "-", address)
+    except LoginLocked as exc:
+        raise errors.VerifyLocked(exc.retry_after or 60) from None
+    try:
+        found = await guarantees.public_check(conn, number=number, code=code)
+    except errors.GuaranteeNotFound:
+        await throttle.failed(address or "-", address)
+        raise
+    return s.PublicCheckOut(**found)
 
 
 @post("/api/issuer/v1/messages", tags=["issuer API"], status_code=HTTP_200_OK)
