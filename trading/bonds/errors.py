@@ -4,9 +4,6 @@ every code)."""
 from __future__ import annotations
 
 from core.errors import Conflict, DomainError
-from signing.errors import SignatureError
-
-__all__ = ["SignatureError"]
 
 
 class MessageMalformed(DomainError):
